@@ -1,0 +1,65 @@
+"""The `ccb` command: the Typer app, its global options, and the only place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Optional
+
+import typer
+
+from ccb.cli import probe_cmd, profile_cmd, render, serve_cmd
+from ccb.cli.errors import CcbError, ExitCode
+
+app = typer.Typer(
+    name="ccb",
+    help="Run Claude Code on the model of your choice.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def ccb_version() -> str:
+    try:
+        return version("ccb")
+    except PackageNotFoundError:  # running from a source tree without an install
+        return "0+unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ccb {ccb_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    show_version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    _state["debug"] = debug
+
+
+app.command("serve")(serve_cmd.serve)
+app.add_typer(profile_cmd.app, name="profile")
+app.command("probe")(probe_cmd.probe)
+app.command("models")(probe_cmd.models)
+
+
+def main() -> None:
+    try:
+        app()
+    except CcbError as exc:
+        if _state["debug"]:
+            raise
+        render.error(exc.message)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.INTERRUPTED)

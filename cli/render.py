@@ -1,0 +1,37 @@
+"""Terminal output: owns the rich consoles. stdout carries data, stderr carries chatter."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+
+def _no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+out = Console(no_color=_no_color(), highlight=False, soft_wrap=True)
+err = Console(stderr=True, no_color=_no_color(), highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, stable key order, no colour."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
+
+
+def info(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
