@@ -115,7 +115,8 @@ class BridgeConfig:
     context_length: int | None = None  # known window, else discovered from the engine
     dialect: Dialect = field(default_factory=Dialect)
     connect_timeout: float = 10.0
-    read_timeout: float = 600.0  # first byte and idle gap while streaming
+    first_byte_timeout: float = 600.0  # until the engine answers with headers (long prefills are slow)
+    idle_timeout: float = 600.0  # longest silence allowed inside a streamed answer
     ping_interval: float = 15.0
     max_body: int = 32 * 1024 * 1024
     log_bodies: bool = False

@@ -1,0 +1,40 @@
+"""Start and stop a bridge on a host and port, in the current event loop. Does network I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ccb.proxy.config import BridgeConfig
+from ccb.proxy.server import make_app
+
+
+@dataclass(slots=True)
+class RunningBridge:
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int = 0) -> RunningBridge:
+    """Bind and serve; port 0 picks a free port. Returns once the socket accepts connections."""
+    # handler_cancellation: a client that disconnects cancels its handler, which closes the engine request.
+    runner = web.AppRunner(make_app(config), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return RunningBridge(runner, host, int(bound))

@@ -1,0 +1,156 @@
+"""The bridge's aiohttp application: routes, auth, body limits, Anthropic-shaped errors. Does I/O.
+
+Handlers stay thin: translation lives in `ccb.proxy.translate`, the engine round trip in
+`ccb.proxy.relay`, the HTTP client in `ccb.proxy.upstream`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ccb.proxy import relay
+from ccb.proxy.config import BridgeConfig
+from ccb.proxy.translate.errors import error_for
+from ccb.proxy.translate.request import RequestError, estimate_tokens, translate, validate
+from ccb.proxy.upstream import Upstream
+
+log = logging.getLogger("ccb.bridge")
+
+CONFIG = web.AppKey("config", BridgeConfig)
+UPSTREAM = web.AppKey("upstream", Upstream)
+PUBLIC = frozenset({"/", "/health"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(error_for(status, message)).encode(),
+                        content_type="application/json", headers=headers)
+
+
+def _token_from(request: web.Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return None
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Token check, Anthropic-shaped errors for anything aiohttp itself rejects, and a request log line."""
+    started = time.perf_counter()
+    config = request.app[CONFIG]
+    try:
+        if config.auth_token and request.path not in PUBLIC:
+            given = _token_from(request)
+            # Constant-time comparison: the token is the only thing between a local process and the engine.
+            if given is None or not hmac.compare_digest(given.encode(), config.auth_token.encode()):
+                response: web.StreamResponse = json_error(
+                    401, "missing or wrong bridge token: send the token ccb printed as "
+                         "Authorization: Bearer (ANTHROPIC_AUTH_TOKEN) or x-api-key")
+                return response
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            response = json_error(404, f"no such endpoint: {request.method} {request.path}")
+        elif exc.status == 405:
+            response = json_error(405, f"method {request.method} not allowed on {request.path}")
+        elif exc.status == 413:
+            response = json_error(413, f"request body is larger than {config.max_body} bytes")
+        else:
+            response = json_error(exc.status, exc.reason)
+    log.info("%s %s %d %.1fms", request.method, request.path, response.status,
+             (time.perf_counter() - started) * 1000)
+    return response
+
+
+async def read_body(request: web.Request) -> dict[str, Any]:
+    """Parse the JSON body; oversize bodies are refused before they are read."""
+    config = request.app[CONFIG]
+    if request.content_length is not None and request.content_length > config.max_body:
+        raise web.HTTPRequestEntityTooLarge(max_size=config.max_body, actual_size=request.content_length)
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise RequestError(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise RequestError("request body must be a JSON object")
+    return body
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    try:
+        body = await read_body(request)
+        validate(body)
+    except RequestError as exc:
+        return json_error(400, str(exc))
+    return await relay.handle(request, body, request.app[CONFIG], request.app[UPSTREAM])
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    try:
+        body = await read_body(request)
+        validate(body, require_max_tokens=False)
+    except RequestError as exc:
+        return json_error(400, str(exc))
+    translated = translate(body, model=config.models.resolve(body["model"]), dialect=config.dialect, stream=False)
+    count = await request.app[UPSTREAM].count_tokens(body, translated.body)
+    if count is None:
+        count = translated.prompt_estimate  # an honest estimate from the text itself, never 0
+    return web.json_response({"input_tokens": count})
+
+
+async def list_models(request: web.Request) -> web.Response:
+    models = request.app[CONFIG].models
+    ids: list[str] = []
+    for name in (models.default, models.opus, models.sonnet, models.haiku, *models.exact.values()):
+        if name and name not in ids:
+            ids.append(name)
+    data = [{"type": "model", "id": i, "display_name": i, "created_at": "1970-01-01T00:00:00Z"} for i in ids]
+    return web.json_response({"data": data, "has_more": False, "first_id": ids[0] if ids else None,
+                              "last_id": ids[-1] if ids else None})
+
+
+async def root(request: web.Request) -> web.Response:
+    return web.Response(text="ccb bridge is running\n")
+
+
+async def health(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    return web.json_response({"status": "ok", "upstream": config.upstream, "model": config.models.default})
+
+
+def make_app(config: BridgeConfig) -> web.Application:
+    app = web.Application(client_max_size=config.max_body, middlewares=[_guard])
+    upstream = Upstream(config)
+    app[CONFIG] = config
+    app[UPSTREAM] = upstream
+
+    async def start(_: web.Application) -> None:
+        await upstream.start()
+
+    async def stop(_: web.Application) -> None:
+        await upstream.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/", root)  # also answers HEAD: Claude Code pre-warms the connection with it
+    app.router.add_get("/health", health)
+    return app
+
+
+__all__ = ["make_app", "estimate_tokens", "CONFIG", "UPSTREAM"]

@@ -1,0 +1,475 @@
+"""Anthropic Messages request → OpenAI chat completions request. Pure functions, no I/O.
+
+Parsing is lenient: unknown fields and block types never cause an error; only the fields a
+Messages request cannot do without are validated (see `validate`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccb.proxy.config import Dialect
+
+BILLING_PREFIX = "x-anthropic-billing-header:"
+NO_CONTENT = "(no content)"
+MAX_TOOL_NAME = 64
+# Characters per token for the cheap estimate used for clamping and message_start usage.
+CHARS_PER_TOKEN = 3.6
+IMAGE_TOKENS = 800
+
+# JSON-schema keywords that strict backends (Gemini above all) reject.
+_STRIP_KEYWORDS = frozenset({
+    "$schema", "$id", "$ref", "$defs", "definitions", "format", "propertyNames", "patternProperties",
+    "additionalProperties", "default", "pattern", "exclusiveMinimum", "exclusiveMaximum", "minLength",
+    "maxLength", "minItems", "maxItems", "const", "examples", "oneOf", "allOf",
+})
+
+
+class RequestError(ValueError):
+    """The client's request is malformed; the message names the field."""
+
+
+@dataclass(slots=True)
+class Translated:
+    body: dict[str, Any]
+    # Upstream tool name → the client's tool name, for names that had to be shortened.
+    tool_names: dict[str, str] = field(default_factory=dict)
+    prompt_estimate: int = 0
+    stop_sequences: tuple[str, ...] = ()
+
+
+def validate(body: Any, *, require_max_tokens: bool = True) -> None:
+    """Raise RequestError naming the first field a Messages request gets wrong."""
+    if not isinstance(body, dict):
+        raise RequestError("request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("model: field required (a non-empty string)")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise RequestError("messages: field required (an array of messages)")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise RequestError(f"messages.{i}: must be an object")
+        if msg.get("role") not in ("user", "assistant", "system"):
+            raise RequestError(f"messages.{i}.role: must be 'user' or 'assistant'")
+        content = msg.get("content")
+        if not isinstance(content, (str, list)):
+            raise RequestError(f"messages.{i}.content: must be a string or an array of content blocks")
+        if isinstance(content, list):
+            for j, block in enumerate(content):
+                if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+                    raise RequestError(f"messages.{i}.content.{j}: must be a content block with a type")
+    if require_max_tokens and "max_tokens" not in body:
+        raise RequestError("max_tokens: field required")
+    mt = body.get("max_tokens")
+    if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool) or mt < 1):
+        raise RequestError("max_tokens: must be a positive integer")
+    system = body.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        raise RequestError("system: must be a string or an array of text blocks")
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise RequestError("tools: must be an array")
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+                raise RequestError(f"tools.{i}.name: field required")
+    for key in ("temperature", "top_p"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise RequestError(f"{key}: must be a number")
+    stops = body.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
+        raise RequestError("stop_sequences: must be an array of strings")
+
+
+def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: bool) -> Translated:
+    """Build the OpenAI chat completions body for a validated Messages request."""
+    est = _Estimate()
+    tool_names: dict[str, str] = {}
+    tools = body.get("tools") or []
+    out_tools = [_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and _is_function_tool(t)]
+    forward = {v: k for k, v in tool_names.items()}
+
+    system_parts = _system_texts(body.get("system"))
+    messages: list[dict[str, Any]] = []
+    for msg in body["messages"]:
+        role = msg["role"]
+        content = msg["content"]
+        if role == "system":
+            system_parts.extend(_texts(content))
+        elif role == "assistant":
+            messages.append(_assistant(content, dialect, forward, est))
+        else:
+            messages.extend(_user(content, est))
+    for text in system_parts:
+        est.text(text)
+    if system_parts:
+        messages.insert(0, {"role": "system", "content": "\n\n".join(system_parts)})
+    messages = _pair_tool_results(messages)
+
+    out: dict[str, Any] = {"model": model, "messages": messages}
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None:
+        out["max_completion_tokens" if dialect.max_completion_tokens else "max_tokens"] = max_tokens
+    if stream:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    for key in ("temperature", "top_p"):
+        if body.get(key) is not None:
+            out[key] = body[key]
+    if body.get("top_k") is not None and not dialect.strict:
+        out["top_k"] = body["top_k"]
+    stops = tuple(body.get("stop_sequences") or ())
+    if stops:
+        out["stop"] = list(stops[:4]) if dialect.strict else list(stops)
+    if out_tools:
+        out["tools"] = out_tools
+        _tool_choice(out, body.get("tool_choice"), dialect, tool_names)
+    _thinking(out, body, dialect)
+    _response_format(out, body)
+    return Translated(out, tool_names, est.tokens(), stops)
+
+
+# -- system ----------------------------------------------------------------------------------
+
+
+def _system_texts(system: Any) -> list[str]:
+    if isinstance(system, str):
+        return [system] if system and not system.startswith(BILLING_PREFIX) else []
+    texts = []
+    for block in system or ():
+        if isinstance(block, dict) and block.get("type") == "text":
+            text = block.get("text") or ""
+            if text and not text.startswith(BILLING_PREFIX):
+                texts.append(text)
+    return texts
+
+
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content] if content else []
+    return [b.get("text") or "" for b in content if isinstance(b, dict) and b.get("type") == "text"]
+
+
+# -- user ------------------------------------------------------------------------------------
+
+
+def _user(content: Any, est: _Estimate) -> list[dict[str, Any]]:
+    """A user turn: tool results first (as `tool` messages), then the rest as one user message."""
+    if isinstance(content, str):
+        est.text(content)
+        return [{"role": "user", "content": content}]
+    tool_msgs: list[dict[str, Any]] = []
+    result_images: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text") or ""
+            if text:
+                est.text(text)
+                parts.append({"type": "text", "text": text})
+        elif kind == "image":
+            part = _image(block)
+            if part:
+                est.tokens_add(IMAGE_TOKENS)
+                parts.append(part)
+        elif kind == "tool_result":
+            text, images = _tool_result_content(block.get("content"))
+            est.text(text)
+            if block.get("is_error"):
+                text = f"Error: {text}" if text else "Error"
+            tool_msgs.append({"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")),
+                              "content": text or "(empty result)"})
+            if images:
+                est.tokens_add(IMAGE_TOKENS * len(images))
+                result_images.append({"type": "text", "text": "Images returned by the tool call above:"})
+                result_images.extend(images)
+        elif kind == "document":
+            text = _document_text(block)
+            if text:
+                est.text(text)
+                parts.append({"type": "text", "text": text})
+        # thinking, server tool blocks and unknown types carry nothing an OpenAI engine can use.
+    out = tool_msgs
+    combined = result_images + parts
+    if combined:
+        out = out + [{"role": "user", "content": _flatten(combined)}]
+    elif not tool_msgs:
+        out = [{"role": "user", "content": ""}]
+    return out
+
+
+def _flatten(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """Plain text parts become one string (every engine takes that); images keep the parts form."""
+    if all(p["type"] == "text" for p in parts):
+        return "\n\n".join(p["text"] for p in parts)
+    return parts
+
+
+def _tool_result_content(content: Any) -> tuple[str, list[dict[str, Any]]]:
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    for block in content if isinstance(content, list) else ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text":
+            texts.append(block.get("text") or "")
+        elif block.get("type") == "image":
+            part = _image(block)
+            if part:
+                images.append(part)
+        elif block.get("type") == "document":
+            texts.append(_document_text(block))
+    return "\n\n".join(t for t in texts if t), images
+
+
+def _image(block: dict[str, Any]) -> dict[str, Any] | None:
+    source = block.get("source") or {}
+    if source.get("type") == "base64" and source.get("data"):
+        media = source.get("media_type") or "image/png"
+        return {"type": "image_url", "image_url": {"url": f"data:{media};base64,{source['data']}"}}
+    if source.get("type") == "url" and source.get("url"):
+        return {"type": "image_url", "image_url": {"url": source["url"]}}
+    return None
+
+
+def _document_text(block: dict[str, Any]) -> str:
+    source = block.get("source") or {}
+    if source.get("type") == "text":
+        return str(source.get("data") or "")
+    title = block.get("title") or "document"
+    return f"[{title}: this document type cannot be passed to the model]"
+
+
+# -- assistant -------------------------------------------------------------------------------
+
+
+def _assistant(content: Any, dialect: Dialect, forward: dict[str, str], est: _Estimate) -> dict[str, Any]:
+    if isinstance(content, str):
+        est.text(content)
+        return {"role": "assistant", "content": "" if content == NO_CONTENT else content}
+    texts: list[str] = []
+    thinking: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text") or ""
+            if text and text != NO_CONTENT:
+                texts.append(text)
+        elif kind == "tool_use":
+            calls.append(_tool_call(block, forward, est))
+        elif kind == "thinking":
+            if block.get("thinking"):
+                thinking.append(block["thinking"])
+        # redacted_thinking cannot be replayed to another model; server tool blocks are skipped.
+    text = "".join(texts)
+    est.text(text)
+    msg: dict[str, Any] = {"role": "assistant", "content": text}
+    if calls:
+        msg["tool_calls"] = calls
+    if thinking and dialect.echo_reasoning:
+        msg[dialect.reasoning_field] = "\n\n".join(thinking)
+    return msg
+
+
+def _tool_call(block: dict[str, Any], forward: dict[str, str], est: _Estimate) -> dict[str, Any]:
+    name = str(block.get("name") or "")
+    raw = block.get("input")
+    if isinstance(raw, dict) and set(raw) == {"__unparsedToolInput"}:
+        # Claude Code echoes arguments it could not parse; give the model back what it wrote.
+        unparsed = raw["__unparsedToolInput"]
+        arguments = str(unparsed.get("raw", "")) if isinstance(unparsed, dict) else ""
+    else:
+        arguments = json.dumps(raw if raw is not None else {}, ensure_ascii=False)
+    est.text(arguments)
+    return {"id": str(block.get("id", "")), "type": "function",
+            "function": {"name": forward.get(name, name), "arguments": arguments}}
+
+
+def _pair_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every assistant tool call gets exactly one `tool` answer, in call order, right after it.
+
+    Engines reject a history where a call has no result, or a result has no call; both happen
+    after Claude Code compacts or the user interrupts a turn.
+    """
+    if not any(m["role"] == "tool" or "tool_calls" in m for m in messages):
+        return messages
+    out: list[dict[str, Any]] = []
+    i = 0
+    n = len(messages)
+    while i < n:
+        msg = messages[i]
+        i += 1
+        if msg["role"] == "tool":
+            continue  # a result whose call vanished
+        out.append(msg)
+        calls = msg.get("tool_calls")
+        if not calls:
+            continue
+        results: dict[str, dict[str, Any]] = {}
+        while i < n and messages[i]["role"] == "tool":
+            results.setdefault(messages[i]["tool_call_id"], messages[i])
+            i += 1
+        for call in calls:
+            out.append(results.get(call["id"]) or {
+                "role": "tool", "tool_call_id": call["id"],
+                "content": "Error: this tool call was interrupted and returned no result",
+            })
+    return out
+
+
+# -- tools -----------------------------------------------------------------------------------
+
+
+def _is_function_tool(tool: dict[str, Any]) -> bool:
+    # Server tools (web_search_20250305, …) have a versioned `type` and no schema.
+    kind = tool.get("type")
+    return kind in (None, "custom") or "input_schema" in tool
+
+
+def _tool(tool: dict[str, Any], dialect: Dialect, names: dict[str, str], est: _Estimate) -> dict[str, Any]:
+    name = tool["name"]
+    if len(name) > MAX_TOOL_NAME:
+        short = name[: MAX_TOOL_NAME - 9] + "_" + hashlib.sha1(name.encode()).hexdigest()[:8]
+        names[short] = name
+        name = short
+    schema = tool.get("input_schema")
+    if not isinstance(schema, dict):
+        schema = {"type": "object", "properties": {}}
+    if dialect.sanitize_schema:
+        schema = _sanitize(schema)
+    elif "$schema" in schema:
+        schema = {k: v for k, v in schema.items() if k != "$schema"}
+    fn: dict[str, Any] = {"name": name, "parameters": schema}
+    description = tool.get("description")
+    if description:
+        fn["description"] = description
+        est.text(description)
+    est.chars(len(json.dumps(schema)))
+    return {"type": "function", "function": fn}
+
+
+def _sanitize(schema: Any) -> Any:
+    """Strip keywords strict backends reject, walking schemas structurally (a property may be named `format`)."""
+    if isinstance(schema, list):
+        return [_sanitize(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _STRIP_KEYWORDS:
+            if key == "const" and "enum" not in schema:
+                out["enum"] = [value]
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: _sanitize(sub) for name, sub in value.items()}
+        elif key in ("items", "anyOf", "not"):
+            out[key] = _sanitize(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _tool_choice(out: dict[str, Any], choice: Any, dialect: Dialect, names: dict[str, str]) -> None:
+    if not isinstance(choice, dict) or dialect.tool_choice == "omit":
+        return
+    kind = choice.get("type")
+    if kind == "auto":
+        out["tool_choice"] = "auto"
+    elif kind == "any":
+        out["tool_choice"] = "required"
+    elif kind == "none":
+        out["tool_choice"] = "none"
+    elif kind == "tool":
+        wanted = str(choice.get("name", ""))
+        wanted = next((short for short, full in names.items() if full == wanted), wanted)
+        if dialect.tool_choice == "named":
+            out["tool_choice"] = {"type": "function", "function": {"name": wanted}}
+        else:
+            # String-only engines: require a call and offer only the named tool.
+            out["tool_choice"] = "required"
+            out["tools"] = [t for t in out["tools"] if t["function"]["name"] == wanted] or out["tools"]
+    if choice.get("disable_parallel_tool_use") and kind != "none":
+        out["parallel_tool_calls"] = False
+
+
+# -- thinking and output format ---------------------------------------------------------------
+
+_EFFORTS = ("low", "medium", "high")
+
+
+def _thinking(out: dict[str, Any], body: dict[str, Any], dialect: Dialect) -> None:
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    effort = (body.get("output_config") or {}).get("effort") if isinstance(body.get("output_config"), dict) else None
+    if kind is None and effort is None:
+        return
+    on: bool | None
+    if kind == "disabled":
+        on = False
+    elif kind == "enabled":
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        on = not (isinstance(budget, int) and budget <= 0)
+        if effort is None and isinstance(budget, int):
+            effort = "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
+    else:
+        on = None  # adaptive or absent: leave the model's own default
+    switch = dialect.thinking_switch
+    if switch == "chat_template_kwargs" and on is not None:
+        out["chat_template_kwargs"] = {"enable_thinking": on, "thinking": on}
+    elif switch == "reasoning_effort":
+        if on is False:
+            out["reasoning_effort"] = "none"
+        elif effort is not None:
+            out["reasoning_effort"] = effort if effort in _EFFORTS else ("low" if effort == "minimal" else "high")
+
+
+def _response_format(out: dict[str, Any], body: dict[str, Any]) -> None:
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        out["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": fmt["schema"], "strict": False},
+        }
+
+
+# -- token estimate --------------------------------------------------------------------------
+
+
+class _Estimate:
+    """Counts characters as translation walks the request: the estimate costs no second pass."""
+
+    __slots__ = ("_chars", "_extra")
+
+    def __init__(self) -> None:
+        self._chars = 0
+        self._extra = 0
+
+    def text(self, text: str) -> None:
+        self._chars += len(text)
+
+    def chars(self, n: int) -> None:
+        self._chars += n
+
+    def tokens_add(self, n: int) -> None:
+        self._extra += n
+
+    def tokens(self) -> int:
+        return int(self._chars / CHARS_PER_TOKEN) + self._extra + 8
+
+
+def estimate_tokens(body: dict[str, Any], dialect: Dialect) -> int:
+    """An honest token estimate of a Messages request (used when the engine cannot count)."""
+    return translate(body, model="-", dialect=dialect, stream=False).prompt_estimate

@@ -1,0 +1,175 @@
+"""The one HTTP client the bridge uses to reach its engine, plus the engine facts it caches
+(context window, token counting). Does network I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ccb.proxy.config import BridgeConfig
+
+log = logging.getLogger("ccb.bridge")
+
+MAX_ERROR_BODY = 1 << 20
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Upstream:
+    """Shared client session and cached engine facts for one bridge."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+        self._window: int | None = config.context_length
+        self._window_known = config.context_length is not None
+        self._window_lock = asyncio.Lock()
+        self._count_route: str | None = None  # the counting route that worked, or "" when none does
+        self.headers = config.upstream_headers()
+
+    async def start(self) -> None:
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.config.connect_timeout, sock_read=self.config.idle_timeout,
+        )
+        # Proxy variables are honoured for remote APIs only: a proxy in front of loopback breaks it.
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, trust_env=not is_loopback(self.config.upstream),
+            auto_decompress=True, skip_auto_headers=("User-Agent",),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("upstream session not started")
+        return self._session
+
+    async def post_chat(self, payload: bytes) -> aiohttp.ClientResponse:
+        """Send the chat-completions request; the caller reads and closes the response."""
+        return await self.session.post(self.config.chat_url, data=payload, headers=self.headers)
+
+    # -- context window --------------------------------------------------------------------
+
+    async def window(self) -> int | None:
+        """The engine's context window: configured, else read once from /v1/models or /props."""
+        if self._window_known:
+            return self._window
+        async with self._window_lock:
+            if not self._window_known:
+                self._window = await self._discover_window()
+                self._window_known = True
+                if self._window:
+                    log.info("engine context window: %d tokens", self._window)
+        return self._window
+
+    async def _discover_window(self) -> int | None:
+        data = await self._get_json(self.config.upstream.rstrip("/") + "/models")
+        wanted = self.config.models.default
+        if isinstance(data, dict) and isinstance(data.get("data"), list):
+            entries = [e for e in data["data"] if isinstance(e, dict)]
+            entries.sort(key=lambda e: e.get("id") != wanted)
+            for entry in entries:
+                ctx = _entry_window(entry)
+                if ctx:
+                    return ctx
+        props = await self._get_json(self.config.root_url + "/props")
+        if isinstance(props, dict):
+            settings = props.get("default_generation_settings")
+            if isinstance(settings, dict) and isinstance(settings.get("n_ctx"), int):
+                return int(settings["n_ctx"])
+        return None
+
+    async def _get_json(self, url: str) -> Any:
+        try:
+            async with self.session.get(url, headers=self.headers, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                if resp.status != 200:
+                    return None
+                return json.loads(await resp.content.read(MAX_ERROR_BODY))
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+
+    # -- token counting ----------------------------------------------------------------------
+
+    async def count_tokens(self, body: dict[str, Any], translated: dict[str, Any]) -> int | None:
+        """Exact prompt tokens through the engine's own tokenizer, or None when it has none."""
+        if self._count_route == "":
+            return None
+        routes = [self._count_route] if self._count_route else self._count_routes()
+        for route in routes:
+            count = await self._count_via(route, body, translated)
+            if count is not None:
+                self._count_route = route
+                return count
+        if not self._count_route:
+            self._count_route = ""
+        return None
+
+    def _count_routes(self) -> list[str]:
+        name = self.config.dialect.name
+        if name in ("llamacpp", "sglang"):
+            return ["messages", "tokenize"]
+        if name == "vllm":
+            return ["tokenize", "messages"]
+        return []  # Ollama has no counting route; LM Studio answers 200 with an error body
+
+    async def _count_via(self, route: str, body: dict[str, Any], translated: dict[str, Any]) -> int | None:
+        root = self.config.root_url
+        if route == "messages":
+            url = root + "/v1/messages/count_tokens"
+            payload: dict[str, Any] = {k: v for k, v in body.items() if k in ("messages", "system", "tools")}
+            payload["model"] = translated["model"]
+            key = "input_tokens"
+        else:
+            url = root + "/tokenize"
+            payload = {"model": translated["model"], "messages": translated["messages"]}
+            if translated.get("tools"):
+                payload["tools"] = translated["tools"]
+            key = "count"
+        try:
+            async with self.session.post(url, json=payload, headers=self.headers,
+                                         timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                if resp.status != 200:
+                    return None
+                data = json.loads(await resp.content.read(MAX_ERROR_BODY))
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+        if not isinstance(data, dict) or "error" in data:
+            return None
+        value = data.get(key)
+        if key == "count" and value is None and isinstance(data.get("tokens"), list):
+            value = len(data["tokens"])
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _entry_window(entry: dict[str, Any]) -> int | None:
+    for key in ("max_model_len", "context_length", "loaded_context_length", "max_context_length"):
+        value = entry.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    meta = entry.get("meta")
+    if isinstance(meta, dict):
+        for key in ("n_ctx", "n_ctx_train"):
+            if isinstance(meta.get(key), int) and meta[key] > 0:
+                return int(meta[key])
+    return None
