@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import json
 import logging
@@ -17,6 +18,7 @@ from ccb.proxy.config import BridgeConfig
 log = logging.getLogger("ccb.bridge")
 
 MAX_ERROR_BODY = 1 << 20
+LARGE_BODY = 1 << 20
 
 
 def is_loopback(url: str) -> bool:
@@ -67,7 +69,9 @@ class Upstream:
 
     async def post_chat(self, payload: bytes) -> aiohttp.ClientResponse:
         """Send the chat-completions request; the caller reads and closes the response."""
-        return await self.session.post(self.config.chat_url, data=payload, headers=self.headers)
+        # aiohttp writes raw bytes in one go; past 1 MB a file-like body is streamed in pieces instead.
+        data: bytes | io.BytesIO = payload if len(payload) <= LARGE_BODY else io.BytesIO(payload)
+        return await self.session.post(self.config.chat_url, data=data, headers=self.headers)
 
     # -- context window --------------------------------------------------------------------
 

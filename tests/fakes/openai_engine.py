@@ -128,13 +128,15 @@ class FakeEngine:
         self.script: deque[Answer | Raw] = deque()
         self.default: Answer | Raw = Answer(text="Hello from the fake engine.")
         self.disconnects = 0
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/v1/chat/completions", self._chat)
         self.app.router.add_get("/v1/models", self._models)
         if dialect == "llamacpp":
             self.app.router.add_get("/props", self._props)
         if dialect == "vllm":
             self.app.router.add_post("/tokenize", self._tokenize)
+        if dialect in ("llamacpp", "sglang"):
+            self.app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
 
     def push(self, *replies: Answer | Raw) -> None:
         self.script.extend(replies)
@@ -189,6 +191,11 @@ class FakeEngine:
 
     async def _props(self, request: web.Request) -> web.Response:
         return web.json_response({"build_info": "b8840-abc", "default_generation_settings": {"n_ctx": self.context}})
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append({"count_tokens": body})
+        return web.json_response({"input_tokens": 1000 + len(json.dumps(body.get("messages", [])))})
 
     async def _tokenize(self, request: web.Request) -> web.Response:
         body = await request.json()
