@@ -1,0 +1,382 @@
+"""Claude Code's settings files, changed without clobbering anything. Does file I/O.
+
+ccb normally passes its launch block with `--settings <temp file>` (see `supervisor.py`), which beats
+user, project and local settings without touching them. This module covers the cases where a file has to
+change after all:
+
+- `apply_env` / `restore`: put a few `env` keys into `~/.claude/settings.json` and take them out again.
+  Only those keys are touched; hooks, plugins, permissions, statusLine and anything unknown survive.
+  Before ccb's first change the file is copied to `settings.json.ccb-backup`; every write is atomic; the
+  keys ccb owns, with their pre-ccb values, live in `state_dir()/claude-settings.json` so that a restore is
+  exact even after several switches. Peers lost users' hooks and plugins by rewriting the whole file.
+- `ensure_onboarding`: `hasCompletedOnboarding: true` in `~/.claude.json`, every other key kept.
+- `settings_layers` / `effective_env`: read-only view of what Claude Code will see, for `doctor`.
+
+`merge_env` and `effective_env` are pure; everything else reads or writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from ccb.cli.errors import CcbError
+from ccb.cli.fileio import read_json, write_json_atomic
+from ccb.cli.paths import claude_global_config_file, claude_settings_file, state_dir
+
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+# key -> the value it had before ccb first set it; None means the key was absent. (A pre-ccb JSON `null`
+# therefore comes back as "absent": Claude Code only accepts strings there, so nothing real is lost.)
+OwnedRecord: TypeAlias = dict[str, JsonValue]
+
+BACKUP_SUFFIX = ".ccb-backup"
+STATE_VERSION = 1
+_OWNERSHIP_FILE = "claude-settings.json"
+_LOCK_FILE = "claude-settings.lock"
+# New files may end up holding a token (settings `env`) or account data (`~/.claude.json`).
+_PRIVATE_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    path: Path
+    changed: tuple[str, ...]
+    backup: Path | None  # the backup made by this call; None when one already existed or none was needed
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    path: Path
+    restored: tuple[str, ...]
+    nothing_to_restore: bool
+
+
+@dataclass(frozen=True)
+class SettingsLayer:
+    source: str  # "user", "project", "local", "managed" (or "flag" when a caller adds the --settings block)
+    path: Path
+    exists: bool
+    data: dict[str, Any] | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class EnvValue:
+    value: str
+    source: str  # "process" or a layer's source
+    # Lower-precedence (source, value) pairs that lost, lowest first.
+    overridden: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- pure
+
+
+def merge_env(
+    existing: Mapping[str, Any],
+    ours: Mapping[str, str],
+    previously_owned: Mapping[str, JsonValue],
+    *,
+    drop_empty_env: bool = False,
+) -> tuple[dict[str, Any], OwnedRecord]:
+    """Return `existing` with ccb's env keys set to `ours`, and the new ownership record.
+
+    Keys ccb owned before but no longer sets go back to their pre-ccb value (or disappear). A key ccb
+    already owns keeps its original pre-ccb value in the record, so any number of switches still restore
+    the file as it was before ccb. `drop_empty_env` removes an `env` object left empty, for callers
+    that know ccb created it. Nothing else in `existing` is looked at; the input is not modified.
+    """
+    new = copy.deepcopy(dict(existing))
+    env_before = new.get("env")
+    # `"env": null` is refused too: turning it into {} and back could not restore it exactly.
+    if "env" in new and not isinstance(env_before, dict):
+        raise CcbError(
+            f'"env" in Claude Code\'s settings is a JSON {_json_kind(env_before)}, not an object; '
+            "ccb left the file untouched: fix it, then run the command again"
+        )
+    env: dict[str, Any] = env_before if isinstance(env_before, dict) else {}
+
+    record: OwnedRecord = {}
+    for key, previous in previously_owned.items():
+        if key in ours:
+            continue
+        if previous is None:
+            env.pop(key, None)
+        else:
+            env[key] = copy.deepcopy(previous)
+    for key, value in ours.items():
+        record[key] = copy.deepcopy(previously_owned[key] if key in previously_owned else env.get(key))
+        env[key] = value
+
+    if env_before is None and env:
+        new["env"] = env
+    elif env_before is not None and not env and drop_empty_env:
+        del new["env"]
+    return new, record
+
+
+def effective_env(layers: list[SettingsLayer], process_env: Mapping[str, str]) -> dict[str, EnvValue]:
+    """What each env variable will be inside Claude Code, and where it comes from.
+
+    `layers` go low → high precedence. Every loaded settings layer's `env` beats the inherited process
+    environment (an exported `ANTHROPIC_MODEL` loses to one in `settings.json`); among layers the higher wins.
+    """
+    candidates: dict[str, list[tuple[str, str]]] = {k: [("process", v)] for k, v in process_env.items()}
+    for layer in layers:
+        env = layer.data.get("env") if layer.data else None
+        if not isinstance(env, dict):
+            continue
+        for key, value in env.items():
+            candidates.setdefault(key, []).append((layer.source, _as_env_string(value)))
+    return {
+        key: EnvValue(value=pairs[-1][1], source=pairs[-1][0], overridden=pairs[:-1])
+        for key, pairs in candidates.items()
+    }
+
+
+def _as_env_string(value: object) -> str:
+    # Claude Code turns env values into strings the JavaScript way; json.dumps matches that for
+    # numbers, booleans and null, which is all a hand-edited file realistically holds.
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+# ------------------------------------------------------------------------------ ownership record
+
+
+def ownership_path() -> Path:
+    """ccb's record of the settings keys it owns, with their pre-ccb values (may hold secrets: 0600)."""
+    return state_dir() / _OWNERSHIP_FILE
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    """Serialise read-modify-write cycles of ccb processes (Claude Code itself does not take this lock)."""
+    lock = state_dir() / _LOCK_FILE
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, _PRIVATE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _state_key(settings_path: Path) -> str:
+    # Records are per settings file, so profiles with different CLAUDE_CONFIG_DIRs do not mix.
+    return os.path.abspath(settings_path.expanduser())
+
+
+def _read_state() -> dict[str, Any]:
+    data = read_json(ownership_path(), default=None)
+    if data is None:
+        return {"version": STATE_VERSION, "files": {}}
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise CcbError(f"{ownership_path()} is not a ccb ownership record; move it away and try again")
+    version = data.get("version")
+    if not isinstance(version, int) or version > STATE_VERSION:
+        # A newer ccb may record ownership differently; guessing could restore the wrong values.
+        raise CcbError(f"{ownership_path()} was written by a newer ccb (format {version!r}); upgrade ccb")
+    return data
+
+
+def _write_state(state: dict[str, Any]) -> None:
+    if state["files"]:
+        write_json_atomic(ownership_path(), state, mode=_PRIVATE_MODE)
+    else:
+        ownership_path().unlink(missing_ok=True)
+
+
+def _entry(state: dict[str, Any], settings_path: Path) -> dict[str, Any] | None:
+    entry = state["files"].get(_state_key(settings_path))
+    return entry if isinstance(entry, dict) and isinstance(entry.get("owned"), dict) else None
+
+
+def owned_keys(*, settings_path: Path | None = None) -> OwnedRecord:
+    """The env keys ccb currently owns in a settings file, with their pre-ccb values (None = absent)."""
+    entry = _entry(_read_state(), settings_path or claude_settings_file())
+    return dict(entry["owned"]) if entry else {}
+
+
+# ------------------------------------------------------------------------------------ file access
+
+
+def _read_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object file, `{}` when absent or empty; CcbError (and nothing written) otherwise."""
+    try:
+        data = read_json(path, default={})
+    except UnicodeDecodeError as exc:
+        raise CcbError(f"{path} is not UTF-8 text; ccb left it untouched: fix or move it") from exc
+    if not isinstance(data, dict):
+        raise CcbError(
+            f"{path} holds a JSON {_json_kind(data)}, but {what} must be a JSON object; "
+            "ccb left it untouched: fix or move it, then run the command again"
+        )
+    return data
+
+
+def _write_target(path: Path) -> Path:
+    # A symlinked settings file (dotfile managers) must stay a symlink: replace the file it points to.
+    return path.resolve() if path.is_symlink() else path
+
+
+def _write_keeping_mode(path: Path, data: dict[str, Any]) -> None:
+    target = _write_target(path)
+    write_json_atomic(target, data, mode=None if target.exists() else _PRIVATE_MODE)
+
+
+def _backup_once(path: Path) -> Path | None:
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    if backup.exists() or not path.exists():
+        return None
+    tmp = backup.with_name(f".{backup.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copy2(_write_target(path), tmp)  # copy2 keeps the mode
+        os.replace(tmp, backup)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return backup
+
+
+def _env_of(settings: Mapping[str, Any]) -> dict[str, Any]:
+    env = settings.get("env")
+    return env if isinstance(env, dict) else {}
+
+
+def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
+    old, new = _env_of(before), _env_of(after)
+    keys = list(old) + [k for k in new if k not in old]
+    return tuple(k for k in keys if (k in old) != (k in new) or old.get(k) != new.get(k))
+
+
+# --------------------------------------------------------------------------------------- public I/O
+
+
+def apply_env(ours: Mapping[str, str], *, settings_path: Path | None = None) -> ApplyResult:
+    """Make `ours` the env keys ccb owns in Claude Code's user settings; everything else is kept.
+
+    Refuses (CcbError, nothing written) when the file is not a JSON object. Keys a previous `apply_env`
+    set but `ours` no longer contains go back to their pre-ccb values.
+    """
+    path = settings_path or claude_settings_file()
+    with _locked():
+        existing = _read_object(path, "Claude Code's settings")
+        state = _read_state()
+        entry = _entry(state, path)
+        previously: OwnedRecord = dict(entry["owned"]) if entry else {}
+        # Remember whether ccb made the `env` object, so restore can remove it again (and only then).
+        created_env = bool(entry.get("created_env")) if entry else "env" not in existing
+        new, record = merge_env(existing, ours, previously, drop_empty_env=created_env)
+
+        changed = _changed_keys(existing, new)
+        backup = _backup_once(path) if new != existing else None
+        old_state = copy.deepcopy(state)
+        if record:
+            state["files"][_state_key(path)] = {
+                "settings_path": str(path),
+                "owned": record,
+                "created_env": created_env,
+            }
+        else:
+            state["files"].pop(_state_key(path), None)
+        # The record goes first: a crash after it leaves keys ccb can still take back, never untracked ones.
+        if state != old_state:
+            _write_state(state)
+        if new != existing:
+            try:
+                _write_keeping_mode(path, new)
+            except BaseException:
+                _write_state(old_state)
+                raise
+    return ApplyResult(path=path, changed=changed, backup=backup)
+
+
+def restore(*, settings_path: Path | None = None) -> RestoreResult:
+    """Put every env key ccb owns back as it was before ccb, then forget the ownership record."""
+    path = settings_path or claude_settings_file()
+    with _locked():
+        state = _read_state()
+        entry = _entry(state, path)
+        if entry is None:
+            return RestoreResult(path=path, restored=(), nothing_to_restore=True)
+        owned: OwnedRecord = dict(entry["owned"])
+        restored: tuple[str, ...] = ()
+        # A settings file the user deleted since stays deleted: nothing of ccb's is left in it.
+        if path.exists():
+            existing = _read_object(path, "Claude Code's settings")
+            new, _ = merge_env(existing, {}, owned, drop_empty_env=bool(entry.get("created_env")))
+            restored = _changed_keys(existing, new)
+            if new != existing:
+                _write_keeping_mode(path, new)
+        state["files"].pop(_state_key(path), None)
+        _write_state(state)
+    return RestoreResult(path=path, restored=restored, nothing_to_restore=False)
+
+
+def ensure_onboarding(*, path: Path | None = None) -> bool:
+    """Set `hasCompletedOnboarding: true` in `~/.claude.json`; True when the file changed.
+
+    Claude Code refuses writes that would drop auth and keeps its own backups of this file, so every other
+    key (account, projects, MCP servers) is written back untouched.
+    """
+    target = path or claude_global_config_file()
+    with _locked():
+        data = _read_object(target, "Claude Code's global config")
+        if data.get("hasCompletedOnboarding") is True:
+            return False
+        data["hasCompletedOnboarding"] = True
+        _write_keeping_mode(target, data)
+    return True
+
+
+def managed_settings_file() -> Path:
+    """The system-wide policy file for this OS (highest precedence, usually absent)."""
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support/ClaudeCode/managed-settings.json")
+    if sys.platform.startswith("win"):
+        return Path(r"C:\Program Files\ClaudeCode\managed-settings.json")
+    return Path("/etc/claude-code/managed-settings.json")
+
+
+def _read_layer(source: str, path: Path) -> SettingsLayer:
+    try:
+        exists = path.is_file()
+        data = _read_object(path, "a settings file") if exists else None
+    except CcbError as exc:
+        return SettingsLayer(source=source, path=path, exists=True, data=None, error=exc.message)
+    except OSError as exc:
+        return SettingsLayer(source=source, path=path, exists=True, data=None, error=exc.strerror or str(exc))
+    return SettingsLayer(source=source, path=path, exists=exists, data=data, error=None)
+
+
+def settings_layers(cwd: Path, *, managed: Path | None = None) -> list[SettingsLayer]:
+    """The settings files Claude Code reads in `cwd`, low → high precedence. Never raises on bad files.
+
+    The `--settings` flag ranks between local and managed; a caller that knows the launch block can insert
+    a `SettingsLayer(source="flag", ...)` there. `managed` overrides the policy path (tests).
+    """
+    return [
+        _read_layer("user", claude_settings_file()),
+        _read_layer("project", cwd / ".claude" / "settings.json"),
+        _read_layer("local", cwd / ".claude" / "settings.local.json"),
+        _read_layer("managed", managed or managed_settings_file()),
+    ]

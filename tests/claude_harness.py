@@ -1,0 +1,98 @@
+"""Running the real Claude Code CLI (npm, pinned) and `ccb serve` as child processes in tests.
+
+`tests/run.sh` installs Claude Code into `.tools/claude`; `CCB_TEST_CLAUDE` may point elsewhere.
+A missing binary fails the test (it never skips): CI must run these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAUDE_VERSION = "2.1.197"
+
+
+def claude_path() -> Path:
+    path = Path(os.environ.get("CCB_TEST_CLAUDE") or ROOT / ".tools" / "claude" / "node_modules" / ".bin" / "claude")
+    if not path.exists():
+        pytest.fail(f"Claude Code {CLAUDE_VERSION} is not installed at {path}: run tests/run.sh (it installs it)")
+    return path
+
+
+def claude_env(home: Path, base_url: str, token: str, model: str = "fake-model", **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and not k.startswith("ANTHROPIC_")}
+    env.update(
+        HOME=str(home), NO_PROXY="127.0.0.1,localhost",
+        ANTHROPIC_BASE_URL=base_url, ANTHROPIC_AUTH_TOKEN=token, ANTHROPIC_API_KEY="",
+        ANTHROPIC_MODEL=model, ANTHROPIC_DEFAULT_OPUS_MODEL=model, ANTHROPIC_DEFAULT_SONNET_MODEL=model,
+        ANTHROPIC_DEFAULT_HAIKU_MODEL=model, CLAUDE_CODE_SUBAGENT_MODEL=model,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_TELEMETRY="1", DISABLE_ERROR_REPORTING="1",
+        DISABLE_AUTOUPDATER="1", CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL="1",
+        CLAUDE_CODE_MAX_RETRIES="0", API_TIMEOUT_MS="120000", IS_SANDBOX="1",
+    )
+    env.pop("CLAUDE_CONFIG_DIR", None)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ClaudeResult:
+    returncode: int
+    result: dict[str, Any]
+    stderr: str
+
+
+async def run_claude(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 180) -> ClaudeResult:
+    proc = await asyncio.create_subprocess_exec(
+        str(claude_path()), *args, "--output-format", "json", "--no-session-persistence",
+        cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    text = out.decode()
+    try:
+        result = json.loads(text.strip().splitlines()[-1]) if text.strip() else {}
+    except ValueError:
+        result = {"raw": text}
+    return ClaudeResult(proc.returncode or 0, result, err.decode())
+
+
+class Serve:
+    """`ccb serve` as a child process, exactly as a user starts it."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.env = env
+        self.proc: asyncio.subprocess.Process | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Serve:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ccb.cli", "serve", "--port", "0", *self.args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env)
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        match = re.search(r"ANTHROPIC_BASE_URL=(\S+)", line.decode())
+        if not match:
+            err = await self.proc.stderr.read() if self.proc.stderr else b""
+            raise AssertionError(f"ccb serve did not start: {line!r} {err.decode()}")
+        self.url = match.group(1)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), 30)

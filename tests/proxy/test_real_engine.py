@@ -1,0 +1,81 @@
+"""A genuine engine: llama.cpp's own server (xllamacpp) with SmolLM2-135M, both from PyPI, behind `ccb serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tests.claude_harness import ROOT, Serve, claude_env, run_claude
+
+# One server for the module: its event loop must live as long as the fixture does.
+pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="module")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def llama() -> AsyncIterator[str]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "tests" / "llama_server.py"), str(port),
+                                                "8192", stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(600):
+                if proc.returncode is not None:
+                    err = await proc.stderr.read() if proc.stderr else b""
+                    pytest.fail(f"llama.cpp server exited: {err.decode()[-2000:]}")
+                try:
+                    async with session.get(url + "/health") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("llama.cpp server did not become healthy in 60 s")
+        yield url + "/v1"
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_claude_gets_a_real_answer(llama: str, tmp_path: Path, isolated_home: Path) -> None:
+    async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve:
+        done = await run_claude(["--bare", "-p", "Say hello in one short sentence."],
+                                claude_env(isolated_home, serve.url, "tok", model="smollm2"), tmp_path)
+    assert done.returncode == 0, done
+    assert done.result["is_error"] is False
+    assert done.result["result"].strip()
+    assert done.result["usage"]["output_tokens"] > 0
+
+
+async def test_overflowing_prompt_is_prompt_too_long(llama: str, tmp_path: Path, isolated_home: Path) -> None:
+    rng = random.Random(7)
+    words = ["alpha", "river", "stone", "cloud", "market", "window", "silver", "engine", "garden", "paper"]
+    pasted = " ".join(rng.choice(words) for _ in range(9000))  # ≈58 KB, past the 8192-token window
+    async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve:
+        done = await run_claude(["--bare", "-p", f"Summarise this:\n{pasted}"],
+                                claude_env(isolated_home, serve.url, "tok", model="smollm2"), tmp_path)
+    assert done.returncode == 1
+    assert done.result["is_error"] is True
+    assert done.result["api_error_status"] == 400
+    assert done.result.get("terminal_reason") == "prompt_too_long"
+    assert "Prompt is too long" in done.result["result"]
