@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccb.cli import probe_cmd, profile_cmd, render, serve_cmd
+from ccb.cli import doctor_cmd, probe_cmd, profile_cmd, render, serve_cmd
 from ccb.cli.errors import CcbError, ExitCode
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(profile_cmd.app, name="profile")
 app.command("probe")(probe_cmd.probe)
 app.command("models")(probe_cmd.models)
+app.command("doctor")(doctor_cmd.doctor)
 
 
 def main() -> None:

@@ -1,0 +1,123 @@
+"""How a profile reaches Claude Code: the route (direct or bridge), the bridge's config, and the env block.
+
+Pure functions over a `Profile` and, for local engines, what a probe found. `ccb launch`, `ccb profile
+switch`, `ccb serve --profile` and `ccb doctor` all decide through here, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ccb.cli.errors import CcbError
+from ccb.cli.profile_store import Profile
+from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
+
+if TYPE_CHECKING:
+    from ccb.cli.engines.status import EngineStatus
+
+# Claude Code's prompts are 20–60k tokens and it asks for 32k of output: below this it fails or compacts constantly.
+MIN_DIRECT_CONTEXT = 65536
+DEFAULT_API_TIMEOUT_MS = "600000"
+LOCAL_API_TIMEOUT_MS = "3000000"  # CPU and small-GPU engines can take minutes per turn
+# Engines whose native endpoint takes Claude Code's requests as they are (engines.md): vLLM folds role:system
+# only in recent builds, Ollama drops tool_choice and has no count_tokens, so both go through the bridge.
+DIRECT_OK = frozenset({"llamacpp", "sglang", "lmstudio"})
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str  # "direct" | "bridge"
+    reason: str
+
+
+def is_local(profile: Profile) -> bool:
+    host = urlsplit(profile.base_url).hostname or ""
+    return profile.engine is not None or host in ("127.0.0.1", "localhost", "::1")
+
+
+def choose_route(profile: Profile, status: EngineStatus | None = None) -> Route:
+    """Direct for native Anthropic upstreams that serve Claude Code well; the bridge otherwise."""
+    if profile.protocol == "anthropic":
+        return Route("direct", "the provider serves the Anthropic Messages API natively")
+    if status is None or status.status != "ok":
+        return Route("bridge", "the upstream speaks OpenAI chat completions")
+    if not status.native_messages:
+        return Route("bridge", f"{status.kind or 'the engine'} has no native /v1/messages endpoint")
+    ctx = status.context_length
+    if ctx is None or ctx < MIN_DIRECT_CONTEXT:
+        return Route("bridge", f"the engine's window ({ctx or 'unknown'} tokens) is too small to trust its native "
+                               "endpoint; the bridge clamps max_tokens and reports overflows")
+    if status.tools is not True:
+        return Route("bridge", "tool calling on the engine's native endpoint is not confirmed")
+    if status.kind not in DIRECT_OK:
+        return Route("bridge", f"{status.kind}'s native endpoint mishandles parts of what Claude Code sends "
+                               "(role:system messages, count_tokens, tool_choice)")
+    return Route("direct", f"{status.kind} serves /v1/messages natively with a {ctx}-token window and tool calling")
+
+
+def with_engine_model(profile: Profile, status: EngineStatus | None) -> Profile:
+    """Fill the main model from a local engine's loaded model when the profile names none."""
+    if profile.slots().get("model") or status is None or not status.models:
+        return profile
+    loaded = [m for m in status.models if m.loaded] or list(status.models)
+    return replace(profile, model=loaded[0].id)
+
+
+def with_model(profile: Profile, model: str | None) -> Profile:
+    """`--model M`: one model for every slot."""
+    if not model:
+        return profile
+    return replace(profile, model=model, opus_model=model, sonnet_model=model, haiku_model=model,
+                   subagent_model=model)
+
+
+def context_length(profile: Profile, status: EngineStatus | None) -> int | None:
+    return profile.context_length or (status.context_length if status is not None else None)
+
+
+def bridge_config(profile: Profile, *, token: str, status: EngineStatus | None = None) -> BridgeConfig:
+    slots = profile.slots()
+    if "model" not in slots:
+        raise CcbError(f"profile '{profile.name}' names no model: pass --model, or set one with "
+                       f"`ccb profile add {profile.name} --preset {profile.preset} --model NAME`")
+    exact = {name: name for name in slots.values()}
+    models = ModelMap(default=slots["model"], opus=slots.get("opus"), sonnet=slots.get("sonnet"),
+                      haiku=slots.get("haiku"), exact=exact)
+    kind = profile.engine or (status.kind if status is not None and status.kind in DIALECTS else None)
+    return BridgeConfig(
+        upstream=(profile.openai_base_url or profile.base_url).rstrip("/"),
+        models=models,
+        upstream_key=profile.resolve_key(),
+        auth_style=profile.auth,
+        auth_token=token,
+        context_length=context_length(profile, status),
+        dialect=dialect_for(kind, frozenset(profile.quirks)),
+    )
+
+
+def claude_env(profile: Profile, *, base_url: str, token: str | None, route: str,
+               context: int | None = None) -> dict[str, str]:
+    """The env block Claude Code gets: base URL, auth, every model slot, timeouts, the context window."""
+    slots = profile.slots()
+    block: dict[str, str] = {"ANTHROPIC_BASE_URL": base_url.rstrip("/")}
+    if route == "direct" and profile.auth == "x-api-key":
+        block.update(ANTHROPIC_API_KEY=token or "", ANTHROPIC_AUTH_TOKEN="")
+    else:
+        block.update(ANTHROPIC_AUTH_TOKEN=token or "", ANTHROPIC_API_KEY="")
+    if "model" in slots:
+        block["ANTHROPIC_MODEL"] = slots["model"]
+    for slot, var in (("opus", "ANTHROPIC_DEFAULT_OPUS_MODEL"), ("sonnet", "ANTHROPIC_DEFAULT_SONNET_MODEL"),
+                      ("haiku", "ANTHROPIC_DEFAULT_HAIKU_MODEL"), ("haiku", "ANTHROPIC_SMALL_FAST_MODEL"),
+                      ("subagent", "CLAUDE_CODE_SUBAGENT_MODEL")):
+        if slot in slots:
+            block[var] = slots[slot]
+    block["CLAUDE_CODE_ATTRIBUTION_HEADER"] = "0"
+    block["API_TIMEOUT_MS"] = LOCAL_API_TIMEOUT_MS if is_local(profile) else DEFAULT_API_TIMEOUT_MS
+    window = context or profile.context_length
+    if window:
+        block["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(window)
+        block["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(window)
+    block.update(profile.env)
+    return block
