@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccb.cli import doctor_cmd, probe_cmd, profile_cmd, render, serve_cmd
+from ccb.cli import doctor_cmd, launch_cmd, probe_cmd, profile_cmd, render, restore_cmd, serve_cmd
 from ccb.cli.errors import CcbError, ExitCode
 
 app = typer.Typer(
@@ -47,16 +47,19 @@ def _root(
     _state["debug"] = debug
 
 
+app.command("launch")(launch_cmd.launch)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(profile_cmd.app, name="profile")
 app.command("probe")(probe_cmd.probe)
 app.command("models")(probe_cmd.models)
 app.command("doctor")(doctor_cmd.doctor)
+app.command("restore")(restore_cmd.restore_cmd)
 
 
 def main() -> None:
+    args, launch_cmd.PASSTHROUGH[:] = launch_cmd.split_passthrough(sys.argv[1:])
     try:
-        app()
+        app(args=args)
     except CcbError as exc:
         if _state["debug"]:
             raise

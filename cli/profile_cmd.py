@@ -270,20 +270,82 @@ def current(json_output: JsonFlag = False) -> None:
 
         ccb profile current --json
     """
+    from ccb.cli.switch import current_target
+
     found = store.load_profiles()
     profile = found.profiles.get(found.active) if found.active else None
     if found.active and profile is None:
         render.warn(
             f"the active profile '{found.active}' no longer exists; pick one with `ccb profile use NAME`"
         )
+    claude = current_target()
     if json_output:
         render.print_json(
-            {"active": found.active, "profile": _view(profile, found.active) if profile else None}
+            {"active": found.active, "profile": _view(profile, found.active) if profile else None,
+             "claude": claude}
         )
-    elif profile is None:
+        return
+    if profile is None:
         render.info("No active profile. Pick one with `ccb profile use NAME` (see `ccb profile list`).")
     else:
         _print_details(_view(profile, found.active))
+    _print_claude_target(claude)
+
+
+@app.command("switch")
+def switch_cmd(
+    name: Annotated[str, typer.Argument(help="Profile plain `claude` should use from now on.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Make plain `claude` use a profile, by merging its env block into ~/.claude/settings.json.
+
+    Only the keys ccb owns are touched (hooks, plugins, permissions and your other env vars stay); the
+    first change is backed up, and `ccb restore` puts everything back. An OpenAI-only profile gets a
+    background bridge (`ccb serve --status`, `ccb serve --stop`).
+
+    Examples:
+
+        ccb profile switch kimi
+
+        ccb profile switch local-qwen --json
+    """
+    from ccb.cli.switch import switch
+
+    done = switch(name)
+    result = {
+        "profile": name, "route": done.route.kind, "reason": done.route.reason, "base_url": done.base_url,
+        "settings_file": str(done.applied.path), "changed": list(done.applied.changed),
+        "backup": str(done.applied.backup) if done.applied.backup else None,
+        "bridge": {"pid": done.daemon.pid, "url": done.daemon.url, "log": done.daemon.log} if done.daemon else None,
+        "onboarding_set": done.onboarding_set,
+    }
+    if json_output:
+        render.print_json(result)
+        return
+    render.info(f"Plain `claude` now uses '{name}' {'through a background bridge at' if done.daemon else 'at'} "
+                f"{done.base_url} ({done.route.reason}).")
+    render.info(f"Updated {done.applied.path} ({len(done.applied.changed)} keys)"
+                + (f"; backup of the original: {done.applied.backup}" if done.applied.backup else ""))
+    if done.daemon:
+        render.info(f"The bridge runs in the background (pid {done.daemon.pid}, log {done.daemon.log}); "
+                    "`ccb serve --stop` stops it.")
+    render.info("Undo with `ccb restore`. Claude Code sessions already running keep their old settings.")
+
+
+def _print_claude_target(claude: dict[str, Any]) -> None:
+    base = claude.get("ANTHROPIC_BASE_URL")
+    model = claude.get("ANTHROPIC_MODEL")
+    if not isinstance(base, dict):
+        render.out.print("Plain `claude` uses Anthropic's own API (no ANTHROPIC_BASE_URL is set).", markup=False)
+    else:
+        where = "your shell environment" if base["source"] == "process" else f"{base['source']} settings"
+        by = " (written by ccb)" if base.get("by_ccb") else ""
+        render.out.print(f"Plain `claude` talks to {base['value']}, set in {where}{by}.", markup=False)
+    if isinstance(model, dict):
+        render.out.print(f"Its model is {model['value']} (from {model['source']}).", markup=False)
+    if claude.get("bridge_alive") is False:
+        render.warn("nothing answers at that address: start the bridge with `ccb serve --profile NAME --detach` "
+                    "or undo the switch with `ccb restore`")
 
 
 @app.command("presets")

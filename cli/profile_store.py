@@ -36,9 +36,15 @@ SCHEMA_VERSION = 1
 FILE_MODE = 0o600  # always private: simpler than tracking whether some profile holds a literal key
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 # Context-window variables a preset may pin; they follow the profile's context length when the user sets one.
 _CONTEXT_ENV = ("CLAUDE_CODE_MAX_CONTEXT_TOKENS", "CLAUDE_CODE_AUTO_COMPACT_WINDOW")
+
+
+def looks_secret(name: str) -> bool:
+    """An env var name that probably holds a credential (API keys, auth tokens), not a setting like
+    CLAUDE_CODE_TOTAL_TOKENS_REMINDER."""
+    upper = name.upper()
+    return any(w in upper for w in ("KEY", "SECRET", "PASSWORD")) or upper.endswith("TOKEN")
 
 
 def mask_key(key: str) -> str:
@@ -128,7 +134,7 @@ class Profile:
         data["key_available"] = self.resolve_key() is not None
         # Hand-edited env entries could hold secrets; mask anything named like one.
         data["env"] = {
-            k: mask_key(v) if any(w in k.upper() for w in _SECRET_WORDS) else v for k, v in self.env.items()
+            k: mask_key(v) if looks_secret(k) else v for k, v in self.env.items()
         }
         data["slots"] = self.slots()
         return data

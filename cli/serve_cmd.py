@@ -40,10 +40,15 @@ def check_upstream_url(url: str) -> str:
 
 def serve(
     upstream: Annotated[Optional[str], typer.Option(help="The engine's OpenAI base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", "-p", help="Serve this profile (its URL, key and per-tier models).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="With --profile: run in the background and return.")] = False,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the background bridge.")] = False,
+    status: Annotated[bool, typer.Option("--status", help="Show the background bridge's state.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="With --status/--stop/--detach: print JSON.")] = False,
     model: Annotated[Optional[str], typer.Option(help="Engine model every request maps to.")] = None,
     upstream_key: Annotated[Optional[str], typer.Option(help="Key the engine expects (sent as Bearer).", envvar="CCB_UPSTREAM_KEY")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8765,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on (0 picks a free one; default 8765).")] = None,
     auth_token: Annotated[Optional[str], typer.Option(help="Token clients must send; random when omitted.", envvar="CCB_AUTH_TOKEN")] = None,
     context_length: Annotated[Optional[int], typer.Option(help="Engine context window in tokens (read from the engine when omitted).")] = None,
     engine: Annotated[Optional[str], typer.Option(help=f"Engine dialect: {', '.join(DIALECTS)} (detected when omitted).")] = None,
@@ -56,7 +61,35 @@ def serve(
         ccb serve --upstream http://127.0.0.1:8000/v1 --model Qwen/Qwen3-Coder-30B-A3B-Instruct
 
     Then point Claude Code at it with the printed ANTHROPIC_BASE_URL and ANTHROPIC_AUTH_TOKEN lines.
+
+        ccb serve --profile local-qwen --detach     # a background bridge for plain `claude`
+
+        ccb serve --status
+
+        ccb serve --stop
     """
+    if stop or status:
+        _daemon_control(stop=stop, json_output=json_output)
+        return
+    if detach:
+        if not profile:
+            raise CcbError("--detach needs --profile NAME (the background bridge serves a saved profile)")
+        from ccb.cli import bridge_daemon
+
+        state = bridge_daemon.start(profile, port=port, token=auth_token)
+        if json_output:
+            render.print_json({"pid": state.pid, "url": state.url, "profile": state.profile, "log": state.log})
+        else:
+            render.info(f"background bridge for '{profile}' on {state.url} (pid {state.pid}, log {state.log}); "
+                        "stop it with `ccb serve --stop`")
+        return
+    if port is None:
+        port = 8765
+    if profile:
+        config = _profile_config(profile, auth_token, context_length, log_bodies)
+        _check_host(host, auth_token)
+        asyncio.run(_run(config, host, port, show_token=auth_token is None))
+        return
     if not upstream or not model:
         raise CcbError("ccb serve needs --upstream URL and --model NAME (e.g. --upstream http://127.0.0.1:8000/v1 "
                        "--model qwen3-coder)")
@@ -64,9 +97,7 @@ def serve(
         raise CcbError(f"--engine {engine!r} is unknown; choose one of {', '.join(DIALECTS)}")
     if context_length is not None and context_length < 1:
         raise CcbError("--context-length must be a positive number of tokens")
-    if not is_loopback_host(host) and not auth_token:
-        raise CcbError(f"refusing to listen on {host} without --auth-token: anyone on the network could use "
-                       "your engine and keys. Pass --auth-token TOKEN, or keep the default host 127.0.0.1")
+    _check_host(host, auth_token)
     generated = auth_token is None
     token = auth_token or new_token()
     config = BridgeConfig(
@@ -79,6 +110,55 @@ def serve(
         log_bodies=log_bodies,
     )
     asyncio.run(_run(config, host, port, show_token=generated))
+
+
+def _check_host(host: str, auth_token: str | None) -> None:
+    if not is_loopback_host(host) and not auth_token:
+        raise CcbError(f"refusing to listen on {host} without --auth-token: anyone on the network could use "
+                       "your engine and keys. Pass --auth-token TOKEN, or keep the default host 127.0.0.1")
+
+
+def _profile_config(name: str, auth_token: str | None, context_length: int | None, log_bodies: bool) -> BridgeConfig:
+    from dataclasses import replace
+
+    from ccb.cli.launch_cmd import resolve_profile
+    from ccb.cli.launch_plan import bridge_config, with_engine_model
+
+    chosen, found = asyncio.run(resolve_profile(name))
+    if chosen.protocol == "anthropic":
+        raise CcbError(f"profile '{name}' speaks the Anthropic API natively: it needs no bridge. Use "
+                       f"`ccb launch {name}` or `ccb profile switch {name}`")
+    config = bridge_config(with_engine_model(chosen, found), token=auth_token or new_token(), status=found)
+    if context_length:
+        config = replace(config, context_length=context_length)
+    return replace(config, log_bodies=log_bodies)
+
+
+def _daemon_control(*, stop: bool, json_output: bool) -> None:
+    from ccb.cli import bridge_daemon
+    from ccb.cli.claude_settings import owned_keys
+
+    if stop:
+        state = bridge_daemon.stop()
+        if json_output:
+            render.print_json({"stopped": state is not None, "url": state.url if state else None})
+        elif state is None:
+            render.info("No background bridge is running.")
+        else:
+            render.info(f"Stopped the background bridge on {state.url} (profile '{state.profile}').")
+            if "ANTHROPIC_BASE_URL" in owned_keys():
+                render.warn(f"plain `claude` settings still point at {state.url}: run `ccb restore`, or start it "
+                            f"again with `ccb serve --profile {state.profile} --detach`")
+        return
+    info = bridge_daemon.status_dict()
+    if json_output:
+        render.print_json(info)
+    elif not info["running"]:
+        render.out.print("No background bridge is running.", markup=False)
+    else:
+        health = "healthy" if info["healthy"] else "NOT answering"
+        render.out.print(f"Background bridge for '{info['profile']}' on {info['url']} (pid {info['pid']}), {health}; "
+                         f"log {info['log']}", markup=False)
 
 
 async def _run(config: BridgeConfig, host: str, port: int, *, show_token: bool) -> None:

@@ -1,0 +1,174 @@
+"""A bridge that outlives the command that started it (`ccb serve --profile NAME --detach`). Does I/O.
+
+Plain `claude` (after `ccb profile switch` to an OpenAI-only profile) needs a bridge that keeps running.
+Its state lives in `state_dir()/bridge.json` (mode 0600: it holds the bridge token). A restart keeps the
+port and token, so settings that point at the bridge stay valid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+from ccb.cli import paths
+from ccb.cli.errors import CcbError
+from ccb.cli.fileio import read_json, write_json_atomic
+
+PREFERRED_PORT = 8765
+START_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class DaemonState:
+    pid: int
+    host: str
+    port: int
+    url: str
+    profile: str
+    token: str
+    log: str
+
+
+def state_file() -> Path:
+    return paths.state_dir() / "bridge.json"
+
+
+def log_file() -> Path:
+    return paths.log_dir() / "bridge-daemon.log"
+
+
+def read_state() -> DaemonState | None:
+    try:
+        data = read_json(state_file())
+    except CcbError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return DaemonState(**{k: data[k] for k in DaemonState.__dataclass_fields__})
+    except (KeyError, TypeError):
+        return None
+
+
+def is_alive(state: DaemonState) -> bool:
+    """The recorded pid is a running `ccb serve` (not a recycled pid of something else)."""
+    try:
+        proc = psutil.Process(state.pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and "serve" in proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        resp = httpx.get(url.rstrip("/") + "/health", timeout=timeout, trust_env=False)
+        return resp.status_code == 200 and resp.json().get("status") == "ok"
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_port(host: str, wanted: int | None, previous: DaemonState | None) -> int:
+    if wanted:
+        return wanted
+    for port in ([previous.port] if previous else []) + [PREFERRED_PORT]:
+        if _port_free(host, port):
+            return port
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def start(profile: str, *, port: int | None = None, token: str | None = None) -> DaemonState:
+    """Start (or keep) the detached bridge for `profile`; returns once it answers /health."""
+    previous = read_state()
+    if previous is not None and is_alive(previous):
+        if previous.profile == profile and (port is None or port == previous.port) and healthy(previous.url):
+            return previous
+        stop()
+    host = "127.0.0.1"
+    port = _pick_port(host, port, previous)
+    if not _port_free(host, port):
+        raise CcbError(f"port {port} on {host} is taken by another program; pass --port N to pick another")
+    token = token or (previous.token if previous else None) or _new_token()
+    log = log_file()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CCB_AUTH_TOKEN": token}  # not on the command line, where `ps` would show it
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ccb.cli", "serve", "--profile", profile, "--host", host, "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True, close_fds=True)
+    url = f"http://{host}:{port}"
+    state = DaemonState(proc.pid, host, port, url, profile, token, str(log))
+    write_json_atomic(state_file(), asdict(state), mode=0o600)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            state_file().unlink(missing_ok=True)
+            raise CcbError(f"the background bridge exited at start (code {proc.returncode}): "
+                           f"{_tail(log)} — see {log}")
+        if healthy(url, timeout=1.0):
+            return state
+        time.sleep(0.1)
+    proc.terminate()
+    state_file().unlink(missing_ok=True)
+    raise CcbError(f"the background bridge did not answer on {url} within {START_TIMEOUT_S:.0f} s; see {log}")
+
+
+def stop() -> DaemonState | None:
+    """Stop the detached bridge; returns what was running (None if nothing was)."""
+    state = read_state()
+    if state is None:
+        return None
+    if is_alive(state):
+        os.kill(state.pid, signal.SIGTERM)
+        try:
+            psutil.Process(state.pid).wait(10)
+        except psutil.TimeoutExpired:
+            os.kill(state.pid, signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    state_file().unlink(missing_ok=True)
+    return state
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def _new_token() -> str:
+    import secrets
+
+    return "ccb-" + secrets.token_urlsafe(24)
+
+
+def status_dict() -> dict[str, object]:
+    state = read_state()
+    if state is None:
+        return {"running": False}
+    alive = is_alive(state)
+    return {"running": alive, "healthy": alive and healthy(state.url), "pid": state.pid, "url": state.url,
+            "port": state.port, "profile": state.profile, "log": state.log}
+

@@ -1,0 +1,158 @@
+"""`ccb launch`: run Claude Code on a profile, one-shot and supervised. Does I/O.
+
+Resolves the profile, decides the route (direct, or the embedded bridge on 127.0.0.1 with a fresh token),
+then runs `claude` as a child with the env block both in its environment and in a `--settings` layer, and
+exits with Claude Code's exit code. The bridge lives exactly as long as the child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ccb.cli import render
+from ccb.cli.claude_bin import NPM_PACKAGE, find_claude, install_hint, install_with_npm
+from ccb.cli.claude_settings import effective_env, ensure_onboarding, settings_layers
+from ccb.cli.engines.status import EngineStatus
+from ccb.cli.errors import CcbError
+from ccb.cli.launch_plan import Route, bridge_config, choose_route, claude_env, context_length, is_local
+from ccb.cli.launch_plan import with_engine_model, with_model
+from ccb.cli.profile_store import Profile, active_profile, get_profile, looks_secret, mask_key, profile_from_preset
+from ccb.proxy.runner import start_bridge
+
+# Arguments after `--` on the command line, set by `main()` before Typer parses the rest.
+PASSTHROUGH: list[str] = []
+
+
+def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`ccb launch kimi -- -p "hi"` → (["launch", "kimi"], ["-p", "hi"]): everything after the first `--`."""
+    if "launch" in argv and "--" in argv and argv.index("--") > argv.index("launch"):
+        cut = argv.index("--")
+        return argv[:cut], argv[cut + 1:]
+    return argv, []
+
+
+def launch(
+    profile: Annotated[Optional[str], typer.Argument(help="Profile to use (default: the active one).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for every slot, this run only.")] = None,
+    claude: Annotated[Optional[str], typer.Option("--claude", help="Path to the claude executable.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes (e.g. install Claude Code when missing).")] = False,
+) -> None:
+    """Run Claude Code on a profile. Arguments after `--` go to claude unchanged.
+
+    Examples:
+
+        ccb launch                       # the active profile, or a local engine ccb finds
+
+        ccb launch kimi -- -p "explain this repo" --output-format json
+
+        ccb launch ollama --model qwen3-coder:30b
+    """
+    code = asyncio.run(_launch(profile, model, claude, yes, list(PASSTHROUGH)))
+    raise typer.Exit(code)
+
+
+async def _launch(name: str | None, model: str | None, claude_opt: str | None, yes: bool, args: list[str]) -> int:
+    chosen, status = await resolve_profile(name)
+    chosen = with_model(with_engine_model(chosen, status), model)
+    claude = _claude_binary(claude_opt, yes)
+    route = choose_route(chosen, status)
+    bridge = None
+    if route.kind == "bridge":
+        token = "ccb-" + secrets.token_urlsafe(24)
+        config = bridge_config(chosen, token=token, status=status)
+        try:
+            bridge = await start_bridge(config, "127.0.0.1", 0)
+        except OSError as exc:
+            raise CcbError(f"cannot start the bridge on 127.0.0.1: {exc}") from exc
+        base_url = bridge.url
+    else:
+        token = chosen.resolve_key()
+        if token is None and chosen.api_key_env:
+            raise CcbError(f"profile '{chosen.name}' takes its key from ${chosen.api_key_env}, which is not set: "
+                           f"export {chosen.api_key_env}=... or store one with `ccb profile add`")
+        base_url = chosen.base_url
+    block = claude_env(chosen, base_url=base_url, token=token, route=route.kind,
+                       context=context_length(chosen, status))
+    _announce(chosen, route, base_url)
+    _warn_overrides(block)
+    if ensure_onboarding():
+        render.info("set hasCompletedOnboarding in ~/.claude.json so Claude Code starts without its first-run screens")
+    from ccb.cli.supervisor import build_child_env, run_claude
+
+    try:
+        return await run_claude(claude, args, build_child_env(os.environ, block), settings={"env": block})
+    finally:
+        if bridge is not None:
+            await bridge.stop()
+
+
+async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | None]:
+    """The profile to launch and, for local engines, what a probe found there."""
+    from ccb.cli.engines.probe import probe_local, probe_url
+
+    if name:
+        profile = get_profile(name)
+    else:
+        active = active_profile()
+        if active is not None:
+            profile = active
+        else:
+            found = [s for s in await probe_local() if s.status == "ok" and s.kind]
+            if not found:
+                raise CcbError("no profile to launch: none is active and no local engine answered on the usual "
+                               "ports. Add one with `ccb profile add NAME --preset PRESET` (see `ccb profile "
+                               "presets`), or start an engine and run `ccb probe`")
+            status = found[0]
+            preset = status.kind if status.kind in ("ollama", "vllm", "sglang", "llamacpp", "lmstudio") else "custom"
+            render.info(f"no active profile: using the {status.kind} engine found at {status.url}")
+            return profile_from_preset(f"{preset}-local", preset, base_url=status.openai_base), status
+    status: EngineStatus | None = None
+    if profile.protocol == "openai" and is_local(profile):
+        status = await probe_url(profile.base_url, api_key=profile.resolve_key(), timeout=3.0)
+        if status.status not in ("ok", "needs_key"):
+            raise CcbError(f"the engine for profile '{profile.name}' at {profile.base_url} is not answering "
+                           f"({status.detail or status.status}); start it, or check with `ccb probe`")
+    return profile, status
+
+
+def _claude_binary(explicit: str | None, yes: bool) -> Path:
+    found = find_claude(explicit)
+    if found is not None:
+        return found
+    if explicit:
+        raise CcbError(f"--claude {explicit}: no executable there")
+    if not yes and sys.stdin.isatty():
+        import questionary
+
+        yes = bool(questionary.confirm(f"Claude Code is not installed. Install {NPM_PACKAGE} with npm now?",
+                                       default=True).ask())
+    if not yes:
+        raise CcbError(f"Claude Code (claude) is not installed. {install_hint()} Or rerun with --yes to let ccb "
+                       "install it with npm")
+    render.info(f"installing {NPM_PACKAGE} with npm…")
+    return install_with_npm()
+
+
+def _announce(profile: Profile, route: Route, base_url: str) -> None:
+    via = f"through the ccb bridge at {base_url}" if route.kind == "bridge" else f"directly at {base_url}"
+    model = profile.slots().get("model", "the provider's default model")
+    render.info(f"ccb: Claude Code on '{profile.name}' ({model}) {via}: {route.reason}")
+
+
+def _warn_overrides(block: dict[str, str]) -> None:
+    """Say when the user's own settings files would have overridden the launch block (the --settings layer wins)."""
+    for key, value in effective_env(settings_layers(Path.cwd()), {}).items():
+        if key in block and value.value != block[key]:
+            shown = mask_key(value.value) if looks_secret(key) else value.value
+            if value.source == "managed":
+                render.warn(f"managed (policy) settings set {key}={shown}; that layer outranks ccb's, so Claude "
+                            "Code will use it")
+            else:
+                render.warn(f"your {value.source} settings set {key}={shown}; ccb overrides it for this session")

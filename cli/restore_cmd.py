@@ -1,0 +1,35 @@
+"""`ccb restore`: put Claude Code's settings back as they were before ccb. Does file I/O."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ccb.cli import bridge_daemon, render
+from ccb.cli.claude_settings import restore
+
+
+def restore_cmd(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Remove the keys ccb wrote into ~/.claude/settings.json and put back their previous values.
+
+    Example:
+
+        ccb restore
+    """
+    result = restore()
+    running = bridge_daemon.read_state()
+    if json_output:
+        render.print_json({"settings_file": str(result.path), "restored": list(result.restored),
+                            "nothing_to_restore": result.nothing_to_restore,
+                            "bridge_running": running is not None and bridge_daemon.is_alive(running)})
+        return
+    if result.nothing_to_restore:
+        render.info(f"Nothing to restore: ccb has not changed {result.path}.")
+    else:
+        render.info(f"Restored {len(result.restored)} keys in {result.path}; plain `claude` is back to its own "
+                    "settings.")
+    if running is not None and bridge_daemon.is_alive(running):
+        render.info(f"A background bridge is still running ({running.url}); stop it with `ccb serve --stop`.")

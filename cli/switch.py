@@ -1,0 +1,89 @@
+"""`ccb profile switch` and `ccb restore`: make plain `claude` use a profile, and undo it. Does I/O.
+
+Only the env keys ccb owns are written into `~/.claude/settings.json` (see `claude_settings`); an
+OpenAI-only profile gets a detached bridge that outlives the command, and settings point at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ccb.cli import bridge_daemon, paths
+from ccb.cli.claude_settings import ApplyResult, RestoreResult, apply_env, ensure_onboarding, owned_keys, restore
+from ccb.cli.errors import CcbError
+from ccb.cli.launch_plan import Route, choose_route, claude_env, context_length, with_engine_model
+from ccb.cli.profile_store import Profile, set_active
+
+
+@dataclass(frozen=True)
+class Switched:
+    profile: Profile
+    route: Route
+    base_url: str
+    applied: ApplyResult
+    daemon: bridge_daemon.DaemonState | None
+    onboarding_set: bool
+
+
+def switch(name: str) -> Switched:
+    from ccb.cli.launch_cmd import resolve_profile
+
+    profile, status = asyncio.run(resolve_profile(name))
+    profile = with_engine_model(profile, status)
+    route = choose_route(profile, status)
+    daemon = None
+    if route.kind == "bridge":
+        if "model" not in profile.slots():
+            raise CcbError(f"profile '{name}' names no model and the engine lists none; set one with --model")
+        daemon = bridge_daemon.start(name)
+        base_url, token = daemon.url, daemon.token
+    else:
+        base_url, token = profile.base_url, profile.resolve_key()
+        if token is None and profile.api_key_env:
+            # Plain `claude` cannot read ccb's env-var reference: the key must be in its settings.
+            raise CcbError(f"profile '{name}' takes its key from ${profile.api_key_env}, which is not set here; "
+                           f"export it and run the switch again, or use `ccb launch {name}`")
+    block = claude_env(profile, base_url=base_url, token=token, route=route.kind,
+                       context=context_length(profile, status))
+    applied = apply_env(block)
+    _make_private(applied.path)
+    onboarding = ensure_onboarding()
+    set_active(name)
+    return Switched(profile, route, base_url, applied, daemon, onboarding)
+
+
+def _make_private(path: Path) -> None:
+    """The settings file now holds a key or the bridge token: readable by its owner only."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except OSError:
+        pass
+
+
+def undo() -> RestoreResult:
+    return restore()
+
+
+def current_target() -> dict[str, object]:
+    """What plain `claude` will use now, and from which file (user settings and the process env)."""
+    from ccb.cli.claude_settings import effective_env, settings_layers
+
+    env = effective_env(settings_layers(Path.cwd()), dict(os.environ))
+    owned = owned_keys()
+    info: dict[str, object] = {"settings_file": str(paths.claude_settings_file())}
+    for key in ("ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL"):
+        value = env.get(key)
+        info[key] = {"value": value.value, "source": value.source, "by_ccb": key in owned} if value else None
+    base = env.get("ANTHROPIC_BASE_URL")
+    if base is not None:
+        host = urlsplit(base.value).hostname or ""
+        if host in ("127.0.0.1", "localhost", "::1"):
+            info["bridge_alive"] = bridge_daemon.healthy(base.value, timeout=1.5)
+    return info
