@@ -64,9 +64,11 @@ def test_round_trip() -> None:
     assert "kimi" in ok("current").stdout
 
     ok("remove", "kimi")
-    assert as_json("current") == {"active": None, "profile": None}
+    nothing = as_json("current")
+    assert (nothing["active"], nothing["profile"]) == (None, None)
+    assert nothing["claude"]["ANTHROPIC_BASE_URL"] is None  # plain `claude` talks to Anthropic itself
     none = ok("current")
-    assert none.stdout == "" and "No active profile" in none.stderr
+    assert "Anthropic's own API" in none.stdout and "No active profile" in none.stderr
     assert [p["name"] for p in as_json("list")["profiles"]] == ["local"]
 
 
@@ -75,7 +77,9 @@ def test_json_shapes_are_stable() -> None:
     assert set(as_json("list")) == {"active", "profiles"}
     assert set(as_json("list")["profiles"][0]) == PROFILE_KEYS
     assert set(as_json("show", "ds")) == PROFILE_KEYS
-    assert set(as_json("current")) == {"active", "profile"}
+    assert set(as_json("current")) == {"active", "profile", "claude"}
+    assert set(as_json("current")["claude"]) == {"settings_file", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL",
+                                                 "ANTHROPIC_DEFAULT_SONNET_MODEL"}
     assert set(as_json("current")["profile"]) == PROFILE_KEYS
     assert set(as_json("show", "ds")["slots"]) == {"model", "opus", "sonnet", "haiku", "subagent"}
 
