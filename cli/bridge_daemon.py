@@ -25,6 +25,9 @@ from ccb.cli.fileio import read_json, write_json_atomic
 
 PREFERRED_PORT = 8765
 START_TIMEOUT_S = 20.0
+# The detached child is meant to outlive its Popen handle; keeping the handle avoids a "still running" warning
+# when it would otherwise be garbage-collected mid-command.
+_DETACHED: list[subprocess.Popen[bytes]] = []
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def start(profile: str, *, port: int | None = None, token: str | None = None) ->
         proc = subprocess.Popen(
             [sys.executable, "-m", "ccb.cli", "serve", "--profile", profile, "--host", host, "--port", str(port)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True, close_fds=True)
+    _DETACHED.append(proc)
     url = f"http://{host}:{port}"
     state = DaemonState(proc.pid, host, port, url, profile, token, str(log))
     write_json_atomic(state_file(), asdict(state), mode=0o600)

@@ -1,0 +1,169 @@
+"""`ccb launch` with a fake `claude` first on PATH: env, --settings, argv, exit codes, signals, no orphans."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.cli.launch_helpers import ccb, child_env, read_record, run_ccb, serving
+from tests.fakes import fake_claude
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.openai_engine import FakeEngine
+
+
+@pytest.fixture
+def bin_dir(tmp_path: Path) -> Path:
+    fake_claude.install(tmp_path / "bin")
+    return tmp_path / "bin"
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> Path:
+    return tmp_path / "record.json"
+
+
+async def test_bridge_route_env_settings_and_argv(tmp_path: Path, bin_dir: Path, record: Path,
+                                                  isolated_home: Path) -> None:
+    engine = FakeEngine("vllm", context=131072)
+    async with serving(engine.app) as url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3-coder")
+        prompt = 'fix the "bug" in $(touch hacked) `rm -rf x` and; echo pwned'
+        code, _, err = await run_ccb("launch", "local", "--", "-p", prompt, "--output-format", "json",
+                                     env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record)), cwd=tmp_path)
+    assert code == 0, err
+    seen = read_record(record)
+    assert seen["argv"][0] == "--settings"
+    assert seen["argv"][2:] == ["-p", prompt, "--output-format", "json"]
+    assert not (tmp_path / "hacked").exists()
+    assert not Path(seen["argv"][1]).exists()  # the --settings file is gone once claude exits
+    block = seen["settings"]["env"]
+    env = seen["env"]
+    for key, value in block.items():
+        assert env[key] == value  # the same block in the environment and in the --settings layer
+    assert block["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+    assert block["ANTHROPIC_AUTH_TOKEN"].startswith("ccb-") and block["ANTHROPIC_API_KEY"] == ""
+    for slot in ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
+                 "ANTHROPIC_DEFAULT_HAIKU_MODEL", "CLAUDE_CODE_SUBAGENT_MODEL"):
+        assert block[slot] == "qwen3-coder"
+    assert block["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0"
+    assert int(block["API_TIMEOUT_MS"]) >= 600000
+    assert block["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == block["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "131072"
+    assert "127.0.0.1" in env["NO_PROXY"]
+    assert json.loads((isolated_home / ".claude.json").read_text())["hasCompletedOnboarding"] is True
+
+
+async def test_bridge_is_ready_before_claude_starts(tmp_path: Path, bin_dir: Path, record: Path) -> None:
+    engine = FakeEngine("llamacpp", context=65536)
+    async with serving(engine.app) as url:
+        ccb("profile", "add", "l", "--preset", "llamacpp", "--base-url", url + "/v1", "--model", "m")
+        code, _, err = await run_ccb("launch", "l", env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record),
+                                                                  FAKE_CLAUDE_MODE="call"), cwd=tmp_path)
+    assert code == 0, err
+    call = read_record(record)["call"]
+    assert call["status"] == 200 and call["body"]["content"][0]["text"] == "Hello from the fake engine."
+
+
+async def test_direct_route_for_native_anthropic(tmp_path: Path, bin_dir: Path, record: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    upstream = FakeAnthropic(key="sk-native-123456789")
+    async with serving(upstream.app) as url:
+        ccb("profile", "add", "nat", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
+            "--api-key-env", "NATIVE_KEY", "--model", "glm-5.1")
+        env = child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record), NATIVE_KEY="sk-native-123456789")
+        code, _, err = await run_ccb("launch", "nat", "--", "-p", "hi", env=env, cwd=tmp_path)
+    assert code == 0, err
+    block = read_record(record)["settings"]["env"]
+    assert block["ANTHROPIC_BASE_URL"] == url
+    assert block["ANTHROPIC_AUTH_TOKEN"] == "sk-native-123456789" and block["ANTHROPIC_API_KEY"] == ""
+    assert block["ANTHROPIC_MODEL"] == "glm-5.1"
+    assert "sk-native-123456789" not in err  # never printed
+
+
+async def test_missing_key_env_is_a_clear_error(tmp_path: Path, bin_dir: Path) -> None:
+    ccb("profile", "add", "ds", "--preset", "deepseek")
+    env = child_env(bin_dir)
+    env.pop("DEEPSEEK_API_KEY", None)
+    code, out, err = await run_ccb("launch", "ds", env=env, cwd=tmp_path)
+    assert code == 1 and "DEEPSEEK_API_KEY" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("exit:0", 0), ("exit:3", 3), ("kill", 128 + signal.SIGKILL)])
+async def test_exit_code_passthrough(tmp_path: Path, bin_dir: Path, record: Path, mode: str, expected: int) -> None:
+    async with serving(FakeEngine("vllm").app) as url:
+        ccb("profile", "add", "v", "--preset", "vllm", "--base-url", url + "/v1", "--model", "m")
+        code, _, err = await run_ccb("launch", "v", env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record),
+                                                                  FAKE_CLAUDE_MODE=mode), cwd=tmp_path)
+    assert code == expected, err
+    assert_no_orphans(read_record(record)["pid"])
+
+
+def assert_no_orphans(pid: int) -> None:
+    for _ in range(50):
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return
+        import time
+
+        time.sleep(0.1)
+    raise AssertionError(f"claude (pid {pid}) outlived ccb")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+async def test_signals_forwarded_and_nothing_left_behind(tmp_path: Path, bin_dir: Path, record: Path,
+                                                         sig: int) -> None:
+    async with serving(FakeEngine("vllm").app) as url:
+        ccb("profile", "add", "v", "--preset", "vllm", "--base-url", url + "/v1", "--model", "m")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ccb.cli", "launch", "v", cwd=tmp_path,
+            env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record), FAKE_CLAUDE_MODE="wait"),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        for _ in range(300):
+            if record.exists() and read_record(record).get("ready"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("fake claude never started")
+        proc.send_signal(signal.SIGINT)  # Ctrl-C reaches claude through the terminal; ccb must survive it
+        await asyncio.sleep(0.3)
+        assert proc.returncode is None
+        proc.send_signal(sig)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    seen = read_record(record)
+    assert seen["signals"] == [sig]
+    assert code == 100 + sig
+    assert_no_orphans(seen["pid"])
+
+
+async def test_user_settings_override_is_reported(tmp_path: Path, bin_dir: Path, record: Path,
+                                                  isolated_home: Path) -> None:
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_MODEL": "claude-opus-4-8", "ANTHROPIC_AUTH_TOKEN": "sk-user-old-token-42"}}))
+    async with serving(FakeEngine("vllm").app) as url:
+        ccb("profile", "add", "v", "--preset", "vllm", "--base-url", url + "/v1", "--model", "m")
+        code, _, err = await run_ccb("launch", "v", env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record)), cwd=tmp_path)
+    assert code == 0
+    assert "ANTHROPIC_MODEL=claude-opus-4-8" in err and "overrides it" in err
+    assert "sk-user-old-token-42" not in err and "••••n-42" in err
+
+
+async def test_claude_missing_without_tty_says_how_to_install(tmp_path: Path) -> None:
+    async with serving(FakeEngine("vllm").app) as url:
+        ccb("profile", "add", "v", "--preset", "vllm", "--base-url", url + "/v1", "--model", "m")
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        env = child_env(None, PATH=f"{empty}:{Path(sys.executable).parent}")
+        code, _, err = await run_ccb("launch", "v", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "npm install -g @anthropic-ai/claude-code" in err and "--yes" in err
+
+
+async def test_engine_down_is_a_clear_error(tmp_path: Path, bin_dir: Path) -> None:
+    ccb("profile", "add", "v", "--preset", "vllm", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+    code, _, err = await run_ccb("launch", "v", env=child_env(bin_dir), cwd=tmp_path)
+    assert code == 1 and "not answering" in err and "Traceback" not in err

@@ -1,0 +1,61 @@
+"""The real Claude Code CLI (npm, pinned) under `ccb launch`: a tool round trip through the bridge and direct."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.claude_harness import claude_path
+from tests.cli.launch_helpers import ccb, child_env, run_ccb, serving
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.openai_engine import Answer, FakeEngine
+
+pytestmark = pytest.mark.claude
+
+
+def quiet_env(**extra: str) -> dict[str, str]:
+    env = child_env(claude_path().parent, IS_SANDBOX="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+                    DISABLE_AUTOUPDATER="1", CLAUDE_CODE_MAX_RETRIES="0", **extra)
+    for key in [k for k in env if k.startswith("ANTHROPIC_")]:
+        env.pop(key)
+    return env
+
+
+ARGS = ["--", "-p", "create the file", "--dangerously-skip-permissions", "--max-turns", "4"]
+
+
+async def test_launch_through_the_bridge(tmp_path: Path) -> None:
+    target = tmp_path / "via-bridge.txt"
+    engine = FakeEngine("sglang", context=131072)
+    engine.push(Answer(text="Writing.", tool_calls=[("Write", {"file_path": str(target), "content": "bridge\n"})]),
+                Answer(text="Done."))
+    async with serving(engine.app) as url:
+        ccb("profile", "add", "sg", "--preset", "sglang", "--base-url", url + "/v1", "--model", "qwen3")
+        code, out, err = await run_ccb("launch", "sg", *ARGS, env=quiet_env(), cwd=tmp_path, timeout=180)
+    assert code == 0, err
+    assert out.strip() == "Done."
+    assert target.read_text() == "bridge\n"
+    chats = [r for r in engine.requests if "count_tokens" not in r]  # the probe's read-only count is not a turn
+    assert len(chats) == 2 and chats[0]["model"] == "qwen3"
+
+
+async def test_launch_direct_to_a_native_anthropic_upstream(tmp_path: Path) -> None:
+    target = tmp_path / "direct.txt"
+    upstream = FakeAnthropic(key="sk-native-abcdef123456")
+    upstream.push(Answer(text="Writing.", tool_calls=[("Write", {"file_path": str(target), "content": "direct\n"})]),
+                  Answer(text="Done directly."))
+    async with serving(upstream.app) as url:
+        ccb("profile", "add", "nat", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
+            "--api-key-env", "NATIVE_KEY", "--model", "kimi-k2.7-code")
+        code, out, err = await run_ccb("launch", "nat", *ARGS, env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"),
+                                       cwd=tmp_path, timeout=180)
+    assert code == 0, err
+    assert out.strip() == "Done directly."
+    assert target.read_text() == "direct\n"
+    assert upstream.requests[0]["model"] == "kimi-k2.7-code"
+    assert all(h["Authorization"] == "Bearer sk-native-abcdef123456" for h in upstream.headers)
+    # Direct means untouched: the body Claude Code built reaches the provider as it is.
+    assert any(m["role"] == "system" for m in upstream.requests[0]["messages"])
+    assert os.environ.get("NATIVE_KEY") is None

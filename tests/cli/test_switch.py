@@ -1,0 +1,153 @@
+"""`ccb profile switch`, `ccb restore` and `ccb profile current` against temp HOME and fake upstreams."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from ccb.cli import bridge_daemon
+from ccb.cli.app import app
+from ccb.cli.errors import CcbError
+from tests.cli.launch_helpers import ccb, serving_in_thread
+from tests.fakes.openai_engine import FakeEngine
+
+FOREIGN: dict[str, Any] = {
+    "env": {"MY_VAR": "keep me", "ANTHROPIC_MODEL": "claude-opus-4-8"},
+    "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]},
+    "enabledPlugins": {"x@y": True},
+    "statusLine": {"type": "command", "command": "~/bin/status"},
+    "permissions": {"allow": ["Bash(git *)"], "deny": []},
+}
+KEY = "sk-literal-key-0123456789"
+
+
+def settings_path(home: Path) -> Path:
+    return home / ".claude" / "settings.json"
+
+
+def write_settings(home: Path, data: Any) -> bytes:
+    path = settings_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=4))
+    return path.read_bytes()
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_switch_merges_owned_keys_and_restore_is_exact(isolated_home: Path) -> None:
+    original = write_settings(isolated_home, FOREIGN)
+    (isolated_home / ".claude.json").write_text(json.dumps({"numStartups": 4, "projects": {"/x": {}}}))
+    ccb("profile", "add", "kimi", "--preset", "kimi", "--api-key", KEY)
+    result = invoke("profile", "switch", "kimi", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["route"] == "direct" and report["bridge"] is None
+    assert KEY not in result.output
+    data = json.loads(settings_path(isolated_home).read_text())
+    for key, value in FOREIGN.items():
+        if key != "env":
+            assert data[key] == value
+    assert data["env"]["MY_VAR"] == "keep me"
+    assert data["env"]["ANTHROPIC_BASE_URL"] == "https://api.moonshot.ai/anthropic"
+    assert data["env"]["ANTHROPIC_AUTH_TOKEN"] == KEY and data["env"]["ANTHROPIC_API_KEY"] == ""
+    assert data["env"]["ANTHROPIC_MODEL"] != "claude-opus-4-8"
+    assert stat.S_IMODE(settings_path(isolated_home).stat().st_mode) == 0o600  # it holds a key now
+    assert Path(report["backup"]).read_bytes() == original
+    global_config = json.loads((isolated_home / ".claude.json").read_text())
+    assert global_config == {"numStartups": 4, "projects": {"/x": {}}, "hasCompletedOnboarding": True}
+
+    current = json.loads(invoke("profile", "current", "--json").stdout)
+    assert current["active"] == "kimi"
+    assert current["claude"]["ANTHROPIC_BASE_URL"] == {"value": "https://api.moonshot.ai/anthropic",
+                                                       "source": "user", "by_ccb": True}
+
+    restored = invoke("restore")
+    assert restored.exit_code == 0
+    assert json.loads(settings_path(isolated_home).read_text()) == FOREIGN
+    assert "Nothing to restore" in invoke("restore").stderr
+
+
+def test_switching_twice_still_restores_the_original(isolated_home: Path) -> None:
+    write_settings(isolated_home, FOREIGN)
+    ccb("profile", "add", "kimi", "--preset", "kimi", "--api-key", KEY)
+    ccb("profile", "add", "glm", "--preset", "zai", "--api-key", KEY + "x")
+    assert invoke("profile", "switch", "kimi").exit_code == 0
+    assert invoke("profile", "switch", "glm").exit_code == 0
+    assert json.loads(settings_path(isolated_home).read_text())["env"]["ANTHROPIC_BASE_URL"].startswith("https://api.z.ai")
+    assert invoke("restore").exit_code == 0
+    assert json.loads(settings_path(isolated_home).read_text()) == FOREIGN
+
+
+def test_invalid_settings_json_is_never_overwritten(isolated_home: Path) -> None:
+    path = settings_path(isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b'{"env": {"A": 1},, oops')
+    ccb("profile", "add", "kimi", "--preset", "kimi", "--api-key", KEY)
+    result = invoke("profile", "switch", "kimi")
+    assert isinstance(result.exception, CcbError)  # main() prints it as one line and exits 1
+    assert "not valid JSON" in result.exception.message
+    assert path.read_bytes() == b'{"env": {"A": 1},, oops'
+    assert not (isolated_home / ".claude.json").exists()
+
+
+def test_claude_config_dir_is_honoured(isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_dir = tmp_path / "alt-claude"
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config_dir))
+    ccb("profile", "add", "kimi", "--preset", "kimi", "--api-key", KEY)
+    assert invoke("profile", "switch", "kimi").exit_code == 0
+    assert json.loads((config_dir / "settings.json").read_text())["env"]["ANTHROPIC_AUTH_TOKEN"] == KEY
+    assert json.loads((config_dir / ".claude.json").read_text())["hasCompletedOnboarding"] is True
+    assert not settings_path(isolated_home).exists()
+
+
+def test_openai_profile_gets_a_background_bridge(isolated_home: Path) -> None:
+    engine = FakeEngine("vllm", context=131072)
+    with serving_in_thread(engine.app) as url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        try:
+            result = invoke("profile", "switch", "local", "--json")
+            assert result.exit_code == 0, result.output
+            report = json.loads(result.stdout)
+            assert report["route"] == "bridge" and report["bridge"]["url"] == report["base_url"]
+            env = json.loads(settings_path(isolated_home).read_text())["env"]
+            assert env["ANTHROPIC_BASE_URL"] == report["base_url"]
+            # Plain `claude` would now reach the engine through the background bridge with that token.
+            with httpx.Client(trust_env=False) as client:
+                resp = client.post(env["ANTHROPIC_BASE_URL"] + "/v1/messages", timeout=30,
+                                         headers={"Authorization": f"Bearer {env['ANTHROPIC_AUTH_TOKEN']}"},
+                                         json={"model": env["ANTHROPIC_MODEL"], "max_tokens": 5,
+                                               "messages": [{"role": "user", "content": "hi"}]})
+            assert resp.status_code == 200 and resp.json()["content"][0]["text"]
+            state = bridge_daemon.state_file()
+            assert stat.S_IMODE(state.stat().st_mode) == 0o600
+            status = json.loads(invoke("serve", "--status", "--json").stdout)
+            assert status["running"] and status["healthy"] and status["profile"] == "local"
+
+            stopped = invoke("serve", "--stop")
+            assert "still point at" in stopped.stderr  # told, not left pointing at a dead port silently
+            assert json.loads(invoke("profile", "current", "--json").stdout)["claude"]["bridge_alive"] is False
+            assert "nothing answers" in invoke("profile", "current").stderr
+        finally:
+            bridge_daemon.stop()
+    pid = report["bridge"]["pid"]
+    assert not _alive(pid)
+    assert invoke("restore").exit_code == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    import psutil
+
+    return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
