@@ -100,8 +100,12 @@ def serve(
     _check_host(host, auth_token)
     generated = auth_token is None
     token = auth_token or new_token()
+    upstream = check_upstream_url(upstream)
+    if engine is None:
+        engine, found_context = _detect(upstream, upstream_key)
+        context_length = context_length or found_context
     config = BridgeConfig(
-        upstream=check_upstream_url(upstream),
+        upstream=upstream,
         models=ModelMap(default=model),
         upstream_key=upstream_key,
         auth_token=token,
@@ -110,6 +114,23 @@ def serve(
         log_bodies=log_bodies,
     )
     asyncio.run(_run(config, host, port, show_token=generated))
+
+
+def _detect(upstream: str, key: str | None) -> tuple[str | None, int | None]:
+    """The engine's dialect and window, from a quick read-only probe; (None, None) when it cannot tell."""
+    from ccb.cli.engines.probe import probe_url
+    from ccb.cli.engines.status import KIND_LABELS
+
+    status = asyncio.run(probe_url(upstream, api_key=key, timeout=3.0))
+    kind = status.kind if status.kind in DIALECTS else None
+    if status.status == "ok":
+        label = KIND_LABELS.get(status.kind or "", "an OpenAI-compatible server")
+        render.info(f"engine at {upstream}: {label}" + (f" {status.version}" if status.version else "")
+                    + (f", {status.context_length}-token window" if status.context_length else ""))
+    else:
+        render.warn(f"could not identify the engine at {upstream} ({status.detail or status.status}); "
+                    "using generic OpenAI rules (pass --engine to choose)")
+    return kind, status.context_length
 
 
 def _check_host(host: str, auth_token: str | None) -> None:

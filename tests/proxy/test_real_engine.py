@@ -71,7 +71,8 @@ async def test_overflowing_prompt_is_prompt_too_long(llama: str, tmp_path: Path,
     rng = random.Random(7)
     words = ["alpha", "river", "stone", "cloud", "market", "window", "silver", "engine", "garden", "paper"]
     pasted = " ".join(rng.choice(words) for _ in range(9000))  # ≈58 KB, past the 8192-token window
-    async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve:
+    # No --engine: the bridge identifies llama.cpp and its window by probing it.
+    async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok") as serve:
         done = await run_claude(["--bare", "-p", f"Summarise this:\n{pasted}"],
                                 claude_env(isolated_home, serve.url, "tok", model="smollm2"), tmp_path)
     assert done.returncode == 1
