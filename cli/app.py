@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccb.cli import doctor_cmd, launch_cmd, probe_cmd, profile_cmd, render, restore_cmd, serve_cmd
+from ccb.cli import doctor_cmd, launch_cmd, logs, probe_cmd, profile_cmd, render, restore_cmd, serve_cmd
 from ccb.cli.errors import CcbError, ExitCode
 
 app = typer.Typer(
@@ -54,12 +54,13 @@ app.command("probe")(probe_cmd.probe)
 app.command("models")(probe_cmd.models)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("restore")(restore_cmd.restore_cmd)
+app.command("logs")(logs.logs)
 
 
 def main() -> None:
     args, launch_cmd.PASSTHROUGH[:] = launch_cmd.split_passthrough(sys.argv[1:])
     try:
-        app(args=args)
+        app(args=args, prog_name="ccb")
     except CcbError as exc:
         if _state["debug"]:
             raise
@@ -67,3 +68,24 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug: one line for the user, the traceback in a file
+        if _state["debug"]:
+            raise
+        where = _save_traceback()
+        render.error(f"unexpected {type(exc).__name__}: {exc} (details: {where}; rerun with --debug to see them here)")
+        sys.exit(ExitCode.ERROR)
+
+
+def _save_traceback() -> str:
+    import traceback
+
+    from ccb.cli import paths
+
+    try:
+        path = paths.log_dir() / "ccb-error.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+        path.chmod(0o600)
+        return str(path)
+    except OSError:
+        return "not saved"

@@ -20,6 +20,7 @@ from ccb.cli import render
 from ccb.cli.claude_bin import NPM_PACKAGE, find_claude, install_hint, install_with_npm
 from ccb.cli.claude_settings import effective_env, ensure_onboarding, settings_layers
 from ccb.cli.engines.status import EngineStatus
+from ccb.cli.complete import profile_names
 from ccb.cli.errors import CcbError
 from ccb.cli.launch_plan import Route, bridge_config, choose_route, claude_env, context_length, is_local
 from ccb.cli.launch_plan import with_engine_model, with_model
@@ -39,7 +40,8 @@ def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def launch(
-    profile: Annotated[Optional[str], typer.Argument(help="Profile to use (default: the active one).")] = None,
+    profile: Annotated[Optional[str], typer.Argument(help="Profile to use (default: the active one).",
+                                                   autocompletion=profile_names)] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for every slot, this run only.")] = None,
     claude: Annotated[Optional[str], typer.Option("--claude", help="Path to the claude executable.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes (e.g. install Claude Code when missing).")] = False,
@@ -65,6 +67,9 @@ async def _launch(name: str | None, model: str | None, claude_opt: str | None, y
     route = choose_route(chosen, status)
     bridge = None
     if route.kind == "bridge":
+        from ccb.cli.logs import setup_bridge_log
+
+        setup_bridge_log()
         token = "ccb-" + secrets.token_urlsafe(24)
         config = bridge_config(chosen, token=token, status=status)
         try:

@@ -10,6 +10,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from ccb.cli.complete import preset_names, profile_names
 from ccb.cli import profile_store as store
 from ccb.cli import render
 from ccb.cli.errors import CcbError
@@ -117,7 +118,7 @@ def list_profiles(json_output: JsonFlag = False) -> None:
 
 @app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Profile name.")],
+    name: Annotated[str, typer.Argument(help="Profile name.", autocompletion=profile_names)],
     json_output: JsonFlag = False,
 ) -> None:
     """Show one profile in full; the key is masked.
@@ -147,7 +148,10 @@ def _read_key_from_stdin() -> str:
 def add(
     name: Annotated[str, typer.Argument(help="A name for the new profile, e.g. kimi or gpu-box.")],
     preset: Annotated[
-        str, typer.Option("--preset", "-p", help="Built-in preset (see `ccb profile presets`).")
+        str,
+        typer.Option(
+            "--preset", "-p", help="Built-in preset (see `ccb profile presets`).", autocompletion=preset_names
+        ),
     ],
     region: Annotated[str | None, typer.Option(help="Provider region, e.g. cn or intl.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="Override the preset's URL.")] = None,
@@ -236,7 +240,9 @@ def add(
 
 
 @app.command("remove")
-def remove(name: Annotated[str, typer.Argument(help="Profile to remove.")]) -> None:
+def remove(
+    name: Annotated[str, typer.Argument(help="Profile to remove.", autocompletion=profile_names)],
+) -> None:
     """Remove a profile (and clear it as the active one if it was).
 
     Example:
@@ -249,7 +255,9 @@ def remove(name: Annotated[str, typer.Argument(help="Profile to remove.")]) -> N
 
 
 @app.command("use")
-def use(name: Annotated[str, typer.Argument(help="Profile to make active.")]) -> None:
+def use(
+    name: Annotated[str, typer.Argument(help="Profile to make active.", autocompletion=profile_names)],
+) -> None:
     """Make a profile the active one (what `ccb` uses when no profile is named).
 
     Example:
@@ -294,7 +302,10 @@ def current(json_output: JsonFlag = False) -> None:
 
 @app.command("switch")
 def switch_cmd(
-    name: Annotated[str, typer.Argument(help="Profile plain `claude` should use from now on.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Profile plain `claude` should use from now on.", autocompletion=profile_names),
+    ],
     json_output: JsonFlag = False,
 ) -> None:
     """Make plain `claude` use a profile, by merging its env block into ~/.claude/settings.json.

@@ -15,8 +15,10 @@ def _no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-out = Console(no_color=_no_color(), highlight=False, soft_wrap=True)
-err = Console(stderr=True, no_color=_no_color(), highlight=False, soft_wrap=True)
+# NO_COLOR: no escape sequences at all (rich's own no_color still emits bold and underline).
+_SYSTEM = None if _no_color() else "auto"
+out = Console(no_color=_no_color(), color_system=_SYSTEM, highlight=False, soft_wrap=True)
+err = Console(stderr=True, no_color=_no_color(), color_system=_SYSTEM, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

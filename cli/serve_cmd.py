@@ -6,11 +6,13 @@ import asyncio
 import ipaddress
 import secrets
 import signal
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
 
 from ccb.cli import render
+from ccb.cli.complete import profile_names
 from ccb.cli.errors import CcbError
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.runner import start_bridge
@@ -40,7 +42,7 @@ def check_upstream_url(url: str) -> str:
 
 def serve(
     upstream: Annotated[Optional[str], typer.Option(help="The engine's OpenAI base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
-    profile: Annotated[Optional[str], typer.Option("--profile", "-p", help="Serve this profile (its URL, key and per-tier models).")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", "-p", help="Serve this profile (its URL, key and per-tier models).", autocompletion=profile_names)] = None,
     detach: Annotated[bool, typer.Option("--detach", help="With --profile: run in the background and return.")] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the background bridge.")] = False,
     status: Annotated[bool, typer.Option("--status", help="Show the background bridge's state.")] = False,
@@ -53,6 +55,9 @@ def serve(
     context_length: Annotated[Optional[int], typer.Option(help="Engine context window in tokens (read from the engine when omitted).")] = None,
     engine: Annotated[Optional[str], typer.Option(help=f"Engine dialect: {', '.join(DIALECTS)} (detected when omitted).")] = None,
     log_bodies: Annotated[bool, typer.Option(help="Log request bodies sent upstream (never keys).")] = False,
+    connect_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for a connection to the engine (default 10).")] = None,
+    first_byte_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for the engine to start answering; long prompts take long (default 600).")] = None,
+    idle_timeout: Annotated[Optional[float], typer.Option(help="Longest silence in seconds inside an answer, keep-alive comments included (default 600).")] = None,
 ) -> None:
     """Run the Anthropic Messages bridge in front of an OpenAI-compatible engine, until Ctrl-C.
 
@@ -85,8 +90,9 @@ def serve(
         return
     if port is None:
         port = 8765
+    timeouts = _timeouts(connect_timeout, first_byte_timeout, idle_timeout)
     if profile:
-        config = _profile_config(profile, auth_token, context_length, log_bodies)
+        config = replace(_profile_config(profile, auth_token, context_length, log_bodies), **timeouts)
         _check_host(host, auth_token)
         asyncio.run(_run(config, host, port, show_token=auth_token is None))
         return
@@ -112,8 +118,18 @@ def serve(
         context_length=context_length,
         dialect=dialect_for(engine),
         log_bodies=log_bodies,
+        **timeouts,
     )
     asyncio.run(_run(config, host, port, show_token=generated))
+
+
+def _timeouts(connect: float | None, first_byte: float | None, idle: float | None) -> dict[str, float]:
+    """The time limits given on the command line (the rest keep BridgeConfig's defaults)."""
+    given = {"connect_timeout": connect, "first_byte_timeout": first_byte, "idle_timeout": idle}
+    for name, value in given.items():
+        if value is not None and not value > 0:
+            raise CcbError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _detect(upstream: str, key: str | None) -> tuple[str | None, int | None]:
@@ -183,6 +199,9 @@ def _daemon_control(*, stop: bool, json_output: bool) -> None:
 
 
 async def _run(config: BridgeConfig, host: str, port: int, *, show_token: bool) -> None:
+    from ccb.cli.logs import setup_bridge_log
+
+    log_path = setup_bridge_log(log_bodies=config.log_bodies, echo=True)
     try:
         bridge = await start_bridge(config, host, port)
     except OSError as exc:
@@ -192,6 +211,7 @@ async def _run(config: BridgeConfig, host: str, port: int, *, show_token: bool) 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     render.info(f"ccb bridge on {bridge.url} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
+    render.info(f"log: {log_path}")
     render.info("Point Claude Code at it:")
     token_line = config.auth_token if show_token else "<the token you passed>"
     render.out.print(f"export ANTHROPIC_BASE_URL={bridge.url}", markup=False)
