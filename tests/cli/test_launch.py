@@ -167,3 +167,25 @@ async def test_engine_down_is_a_clear_error(tmp_path: Path, bin_dir: Path) -> No
     ccb("profile", "add", "v", "--preset", "vllm", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
     code, _, err = await run_ccb("launch", "v", env=child_env(bin_dir), cwd=tmp_path)
     assert code == 1 and "not answering" in err and "Traceback" not in err
+
+
+async def test_claude_is_told_when_ccb_is_killed(tmp_path: Path, bin_dir: Path, record: Path) -> None:
+    async with serving(FakeEngine("vllm").app) as url:
+        ccb("profile", "add", "v", "--preset", "vllm", "--base-url", url + "/v1", "--model", "m")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ccb.cli", "launch", "v", cwd=tmp_path,
+            env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record), FAKE_CLAUDE_MODE="wait"),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        for _ in range(300):
+            if record.exists() and read_record(record).get("ready"):
+                break
+            await asyncio.sleep(0.05)
+        proc.kill()  # no chance to clean up: the kernel's parent-death signal must reach claude
+        await proc.wait()
+        for _ in range(100):
+            if read_record(record)["signals"]:
+                break
+            await asyncio.sleep(0.05)
+    seen = read_record(record)
+    assert seen["signals"] == [signal.SIGTERM]
+    assert_no_orphans(seen["pid"])
