@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from ccb.cli import render
 from ccb.cli.engines.catalog import AUTH_SCHEMES
-from ccb.cli.engines.probe import DEFAULT_PORTS, EngineStatus, ModelInfo, list_models, probe_local, probe_urls
+from ccb.cli.engines.probe import (
+    DEFAULT_PORTS,
+    EngineStatus,
+    ModelInfo,
+    list_models,
+    normalise_root,
+    probe_local,
+    probe_urls,
+)
 from ccb.cli.errors import CcbError
 
 # Below this, Claude Code's prompt (20-60k tokens with tools) plus its max_tokens do not fit: say so next
@@ -75,11 +83,11 @@ def _ctx_text(model: ModelInfo) -> str:
 def _print_engine(engine: EngineStatus) -> None:
     out = render.out
     if not engine.found:
-        line = f"[dim]{escape(engine.url)}  {_STATUS_WORDS.get(engine.status, engine.status)}"
-        out.print(line + (f": {escape(engine.detail)}" if engine.detail else "") + "[/]")
+        # One dim line: the detail already says it plainly ("connection refused", "timed out after 1.5 s").
+        reason = engine.detail or _STATUS_WORDS.get(engine.status, engine.status)
+        out.print(f"[dim]{escape(engine.url)}  {escape(reason)}[/]")
         return
-    title = f"[bold]{escape(engine.url)}[/]  {escape(engine.label)}  {_STATUS_WORDS[engine.status]}"
-    out.print(title)
+    out.print(f"[bold]{escape(engine.url)}[/]  {escape(engine.label)}  {_STATUS_WORDS[engine.status]}")
     if engine.detail:
         out.print(f"  note: {escape(engine.detail)}")
     out.print(f"  OpenAI base: {escape(engine.openai_base)}")
@@ -91,6 +99,8 @@ def _print_engine(engine: EngineStatus) -> None:
             out.print(f"    … and {len(engine.models) - _MAX_MODELS_SHOWN} more (see --json)")
     elif engine.status == "ok":
         out.print("  models: none listed")
+    if engine.status == "loading" or engine.kind is None:
+        return  # nothing more can be known until it loads or until it is identified
     out.print(f"  native /v1/messages: {_verdict(engine.native_messages)}")
     for name, flag, detail in (
         ("tools", engine.tools, engine.tools_detail),
@@ -103,7 +113,7 @@ def probe(
     urls: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[URL]...",
+            metavar="URL",
             help="Engine URLs (root or OpenAI base, e.g. http://127.0.0.1:8000/v1). "
             "Default: the usual local ports.",
             show_default=False,
@@ -141,19 +151,20 @@ def probe(
         VLLM_KEY=... ccb probe http://gpu-box:8000 --api-key-env VLLM_KEY --json
     """
     api_key = _key_from_env(api_key_env)
-    if urls:
+    for url in urls or []:
         try:
-            engines = asyncio.run(probe_urls(urls, api_key=api_key, timeout=timeout))
-        except ValueError as exc:
+            normalise_root(url)
+        except ValueError as exc:  # reject a bad URL before probing anything
             raise CcbError(str(exc)) from None
+    if urls:
+        engines = asyncio.run(probe_urls(urls, api_key=api_key, timeout=timeout))
     else:
         engines = asyncio.run(probe_local(timeout=timeout, ports=DEFAULT_PORTS))
     if json_output:
         render.print_json({"engines": [e.to_dict() for e in engines]})
     else:
-        for engine in sorted(
-            engines, key=lambda e: not e.found
-        ):  # stable: found engines first, input order kept
+        # Found engines first; sorted() is stable, so the input order holds within each group.
+        for engine in sorted(engines, key=lambda e: not e.found):
             _print_engine(engine)
     if not any(e.found for e in engines):
         render.info(_NOTHING_FOUND_HINT)
@@ -182,7 +193,10 @@ def _resolve_source(
 
 def models(
     profile: Annotated[
-        str | None, typer.Argument(help="Profile whose provider or engine to ask.", show_default=False)
+        str | None,
+        typer.Argument(
+            metavar="PROFILE", help="Profile whose provider or engine to ask.", show_default=False
+        ),
     ] = None,
     url: Annotated[
         str | None,
