@@ -23,7 +23,7 @@ from ccb.cli.engines.status import EngineStatus
 from ccb.cli.complete import profile_names
 from ccb.cli.errors import CcbError
 from ccb.cli.launch_plan import Route, bridge_config, choose_route, claude_env, context_length, is_local
-from ccb.cli.launch_plan import with_engine_model, with_model
+from ccb.cli.launch_plan import direct_base_url, with_engine_model, with_model
 from ccb.cli.profile_store import Profile, active_profile, get_profile, looks_secret, mask_key, profile_from_preset
 from ccb.proxy.runner import start_bridge
 
@@ -82,7 +82,7 @@ async def _launch(name: str | None, model: str | None, claude_opt: str | None, y
         if token is None and chosen.api_key_env:
             raise CcbError(f"profile '{chosen.name}' takes its key from ${chosen.api_key_env}, which is not set: "
                            f"export {chosen.api_key_env}=... or store one with `ccb profile add`")
-        base_url = chosen.base_url
+        base_url = direct_base_url(chosen, status)
     block = claude_env(chosen, base_url=base_url, token=token, route=route.kind,
                        context=context_length(chosen, status))
     _announce(chosen, route, base_url)
@@ -111,6 +111,10 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
         else:
             found = [s for s in await probe_local() if s.status == "ok" and s.kind]
             if not found:
+                if sys.stdin.isatty() and sys.stdout.isatty():  # someone to ask: walk them through set-up
+                    from ccb.cli.setup_cmd import onboard_for_launch
+
+                    return await onboard_for_launch()
                 raise CcbError("no profile to launch: none is active and no local engine answered on the usual "
                                "ports. Add one with `ccb profile add NAME --preset PRESET` (see `ccb profile "
                                "presets`), or start an engine and run `ccb probe`")

@@ -57,6 +57,17 @@ def choose_route(profile: Profile, status: EngineStatus | None = None) -> Route:
     return Route("direct", f"{status.kind} serves /v1/messages natively with a {ctx}-token window and tool calling")
 
 
+def direct_base_url(profile: Profile, status: EngineStatus | None = None) -> str:
+    """ANTHROPIC_BASE_URL for the direct route: Claude Code appends /v1/messages itself, so an OpenAI-side
+    profile of a local engine must point at the engine's root, never at its .../v1 base."""
+    if profile.protocol == "anthropic":
+        return profile.base_url.rstrip("/")
+    if status is not None and status.url:
+        return status.url.rstrip("/")
+    base = profile.base_url.rstrip("/")
+    return base[:-3] if base.endswith("/v1") else base
+
+
 def with_engine_model(profile: Profile, status: EngineStatus | None) -> Profile:
     """Fill the main model from a local engine's loaded model when the profile names none."""
     if profile.slots().get("model") or status is None or not status.models:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,7 +16,7 @@ def _no_color() -> bool:
 
 
 # NO_COLOR: no escape sequences at all (rich's own no_color still emits bold and underline).
-_SYSTEM = None if _no_color() else "auto"
+_SYSTEM: Literal["auto"] | None = None if _no_color() else "auto"
 out = Console(no_color=_no_color(), color_system=_SYSTEM, highlight=False, soft_wrap=True)
 err = Console(stderr=True, no_color=_no_color(), color_system=_SYSTEM, highlight=False, soft_wrap=True)
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from ccb.cli import bridge_daemon, paths
 from ccb.cli.claude_settings import ApplyResult, RestoreResult, apply_env, ensure_onboarding, owned_keys, restore
 from ccb.cli.errors import CcbError
-from ccb.cli.launch_plan import Route, choose_route, claude_env, context_length, with_engine_model
+from ccb.cli.launch_plan import Route, choose_route, claude_env, context_length, direct_base_url, with_engine_model
 from ccb.cli.profile_store import Profile, set_active
 
 
@@ -43,7 +43,7 @@ def switch(name: str) -> Switched:
         daemon = bridge_daemon.start(name)
         base_url, token = daemon.url, daemon.token
     else:
-        base_url, token = profile.base_url, profile.resolve_key()
+        base_url, token = direct_base_url(profile, status), profile.resolve_key()
         if token is None and profile.api_key_env:
             # Plain `claude` cannot read ccb's env-var reference: the key must be in its settings.
             raise CcbError(f"profile '{name}' takes its key from ${profile.api_key_env}, which is not set here; "

@@ -189,3 +189,20 @@ async def test_claude_is_told_when_ccb_is_killed(tmp_path: Path, bin_dir: Path, 
     seen = read_record(record)
     assert seen["signals"] == [signal.SIGTERM]
     assert_no_orphans(seen["pid"])
+
+
+async def test_direct_route_to_a_capable_local_engine_uses_its_root(tmp_path: Path, bin_dir: Path,
+                                                                    record: Path) -> None:
+    from tests.fakes.discovery import llamacpp_app
+
+    async with serving(llamacpp_app(n_ctx=131072, supports_tools=True)) as url:
+        ccb("profile", "add", "big", "--preset", "llamacpp", "--base-url", url + "/v1")
+        code, _, err = await run_ccb("launch", "big", env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record)),
+                                     cwd=tmp_path)
+    assert code == 0, err
+    block = read_record(record)["settings"]["env"]
+    assert "directly" in err
+    # Claude Code appends /v1/messages itself: the engine's root, never its OpenAI base.
+    assert block["ANTHROPIC_BASE_URL"] == url
+    assert block["ANTHROPIC_MODEL"] == "qwen3-coder-30b-a3b-q4_k_m.gguf"  # the engine's loaded model
+    assert block["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "131072"

@@ -1,0 +1,213 @@
+"""Doctor checks on the detached bridge (`ccb serve --profile NAME --detach`) and on loopback base URLs.
+
+Does I/O, all of it on this machine: reads `state_dir()/bridge.json` (absence and garbage are tolerated),
+asks psutil whether the recorded pid lives, sends `GET {url}/health`, and opens a TCP connection to the
+loopback port `ANTHROPIC_BASE_URL` names. The state file holds the bridge token: it is never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psutil
+
+from ccb.cli import paths
+from ccb.cli.doctor_checks_common import Check, Context, is_loopback_url, short_path
+
+HEALTH_TIMEOUT_S = 3.0
+CONNECT_TIMEOUT_S = 1.5
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    pid: int
+    port: int
+    url: str
+    profile: str
+    log: str
+    token: str
+
+
+def state_path() -> Path:
+    return paths.state_dir() / "bridge.json"
+
+
+def read_record() -> tuple[DaemonRecord | None, str | None]:
+    """(record, None), (None, problem) for an unreadable file, or (None, None) when there is no file."""
+    path = state_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"{short_path(path)} is unreadable ({type(exc).__name__})"
+    if not isinstance(data, dict):
+        return None, f"{short_path(path)} is not a JSON object"
+    pid, port, url = data.get("pid"), data.get("port"), data.get("url")
+    if not (isinstance(pid, int) and isinstance(port, int) and isinstance(url, str) and url):
+        return None, f"{short_path(path)} lacks a valid pid, port or url"
+    return DaemonRecord(
+        pid,
+        port,
+        url,
+        str(data.get("profile") or ""),
+        str(data.get("log") or ""),
+        str(data.get("token") or ""),
+    ), None
+
+
+def process_state(pid: int) -> str:
+    """ "ours" (a live `ccb serve`), "other" (the pid now belongs to something else) or "dead"."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return "dead"
+        # A pid can be recycled after the bridge died: only a `serve` command line counts as the bridge.
+        return "ours" if "serve" in proc.cmdline() else "other"
+    except psutil.NoSuchProcess:
+        return "dead"
+    except psutil.AccessDenied:
+        return "other"
+
+
+async def health(url: str) -> tuple[str, str]:
+    """("ok", "") for a ccb bridge, ("other", what answered) for a stranger, ("none", why) for silence."""
+    try:
+        async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, trust_env=False) as client:
+            response = await client.get(url.rstrip("/") + "/health")
+    except httpx.TimeoutException:
+        return "none", f"no answer within {HEALTH_TIMEOUT_S:g} s"
+    except httpx.HTTPError as exc:
+        return "none", "connection refused" if "refused" in str(exc).lower() else type(exc).__name__
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code == 200 and isinstance(body, dict) and body.get("status") == "ok":
+        return "ok", ""
+    server = response.headers.get("server")
+    return "other", f"HTTP {response.status_code}" + (f" from {server}" if server else "")
+
+
+async def listening(host: str, port: int) -> bool:
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return True
+
+
+async def daemon_check(record: DaemonRecord | None, problem: str | None) -> Check:
+    if problem is not None:
+        return Check(
+            "bridge.daemon",
+            "bridge",
+            "warn",
+            f"detached-bridge state: {problem}",
+            "`ccb serve --stop` clears it (or delete the file); then `ccb serve --profile NAME --detach`",
+        )
+    if record is None:
+        return Check("bridge.daemon", "bridge", "skip", "no detached bridge is recorded")
+    name = record.profile or "NAME"
+    restart = f"`ccb serve --profile {name} --detach`"
+    proc = process_state(record.pid)
+    verdict, what = await health(record.url)
+    log = f"; its log: {record.log}" if record.log else ""
+    if proc == "ours" and verdict == "ok":
+        return Check(
+            "bridge.daemon",
+            "bridge",
+            "ok",
+            f"running for profile '{name}' (pid {record.pid}) at {record.url}, /health ok",
+        )
+    if proc == "ours":
+        return Check(
+            "bridge.daemon",
+            "bridge",
+            "fail",
+            f"the bridge process (pid {record.pid}) is alive but {record.url}/health does not answer "
+            f"({what})",
+            f"restart it: `ccb serve --stop`, then {restart}{log}",
+        )
+    if verdict == "ok":
+        return Check(
+            "bridge.daemon",
+            "bridge",
+            "warn",
+            f"a bridge answers at {record.url}, but the recorded pid {record.pid} is not running it",
+            f"restart it so the record is right: `ccb serve --stop`, then {restart}",
+        )
+    if verdict == "other":
+        return Check(
+            "bridge.daemon",
+            "bridge",
+            "fail",
+            f"the bridge (pid {record.pid}) is gone and port {record.port} is taken by another program "
+            f"({what})",
+            f"start the bridge on another port: {restart} --port PORT "
+            "(then `ccb profile switch` again so settings follow)",
+        )
+    return Check(
+        "bridge.daemon",
+        "bridge",
+        "warn",
+        f"the detached bridge for '{name}' (pid {record.pid}, port {record.port}) is no longer running",
+        f"start it again: {restart}{log}",
+    )
+
+
+async def settings_port_check(ctx: Context, record: DaemonRecord | None) -> Check | None:
+    """A loopback ANTHROPIC_BASE_URL whose port nobody listens on (a bridge that died, say)."""
+    base = ctx.effective.get("ANTHROPIC_BASE_URL")
+    if base is None or not is_loopback_url(base.value):
+        return None
+    parts = urlsplit(base.value)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None  # a malformed port: the base-URL checks speak about the URL itself
+    host = parts.hostname or "127.0.0.1"
+    where = ctx.where(base.source)
+    if await listening(host, port):
+        return Check(
+            "bridge.settings_port",
+            "bridge",
+            "ok",
+            f"ANTHROPIC_BASE_URL from {where} points at {host}:{port}, and something listens there",
+        )
+    name = (
+        record.profile
+        if record is not None and record.profile
+        else (ctx.profile.name if ctx.profile else "NAME")
+    )
+    return Check(
+        "bridge.settings_port",
+        "bridge",
+        "fail",
+        f"settings point at a dead port: ANTHROPIC_BASE_URL={base.value} from {where}, but nothing "
+        f"listens on {host}:{port}",
+        f"`ccb serve --profile {name} --detach` to bring the bridge back, or `ccb restore` to remove "
+        "ccb's settings"
+        + (
+            ""
+            if "ANTHROPIC_BASE_URL" in ctx.owned
+            else f" (ccb did not write this one: start the server it names, or delete it from {where})"
+        ),
+    )
+
+
+async def bridge_checks(ctx: Context) -> list[Check]:
+    record, problem = read_record()
+    daemon, dead_port = await asyncio.gather(daemon_check(record, problem), settings_port_check(ctx, record))
+    return [daemon] + ([dead_port] if dead_port is not None else [])
