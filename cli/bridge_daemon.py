@@ -7,6 +7,7 @@ port and token, so settings that point at the bridge stay valid.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ import psutil
 
 from ccb.cli import paths
 from ccb.cli.errors import CcbError
-from ccb.cli.fileio import read_json, write_json_atomic
+from ccb.cli.fileio import write_json_atomic
 
 PREFERRED_PORT = 8765
 START_TIMEOUT_S = 20.0
@@ -49,17 +50,28 @@ def log_file() -> Path:
     return paths.log_dir() / "bridge-daemon.log"
 
 
-def read_state() -> DaemonState | None:
+def load_state() -> tuple[DaemonState | None, str | None]:
+    """(state, None); (None, problem) for an unreadable or malformed file; (None, None) when there is none."""
+    path = state_file()
     try:
-        data = read_json(state_file())
-    except CcbError:
-        return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"{path} is unreadable ({type(exc).__name__})"
     if not isinstance(data, dict):
-        return None
+        return None, f"{path} is not a JSON object"
     try:
-        return DaemonState(**{k: data[k] for k in DaemonState.__dataclass_fields__})
+        state = DaemonState(**{k: data[k] for k in DaemonState.__dataclass_fields__})
     except (KeyError, TypeError):
-        return None
+        return None, f"{path} lacks some of the fields ccb writes"
+    if not (isinstance(state.pid, int) and isinstance(state.port, int) and isinstance(state.url, str)):
+        return None, f"{path} lacks a valid pid, port or url"
+    return state, None
+
+
+def read_state() -> DaemonState | None:
+    return load_state()[0]
 
 
 def is_alive(state: DaemonState) -> bool:

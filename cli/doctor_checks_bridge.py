@@ -8,57 +8,22 @@ loopback port `ANTHROPIC_BASE_URL` names. The state file holds the bridge token:
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 
-from ccb.cli import paths
+from ccb.cli.bridge_daemon import DaemonState, load_state, state_file
 from ccb.cli.doctor_checks_common import Check, Context, is_loopback_url, short_path
 
 HEALTH_TIMEOUT_S = 3.0
 CONNECT_TIMEOUT_S = 1.5
 
 
-@dataclass(frozen=True)
-class DaemonRecord:
-    pid: int
-    port: int
-    url: str
-    profile: str
-    log: str
-    token: str
-
-
-def state_path() -> Path:
-    return paths.state_dir() / "bridge.json"
-
-
-def read_record() -> tuple[DaemonRecord | None, str | None]:
+def read_record() -> tuple[DaemonState | None, str | None]:
     """(record, None), (None, problem) for an unreadable file, or (None, None) when there is no file."""
-    path = state_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, f"{short_path(path)} is unreadable ({type(exc).__name__})"
-    if not isinstance(data, dict):
-        return None, f"{short_path(path)} is not a JSON object"
-    pid, port, url = data.get("pid"), data.get("port"), data.get("url")
-    if not (isinstance(pid, int) and isinstance(port, int) and isinstance(url, str) and url):
-        return None, f"{short_path(path)} lacks a valid pid, port or url"
-    return DaemonRecord(
-        pid,
-        port,
-        url,
-        str(data.get("profile") or ""),
-        str(data.get("log") or ""),
-        str(data.get("token") or ""),
-    ), None
+    state, problem = load_state()
+    return state, problem.replace(str(state_file()), short_path(state_file())) if problem else None
 
 
 def process_state(pid: int) -> str:
@@ -108,7 +73,7 @@ async def listening(host: str, port: int) -> bool:
     return True
 
 
-async def daemon_check(record: DaemonRecord | None, problem: str | None) -> Check:
+async def daemon_check(record: DaemonState | None, problem: str | None) -> Check:
     if problem is not None:
         return Check(
             "bridge.daemon",
@@ -167,7 +132,7 @@ async def daemon_check(record: DaemonRecord | None, problem: str | None) -> Chec
     )
 
 
-async def settings_port_check(ctx: Context, record: DaemonRecord | None) -> Check | None:
+async def settings_port_check(ctx: Context, record: DaemonState | None) -> Check | None:
     """A loopback ANTHROPIC_BASE_URL whose port nobody listens on (a bridge that died, say)."""
     base = ctx.effective.get("ANTHROPIC_BASE_URL")
     if base is None or not is_loopback_url(base.value):

@@ -13,7 +13,6 @@ model loading, cache flushing or SGLang's `/health_generate`.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +22,7 @@ from ccb.cli.engines import llamacpp, lmstudio, ollama, others, sglang, vllm
 from ccb.cli.engines.catalog import list_models
 from ccb.cli.engines.fetch import NEEDS_KEY_DETAIL, Fetcher, Listing, Reply, auth_headers
 from ccb.cli.engines.status import EngineStatus, ModelInfo
+from ccb.proxy.upstream import is_loopback
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -56,16 +56,6 @@ def normalise_root(url: str) -> str:
     path = parts.path.rstrip("/")
     path = path.removesuffix("/v1")
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def _is_loopback(root: str) -> bool:
-    host = urlsplit(root).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _new_client(loopback: bool) -> httpx.AsyncClient:
@@ -157,7 +147,7 @@ async def probe_url(
     """
     root = normalise_root(url)
     own_client = client is None
-    active = client if client is not None else _new_client(_is_loopback(root))
+    active = client if client is not None else _new_client(is_loopback(root))
     try:
         deadline = asyncio.get_running_loop().time() + timeout * DEADLINE_FACTOR
         fetch = Fetcher(active, root, headers=auth_headers(api_key), timeout=timeout, deadline=deadline)
