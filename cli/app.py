@@ -8,13 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccb.cli import doctor_cmd, launch_cmd, logs, probe_cmd, profile_cmd, render, restore_cmd, serve_cmd
+from ccb.cli import doctor_cmd, launch_cmd, logs, probe_cmd, profile_cmd, render, restore_cmd, serve_cmd, setup_cmd
 from ccb.cli.errors import CcbError, ExitCode
 
 app = typer.Typer(
     name="ccb",
     help="Run Claude Code on the model of your choice.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -36,8 +35,9 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     show_version: Annotated[
         Optional[bool],
@@ -45,8 +45,14 @@ def _root(
     ] = None,
 ) -> None:
     _state["debug"] = debug
+    if ctx.invoked_subcommand is None:
+        if setup_cmd.should_onboard():  # a terminal and no profile yet: walk the user through set-up
+            setup_cmd.setup()
+        typer.echo(ctx.get_help())
+        raise typer.Exit(ExitCode.USAGE)
 
 
+app.command("setup")(setup_cmd.setup)
 app.command("launch")(launch_cmd.launch)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(profile_cmd.app, name="profile")

@@ -48,7 +48,7 @@ def test_no_color_is_respected() -> None:
     assert done.returncode == 0 and "\x1b[" not in done.stdout
 
 
-COMMANDS = [("launch",), ("serve",), ("probe",), ("models",), ("doctor",), ("restore",), ("logs",),
+COMMANDS = [("setup",), ("launch",), ("serve",), ("probe",), ("models",), ("doctor",), ("restore",), ("logs",),
             ("profile", "list"), ("profile", "add"), ("profile", "switch"), ("profile", "current")]
 
 
