@@ -173,6 +173,10 @@ def setup() -> None:
     Then: launch Claude Code on it, make it the default for plain `claude`, or just save it.
 
     Ctrl-C at any point saves nothing. Needs a terminal; without one, use `ccb profile add`.
+
+    Example:
+
+        ccb setup
     """
     if not interactive():
         raise CcbError(NO_TERMINAL, exit_code=ExitCode.USAGE)
