@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 # How the upstream expects its key.
 AUTH_STYLES = ("bearer", "x-api-key", "api-key", "none")
@@ -114,9 +115,9 @@ class BridgeConfig:
     auth_token: str | None = None  # the token clients must present; None only on loopback with auth off
     context_length: int | None = None  # known window, else discovered from the engine
     dialect: Dialect = field(default_factory=Dialect)
-    connect_timeout: float = 10.0
+    connect_timeout: float = 10.0  # to open a connection to the engine
     first_byte_timeout: float = 600.0  # until the engine answers with headers (long prefills are slow)
-    idle_timeout: float = 600.0  # longest silence allowed inside a streamed answer
+    idle_timeout: float = 600.0  # longest silence allowed inside an answer once its headers came
     ping_interval: float = 15.0
     max_body: int = 32 * 1024 * 1024
     log_bodies: bool = False
@@ -131,6 +132,18 @@ class BridgeConfig:
         """The engine's root (the OpenAI base minus a trailing /v1), for /props, /tokenize and friends."""
         base = self.upstream.rstrip("/")
         return base[:-3] if base.endswith("/v1") else base
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values no error message or log line may show: the upstream key, a password in the URL."""
+        found = (self.upstream_key, urlsplit(self.upstream).password)
+        return tuple(s for s in found if s and len(s) >= 4)
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret replaced (engines echo keys back in their error messages)."""
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
 
     def upstream_headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", **self.extra_headers}

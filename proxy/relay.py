@@ -1,4 +1,11 @@
-"""One Messages request through the engine and back: streaming and not, errors, max_tokens clamp. Does I/O."""
+"""One Messages request through the engine and back: streaming and not, errors, max_tokens clamp. Does I/O.
+
+Three time limits guard the engine (BridgeConfig): `connect_timeout` to open a connection,
+`first_byte_timeout` until the engine answers with headers (a long prefill), `idle_timeout` for any
+silence after that; keep-alive comments without data do not count as life. Every engine failure ends in
+an Anthropic error Claude Code acts on: JSON with a 5xx/529 status before the first byte reached the
+client, `event: error` after it. Error texts and log lines never carry the upstream key.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -14,8 +21,8 @@ from aiohttp import web
 
 from ccb.proxy.config import BridgeConfig
 from ccb.proxy.translate import sse
-from ccb.proxy.translate.errors import Mapped, error_body, map_upstream, too_long
-from ccb.proxy.translate.request import Translated, translate
+from ccb.proxy.translate.errors import Mapped, error_body, map_upstream
+from ccb.proxy.translate.request import RequestError, Translated, translate
 from ccb.proxy.translate.response import accumulate, completion_to_chunk
 from ccb.proxy.translate.stream import StreamTranslator, UpstreamError
 from ccb.proxy.upstream import MAX_ERROR_BODY, Upstream
@@ -27,6 +34,12 @@ MARGIN = 64
 MIN_OUTPUT = 256
 
 
+# What a garbled engine answer (valid JSON of the wrong shape) can raise inside the translator.
+_GARBLED = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+# What reading from a failing engine connection can raise (TimeoutError: the idle timeout).
+_BROKEN = (aiohttp.ClientError, OSError, TimeoutError)
+
+
 class _Failed(Exception):
     """The engine answered with an error before any byte reached the client."""
 
@@ -36,24 +49,62 @@ class _Failed(Exception):
         self.headers = headers
 
 
-def _error_response(mapped: Mapped, headers: dict[str, str] | None = None) -> web.Response:
+class _ClientGone(Exception):
+    """The client closed its connection while the bridge was writing to it."""
+
+
+class _Ended(Exception):
+    """The engine's stream ended cleanly but before its answer was finished."""
+
+
+def _redacted(value: Any, config: BridgeConfig) -> Any:
+    """An error body with every secret replaced: engines echo keys back in their error messages."""
+    if isinstance(value, str):
+        return config.redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, config) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, config) for v in value]
+    return value
+
+
+def _error_response(mapped: Mapped, headers: dict[str, str] | None, config: BridgeConfig) -> web.Response:
     out = dict(headers or {})
     if mapped.retryable is not None:
         out["x-should-retry"] = "true" if mapped.retryable else "false"
-    return web.Response(status=mapped.status, body=json.dumps(mapped.body).encode(),
+    body = _redacted(mapped.body, config)
+    log.warning("answering %d: %s", mapped.status, body["error"]["message"])
+    return web.Response(status=mapped.status, body=json.dumps(body).encode(),
                         content_type="application/json", headers=out)
 
 
-def _unreachable(config: BridgeConfig, exc: BaseException) -> Mapped:
-    reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (str(exc) or type(exc).__name__)
+def _error_event(body: dict[str, Any], config: BridgeConfig) -> bytes:
+    body = _redacted(body, config)
+    log.warning("stream ended with an error: %s", body["error"]["message"])
+    return sse.encode("error", body)
+
+
+def _unreachable(config: BridgeConfig, reason: str) -> Mapped:
     message = f"cannot reach the engine at {config.chat_url}: {reason}. Is it running?"
     return Mapped(502, error_body("api_error", message), None, True)
+
+
+def translate_request(body: dict[str, Any], config: BridgeConfig, *, stream: bool) -> Translated:
+    """`translate`, with shapes `validate` lets through but the translator cannot take as a RequestError."""
+    try:
+        return translate(body, model=config.models.resolve(body["model"]), dialect=config.dialect, stream=stream)
+    except _GARBLED as exc:
+        raise RequestError(f"a field of the request has an unexpected type or shape ({type(exc).__name__}: {exc})") \
+            from exc
 
 
 async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfig,
                  upstream: Upstream) -> web.StreamResponse:
     stream = bool(body.get("stream"))
-    translated = translate(body, model=config.models.resolve(body["model"]), dialect=config.dialect, stream=stream)
+    try:
+        translated = translate_request(body, config, stream=stream)
+    except RequestError as exc:
+        return _error_response(Mapped(400, error_body("invalid_request_error", str(exc)), None, False), None, config)
     window = await upstream.window()
     if window:
         _clamp(translated, window - translated.prompt_estimate - MARGIN)
@@ -62,16 +113,16 @@ async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfi
     except _Failed as failed:
         overflow = failed.mapped.overflow
         if overflow is None or not overflow.completion:
-            return _error_response(failed.mapped, failed.headers)
+            return _error_response(failed.mapped, failed.headers, config)
         # The prompt fits but prompt + max_tokens does not: retry once with what is left.
         room = overflow.completion_limit or ((overflow.limit or 0) - (overflow.prompt or 0) - 16)
         if room < 1:
-            return _error_response(failed.mapped, failed.headers)
+            return _error_response(failed.mapped, failed.headers, config)
         _clamp(translated, room, floor=1)
         try:
             return await _attempt(request, body, translated, config, upstream, stream)
         except _Failed as again:
-            return _error_response(again.mapped, again.headers)
+            return _error_response(again.mapped, again.headers, config)
 
 
 def _clamp(translated: Translated, room: int, *, floor: int = MIN_OUTPUT) -> None:
@@ -91,18 +142,28 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
     try:
         async with asyncio.timeout(config.first_byte_timeout):
             resp = await upstream.post_chat(payload)
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        raise _Failed(_unreachable(config, exc), {}) from exc
+    except aiohttp.ServerTimeoutError as exc:  # the session's connect timeout
+        raise _Failed(_unreachable(config, f"no connection within the connect timeout "
+                                           f"({config.connect_timeout:g} s)"), {}) from exc
+    except TimeoutError as exc:
+        message = (f"the engine at {config.upstream} sent no answer within the first-byte timeout "
+                   f"({config.first_byte_timeout:g} s)")
+        raise _Failed(Mapped(504, error_body("api_error", message), None, True), {}) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise _Failed(_unreachable(config, str(exc) or type(exc).__name__), {}) from exc
     try:
         if resp.status != 200:
-            raw = await resp.content.read(MAX_ERROR_BODY)
+            raw = await _read(resp, config, limit=MAX_ERROR_BODY, partial_ok=True)
+            if not 400 <= resp.status <= 599:  # a redirect, an empty 204, a made-up code: nothing to act on
+                message = f"the engine at {config.upstream} answered HTTP {resp.status}: {raw[:200]!r}"
+                raise _Failed(Mapped(502, error_body("api_error", message), None, True), {})
             headers = {"retry-after": resp.headers["Retry-After"]} if "Retry-After" in resp.headers else {}
             raise _Failed(map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"), headers)
         is_sse = resp.headers.get("Content-Type", "").startswith("text/event-stream")
         if stream and is_sse:
             return await _stream(request, resp, machine, config)
         # A whole JSON completion: asked for, or sent by an engine that ignored `stream`.
-        raw = await resp.content.read()
+        raw = await _read(resp, config)
         events = _complete(raw, machine, config, is_sse)
         if stream:
             out = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -115,6 +176,43 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
         resp.close()
 
 
+async def _read(resp: aiohttp.ClientResponse, config: BridgeConfig, *, limit: int | None = None,
+                partial_ok: bool = False) -> bytes:
+    """The engine's whole body (at most `limit` bytes), allowing `idle_timeout` of silence between reads.
+
+    A connection that fails or stalls raises _Failed, unless `partial_ok`: then what arrived is enough.
+    """
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while limit is None or size < limit:
+            async with asyncio.timeout(config.idle_timeout):
+                data = await resp.content.readany()
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+    except _BROKEN as exc:
+        if not partial_ok:
+            raise _Failed(Mapped(502, error_body("api_error", _broken_message(config, exc, "before its answer was "
+                                                                                           "complete")),
+                                 None, True), {}) from exc
+    raw = b"".join(parts)
+    return raw if limit is None else raw[:limit]
+
+
+def _broken_message(config: BridgeConfig, exc: BaseException, where: str) -> str:
+    if isinstance(exc, TimeoutError):
+        what = f"sent nothing for the idle timeout ({config.idle_timeout:g} s)"
+    elif isinstance(exc, _Ended):
+        what = "ended its stream"
+    elif isinstance(exc, _GARBLED) and not isinstance(exc, aiohttp.ClientError):
+        what = f"sent a malformed chunk ({type(exc).__name__}: {exc})"
+    else:
+        what = "closed the connection"
+    return f"the engine at {config.upstream} {what} {where}"
+
+
 def _complete(raw: bytes, machine: StreamTranslator, config: BridgeConfig, is_sse: bool) -> list[tuple[str, dict[str, Any]]]:
     """Translate a whole answer (JSON completion, or a buffered SSE body) into events."""
     try:
@@ -123,99 +221,111 @@ def _complete(raw: bytes, machine: StreamTranslator, config: BridgeConfig, is_ss
             chunks = [json.loads(p) for p in decoder.feed(raw) + decoder.flush() if p != sse.DONE]
         else:
             chunks = [completion_to_chunk(json.loads(raw))]
-    except ValueError as exc:
-        mapped = Mapped(502, error_body("api_error", f"the engine sent a body that is not JSON: {raw[:200]!r}"))
-        raise _Failed(mapped, {}) from exc
-    events = machine.start()
-    try:
+        events = machine.start()
         for chunk in chunks:
             events += machine.feed(chunk)
+        return events + machine.finish()
     except UpstreamError as exc:
         raise _Failed(_stream_error(exc.error, config), {}) from exc
-    return events + machine.finish()
+    except _GARBLED as exc:
+        mapped = Mapped(502, error_body("api_error", f"the engine sent an answer that is not a chat completion: "
+                                                     f"{raw[:200]!r}"), None, True)
+        raise _Failed(mapped, {}) from exc
 
 
 def _stream_error(error: Any, config: BridgeConfig) -> Mapped:
-    status = error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), int) else 500
+    code = error.get("code") if isinstance(error, dict) else None
+    # Only an HTTP error status is worth keeping: engines also put strings, booleans or 0 there.
+    status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else 500
     return map_upstream(status, json.dumps({"error": error}), engine=f"the engine at {config.upstream}")
+
+
+def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:
+    return b"".join(sse.encode(name, data) for name, data in events)
 
 
 async def _stream(request: web.Request, resp: aiohttp.ClientResponse, machine: StreamTranslator,
                   config: BridgeConfig) -> web.StreamResponse:
     out = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await out.prepare(request)
-    last_write = time.monotonic()
+    loop = asyncio.get_running_loop()
+    last_write = loop.time()
 
     async def write(data: bytes) -> None:
         nonlocal last_write
-        last_write = time.monotonic()
-        await out.write(data)
+        last_write = loop.time()
+        try:
+            await out.write(data)
+        except ConnectionError as exc:
+            raise _ClientGone() from exc
 
     async def keepalive() -> None:
         # Long prefills and slow models leave gaps; pings keep the client's idle watchdog quiet.
-        with contextlib.suppress(ConnectionError):
+        with contextlib.suppress(_ClientGone):
             while True:
                 await asyncio.sleep(config.ping_interval)
-                if time.monotonic() - last_write >= config.ping_interval:
+                if loop.time() - last_write >= config.ping_interval:
                     await write(sse.PING)
 
     pinger = asyncio.create_task(keepalive())
-    decoder = sse.SSEDecoder()
-    done = False
-    first_sent = False
-    last_payload = time.monotonic()
     try:
-        await write(b"".join(sse.encode(n, d) for n, d in machine.start()))
+        await write(_encode(machine.start()))
         try:
-            async for data in resp.content.iter_any():
-                buf: list[bytes] = []
-                payloads = decoder.feed(data)
-                if payloads:
-                    last_payload = time.monotonic()
-                elif time.monotonic() - last_payload > config.idle_timeout:
-                    raise asyncio.TimeoutError()
-                for payload in payloads:
-                    if payload == sse.DONE:
-                        done = True
-                        break
-                    for name, event in machine.feed(json.loads(payload)):
-                        buf.append(sse.encode(name, event))
-                    if not first_sent and buf:
-                        # The first delta goes out at once, not after the rest of this read burst.
-                        await write(b"".join(buf))
-                        buf.clear()
-                        first_sent = True
-                if buf:
-                    await write(b"".join(buf))
-                if done:
-                    break
-            if not done:
-                for payload in decoder.flush():
-                    if payload != sse.DONE:
-                        for name, event in machine.feed(json.loads(payload)):
-                            await write(sse.encode(name, event))
-                if machine.finish_reason is None:
-                    raise aiohttp.ClientPayloadError("the stream ended before the engine finished its answer")
+            await _pump(resp, machine, config, write)
+            tail = _encode(machine.finish())
         except UpstreamError as exc:
-            mapped = _stream_error(exc.error, config)
-            await write(sse.encode("error", mapped.body))
+            await write(_error_event(_stream_error(exc.error, config).body, config))
             return out
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            reason = "went silent" if isinstance(exc, asyncio.TimeoutError) else f"failed: {exc}"
-            if isinstance(exc, ValueError) and not isinstance(exc, aiohttp.ClientError):
-                reason = f"sent a malformed chunk ({exc})"
-            message = f"the engine at {config.upstream} {reason} in the middle of the answer"
-            log.warning("%s", message)
-            await write(sse.encode("error", error_body("api_error", message)))
+        except (*_BROKEN, *_GARBLED, _Ended) as exc:
+            message = _broken_message(config, exc, "in the middle of the answer")
+            await write(_error_event(error_body("api_error", message), config))
             return out
-        await write(b"".join(sse.encode(n, d) for n, d in machine.finish()))
+        await write(tail)
         await out.write_eof()
-        return out
-    except ConnectionError:
+    except (_ClientGone, ConnectionError):
         # The client went away: closing the engine response (in the caller) stops the generation.
         log.info("client disconnected mid-stream")
-        return out
     finally:
         pinger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pinger
+    return out
+
+
+async def _pump(resp: aiohttp.ClientResponse, machine: StreamTranslator, config: BridgeConfig,
+                write: Callable[[bytes], Awaitable[None]]) -> None:
+    """Relay the engine's chunks as Anthropic events until its answer is complete; raise on any fault."""
+    loop = asyncio.get_running_loop()
+    decoder = sse.SSEDecoder()
+    first_sent = False
+    # Only data counts as life: an engine sending nothing but keep-alive comments is as stuck as a silent one.
+    deadline = loop.time() + config.idle_timeout
+    while True:
+        async with asyncio.timeout_at(deadline):
+            data = await resp.content.readany()
+        if not data:
+            break
+        payloads = decoder.feed(data)
+        if payloads:
+            deadline = loop.time() + config.idle_timeout
+        buf: list[bytes] = []
+        for payload in payloads:
+            if payload == sse.DONE:
+                if buf:
+                    await write(b"".join(buf))
+                return
+            for name, event in machine.feed(json.loads(payload)):
+                buf.append(sse.encode(name, event))
+            if not first_sent and buf:
+                # The first delta goes out at once, not after the rest of this read burst.
+                await write(b"".join(buf))
+                buf.clear()
+                first_sent = True
+        if buf:
+            await write(b"".join(buf))
+    for payload in decoder.flush():
+        if payload != sse.DONE:
+            for name, event in machine.feed(json.loads(payload)):
+                await write(sse.encode(name, event))
+    if machine.finish_reason is None:
+        raise _Ended()

@@ -21,6 +21,19 @@ MAX_ERROR_BODY = 1 << 20
 LARGE_BODY = 1 << 20
 
 
+async def read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The body, or its first `cap` bytes (`content.read(cap)` alone stops after one network read)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < cap:
+        data = await resp.content.readany()
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+    return b"".join(parts)[:cap]
+
+
 def is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
@@ -47,9 +60,9 @@ class Upstream:
         if self._session is not None:
             return
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.config.connect_timeout, sock_read=self.config.idle_timeout,
-        )
+        # No sock_read here: aiohttp would apply it to the wait for headers too, so a long prefill would
+        # hit the idle timeout. The relay applies first_byte_timeout and idle_timeout itself.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout)
         # Proxy variables are honoured for remote APIs only: a proxy in front of loopback breaks it.
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, trust_env=not is_loopback(self.config.upstream),
@@ -106,10 +119,11 @@ class Upstream:
 
     async def _get_json(self, url: str) -> Any:
         try:
-            async with self.session.get(url, headers=self.headers, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            timeout = aiohttp.ClientTimeout(total=5, sock_connect=self.config.connect_timeout)
+            async with self.session.get(url, headers=self.headers, timeout=timeout) as resp:
                 if resp.status != 200:
                     return None
-                return json.loads(await resp.content.read(MAX_ERROR_BODY))
+                return json.loads(await read_capped(resp, MAX_ERROR_BODY))
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             return None
 
@@ -152,10 +166,11 @@ class Upstream:
             key = "count"
         try:
             async with self.session.post(url, json=payload, headers=self.headers,
-                                         timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                                         timeout=aiohttp.ClientTimeout(total=30,
+                                                                       sock_connect=self.config.connect_timeout)) as resp:
                 if resp.status != 200:
                     return None
-                data = json.loads(await resp.content.read(MAX_ERROR_BODY))
+                data = json.loads(await read_capped(resp, MAX_ERROR_BODY))
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             return None
         if not isinstance(data, dict) or "error" in data:
