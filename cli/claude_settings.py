@@ -290,15 +290,17 @@ def apply_env(ours: Mapping[str, str], *, settings_path: Path | None = None) -> 
         changed = _changed_keys(existing, new)
         backup = _backup_once(path) if new != existing else None
         old_state = copy.deepcopy(state)
-        if record:
-            state["files"][_state_key(path)] = {
-                "settings_path": str(path),
-                "owned": record,
-                "created_env": created_env,
-            }
-        else:
-            state["files"].pop(_state_key(path), None)
-        # The record goes first: a crash after it leaves keys ccb can still take back, never untracked ones.
+        key = _state_key(path)
+
+        def entry_for(owned: OwnedRecord) -> dict[str, Any]:
+            return {"settings_path": str(path), "owned": owned, "created_env": created_env}
+
+        # Until the settings file is replaced, either version of it may be on disk: first record every key
+        # either version holds (keys owned before keep their pre-ccb values), so a crash at any point leaves
+        # nothing in the file that ccb cannot take back; the exact record follows the settings write.
+        interim: OwnedRecord = {**record, **previously}
+        if interim:
+            state["files"][key] = entry_for(interim)
         if state != old_state:
             _write_state(state)
         if new != existing:
@@ -307,6 +309,13 @@ def apply_env(ours: Mapping[str, str], *, settings_path: Path | None = None) -> 
             except BaseException:
                 _write_state(old_state)
                 raise
+        final = copy.deepcopy(state)
+        if record:
+            final["files"][key] = entry_for(record)
+        else:
+            final["files"].pop(key, None)
+        if final != state:
+            _write_state(final)
     return ApplyResult(path=path, changed=changed, backup=backup)
 
 

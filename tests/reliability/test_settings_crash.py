@@ -99,9 +99,6 @@ cs.apply_env({"ANTHROPIC_MODEL": "b"}, settings_path=path)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="claude_settings.apply_env writes the new ownership record before the "
-                                       "settings file: a key the new profile drops is forgotten while still in "
-                                       "the file (fix: record the union of old and new keys first)")
 def test_kill_between_record_and_settings_write_still_restores_exactly(tmp_path: Path) -> None:
     path = tmp_path / ".claude" / "settings.json"
     write_original(path)
