@@ -20,6 +20,11 @@ MAX_TOOL_NAME = 64
 CHARS_PER_TOKEN = 3.6
 IMAGE_TOKENS = 800
 
+# Built once (json.dumps builds an encoder per call when given options). Sizing skips the circular-reference
+# check: a parsed request cannot hold a cycle.
+_ARGUMENTS = json.JSONEncoder(ensure_ascii=False)
+_SIZER = json.JSONEncoder(check_circular=False)
+
 # JSON-schema keywords that strict backends (Gemini above all) reject.
 _STRIP_KEYWORDS = frozenset({
     "$schema", "$id", "$ref", "$defs", "definitions", "format", "propertyNames", "patternProperties",
@@ -93,6 +98,7 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
     tool_names: dict[str, str] = {}
     tools = body.get("tools") or []
     out_tools = [_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and _is_function_tool(t)]
+    est.chars(_schema_chars([t["function"]["parameters"] for t in out_tools]))
     forward = {v: k for k, v in tool_names.items()}
 
     system_parts = _system_texts(body.get("system"))
@@ -291,7 +297,7 @@ def _tool_call(block: dict[str, Any], forward: dict[str, str], est: _Estimate) -
         unparsed = raw["__unparsedToolInput"]
         arguments = str(unparsed.get("raw", "")) if isinstance(unparsed, dict) else ""
     else:
-        arguments = json.dumps(raw if raw is not None else {}, ensure_ascii=False)
+        arguments = _ARGUMENTS.encode(raw if raw is not None else {})
     est.text(arguments)
     return {"id": str(block.get("id", "")), "type": "function",
             "function": {"name": forward.get(name, name), "arguments": arguments}}
@@ -356,8 +362,15 @@ def _tool(tool: dict[str, Any], dialect: Dialect, names: dict[str, str], est: _E
     if description:
         fn["description"] = description
         est.text(description)
-    est.chars(len(json.dumps(schema)))
     return {"type": "function", "function": fn}
+
+
+def _schema_chars(schemas: list[dict[str, Any]]) -> int:
+    """The summed length of each schema as JSON, from one encoder call instead of one per tool.
+
+    `[a, b]` encodes as `[` + a + `, ` + b + `]`: two characters of framing per schema.
+    """
+    return len(_SIZER.encode(schemas)) - 2 * len(schemas) if schemas else 0
 
 
 def _sanitize(schema: Any) -> Any:

@@ -2,11 +2,16 @@
 
 The decoder works on bytes and only decodes complete lines, so a multi-byte UTF-8 character split
 across two network reads is never mangled.
+
+Both sides run once per streamed token, so both keep to C-level string work: the decoder splits
+every complete line of a read in one call, and the encoder writes the one event a stream is mostly
+made of (`content_block_delta`) from a template, byte for byte what the general path would give.
 """
 
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from typing import Any
 
 DONE = "[DONE]"
@@ -27,52 +32,75 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[str]:
         buf = self._buf + chunk if self._buf else chunk
+        end = buf.rfind(b"\n") + 1
+        if not end:
+            self._buf = buf
+            return []
+        self._buf = buf[end:]
+        # Complete lines only: a newline is never part of a multi-byte character, so this cut is safe.
+        lines = buf[:end].decode("utf-8", "replace").split("\n")
+        lines.pop()  # the empty string after the last newline
         out: list[str] = []
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = buf[start:nl]
-            start = nl + 1
-            if line.endswith(b"\r"):
+        data = self._data
+        for line in lines:
+            if line[-1:] == "\r":
                 line = line[:-1]
-            self._line(line, out)
-        self._buf = buf[start:]
+            if not line:
+                if data:
+                    out.append("\n".join(data))
+                    data = []
+            elif line[:5] == "data:":
+                data.append(line[6:] if line[5:6] == " " else line[5:])
+            # Comments (":") and event/id/retry fields carry nothing the bridge needs.
+        self._data = data
         return out
 
     def flush(self) -> list[str]:
         """End of stream: a last event without its blank line still counts."""
         out: list[str] = []
         if self._buf:
-            line, self._buf = self._buf.rstrip(b"\r"), b""
-            self._line(line, out)
+            rest, self._buf = self._buf, b""
+            out = self.feed(rest.rstrip(b"\r") + b"\n")
         if self._data:
             out.append("\n".join(self._data))
             self._data = []
         return out
 
-    def _line(self, line: bytes, out: list[str]) -> None:
-        if not line:
-            if self._data:
-                out.append("\n".join(self._data))
-                self._data = []
-            return
-        if line.startswith(b"data:"):
-            value = line[5:]
-            if value.startswith(b" "):
-                value = value[1:]
-            self._data.append(value.decode("utf-8", "replace"))
-        # Comments (":") and event/id/retry fields carry nothing the bridge needs.
+
+# Built once: json.dumps builds a new encoder on every call that passes options.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# The field each delta type carries its text in.
+_DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json",
+                 "signature_delta": "signature"}
+_DELTA_KEYS = ("type", "index", "delta")
 
 
 def encode(event: str, data: dict[str, Any]) -> bytes:
     """One Anthropic SSE event on the wire."""
+    if event == "content_block_delta":
+        fast = _delta_event(data)
+        if fast is not None:
+            return fast
     return b"event: " + event.encode() + b"\ndata: " + _dumps(data) + b"\n\n"
 
 
+def _delta_event(data: dict[str, Any]) -> bytes | None:
+    """A text, thinking, signature or tool-argument delta from a template; None for any other shape."""
+    if tuple(data) != _DELTA_KEYS or data["type"] != "content_block_delta":
+        return None
+    index, delta = data["index"], data["delta"]
+    if type(index) is not int or type(delta) is not dict or len(delta) != 2:
+        return None
+    kind = delta.get("type")
+    field = _DELTA_FIELDS.get(kind) if type(kind) is str else None
+    if field is None or tuple(delta) != ("type", field) or type(delta[field]) is not str:
+        return None
+    return (f'event: content_block_delta\ndata: {{"type":"content_block_delta","index":{index},"delta":'
+            f'{{"type":"{kind}","{field}":{encode_basestring(delta[field])}}}}}\n\n').encode()
+
+
 def _dumps(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(data).encode()
 
 
 PING = encode("ping", {"type": "ping"})
