@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ccb.cli import doctor_cmd, launch_cmd, logs, probe_cmd, profile_cmd, render, restore_cmd, serve_cmd, setup_cmd
+from ccb.cli import doctor_cmd, launch_cmd, logs, probe_cmd, profile_cmd, render, restore_cmd, serve_cmd
 from ccb.cli.errors import CcbError, ExitCode
 
 app = typer.Typer(
@@ -46,13 +46,37 @@ def _root(
 ) -> None:
     _state["debug"] = debug
     if ctx.invoked_subcommand is None:
+        from ccb.cli import setup_cmd
+
         if setup_cmd.should_onboard():  # a terminal and no profile yet: walk the user through set-up
             setup_cmd.setup()
         typer.echo(ctx.get_help())
         raise typer.Exit(ExitCode.USAGE)
 
 
-app.command("setup")(setup_cmd.setup)
+
+
+@app.command("setup")
+def setup() -> None:
+    """Set up ccb step by step: pick a local engine or a provider, test it, and save a profile.
+
+    Finds running engines, asks for the key (hidden) or its environment variable, and the model.
+
+    Sends one tiny test request the way `ccb launch` would, showing the time to the first token.
+
+    Then: launch Claude Code on it, make it the default for plain `claude`, or just save it.
+
+    Ctrl-C at any point saves nothing. Needs a terminal; without one, use `ccb profile add`.
+
+    Example:
+
+        ccb setup
+    """
+    from ccb.cli import setup_cmd  # the prompt toolkit loads only for the wizard
+
+    setup_cmd.setup()
+
+
 app.command("launch")(launch_cmd.launch)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(profile_cmd.app, name="profile")

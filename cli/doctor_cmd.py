@@ -12,7 +12,6 @@ import typer
 from rich.markup import escape
 
 from ccb.cli import render
-from ccb.cli.doctor import report, run_doctor, summary
 from ccb.cli.doctor_checks_common import AREAS, Check
 
 _MARKS = {
@@ -38,6 +37,8 @@ def _print_report(checks: list[Check]) -> None:
         )
         if check.fix and check.status in ("warn", "fail"):
             out.print(f"      [cyan]fix:[/] {escape(check.fix)}")
+    from ccb.cli.doctor import summary
+
     counts = summary(checks)
     out.print()
     out.print(
@@ -75,6 +76,8 @@ def doctor(
 
         ccb doctor --json
     """
+    from ccb.cli.doctor import report, run_doctor  # the checks load only when doctor runs
+
     checks = run_doctor(profile, offline=offline)
     if json_output:
         render.print_json(report(checks))

@@ -15,17 +15,12 @@ import typer
 from rich.markup import escape
 
 from ccb.cli import render
-from ccb.cli.engines.catalog import AUTH_SCHEMES
-from ccb.cli.engines.probe import (
-    DEFAULT_PORTS,
-    EngineStatus,
-    ModelInfo,
-    list_models,
-    normalise_root,
-    probe_local,
-    probe_urls,
-)
+from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError
+from ccb.proxy.config import AUTH_STYLES as AUTH_SCHEMES
+
+# The probing modules (httpx and the engine families) load only when a probe runs: every `ccb` start pays
+# for what this module imports.
 
 # Below this, Claude Code's prompt (20-60k tokens with tools) plus its max_tokens do not fit: say so next
 # to the number.
@@ -150,16 +145,18 @@ def probe(
 
         VLLM_KEY=... ccb probe http://gpu-box:8000 --api-key-env VLLM_KEY --json
     """
+    from ccb.cli.engines import probe as engine_probe
+
     api_key = _key_from_env(api_key_env)
     for url in urls or []:
         try:
-            normalise_root(url)
+            engine_probe.normalise_root(url)
         except ValueError as exc:  # reject a bad URL before probing anything
             raise CcbError(str(exc)) from None
     if urls:
-        engines = asyncio.run(probe_urls(urls, api_key=api_key, timeout=timeout))
+        engines = asyncio.run(engine_probe.probe_urls(urls, api_key=api_key, timeout=timeout))
     else:
-        engines = asyncio.run(probe_local(timeout=timeout, ports=DEFAULT_PORTS))
+        engines = asyncio.run(engine_probe.probe_local(timeout=timeout, ports=engine_probe.DEFAULT_PORTS))
     if json_output:
         render.print_json({"engines": [e.to_dict() for e in engines]})
     else:
@@ -232,6 +229,8 @@ def models(
         ccb models my-profile --json
     """
     base, key, scheme = _resolve_source(profile, url, api_key_env, auth)
+    from ccb.cli.engines.catalog import list_models
+
     found = asyncio.run(list_models(base, api_key=key, auth=scheme, timeout=timeout))
     if json_output:
         render.print_json({"base_url": base, "models": [m.to_dict() for m in found]})

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ccb.cli import bridge_daemon, render
+from ccb.cli import render
 from ccb.cli.claude_settings import restore
 
 
@@ -19,6 +19,8 @@ def restore_cmd(
 
         ccb restore
     """
+    from ccb.cli import bridge_daemon
+
     result = restore()
     running = bridge_daemon.read_state()
     if json_output:

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ccb.proxy import jsonio
 from ccb.proxy.config import BridgeConfig
 from ccb.proxy.translate import sse
 from ccb.proxy.translate.errors import Mapped, error_body, map_upstream
@@ -134,7 +135,7 @@ def _clamp(translated: Translated, room: int, *, floor: int = MIN_OUTPUT) -> Non
 
 async def _attempt(request: web.Request, body: dict[str, Any], translated: Translated, config: BridgeConfig,
                    upstream: Upstream, stream: bool) -> web.StreamResponse:
-    payload = json.dumps(translated.body, ensure_ascii=False).encode()
+    payload = jsonio.dumps(translated.body)
     if config.log_bodies:
         log.debug("upstream request: %s", payload.decode())
     machine = StreamTranslator(model=body["model"], input_estimate=translated.prompt_estimate,
@@ -218,9 +219,9 @@ def _complete(raw: bytes, machine: StreamTranslator, config: BridgeConfig, is_ss
     try:
         if is_sse:
             decoder = sse.SSEDecoder()
-            chunks = [json.loads(p) for p in decoder.feed(raw) + decoder.flush() if p != sse.DONE]
+            chunks = [jsonio.loads(p) for p in decoder.feed(raw) + decoder.flush() if p != sse.DONE]
         else:
-            chunks = [completion_to_chunk(json.loads(raw))]
+            chunks = [completion_to_chunk(jsonio.loads(raw))]
         events = machine.start()
         for chunk in chunks:
             events += machine.feed(chunk)
@@ -314,7 +315,7 @@ async def _pump(resp: aiohttp.ClientResponse, machine: StreamTranslator, config:
                 if buf:
                     await write(b"".join(buf))
                 return
-            for name, event in machine.feed(json.loads(payload)):
+            for name, event in machine.feed(jsonio.loads(payload)):
                 buf.append(sse.encode(name, event))
             if not first_sent and buf:
                 # The first delta goes out at once, not after the rest of this read burst.
@@ -325,7 +326,7 @@ async def _pump(resp: aiohttp.ClientResponse, machine: StreamTranslator, config:
             await write(b"".join(buf))
     for payload in decoder.flush():
         if payload != sse.DONE:
-            for name, event in machine.feed(json.loads(payload)):
+            for name, event in machine.feed(jsonio.loads(payload)):
                 await write(sse.encode(name, event))
     if machine.finish_reason is None:
         raise _Ended()

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ccb.proxy import relay
+from ccb.proxy import jsonio, relay
 from ccb.proxy.config import BridgeConfig
 from ccb.proxy.translate.errors import error_for
 from ccb.proxy.translate.request import RequestError, estimate_tokens, validate
@@ -86,12 +86,12 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     except web.RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
         raise RequestError(f"request body cannot be read: {exc}") from exc
     try:
-        body = json.loads(raw)
+        body, fallback = jsonio.parse(raw)
     except ValueError as exc:
         raise RequestError(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
-    if _SURROGATE_ESCAPE.search(raw):  # about 1 ms per MB, under half of what json.loads takes
+    if fallback and _SURROGATE_ESCAPE.search(raw):  # orjson refuses lone surrogates, so only the fallback sees them
         body = _without_lone_surrogates(body)
     return body
 
