@@ -319,7 +319,7 @@ def test_cli_probe_default_ports(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.update(timeout=timeout, ports=ports)
         return [EngineStatus(f"http://127.0.0.1:{p}", "refused") for p in ports]
 
-    monkeypatch.setattr("ccb.cli.probe_cmd.probe_local", fake_local)
+    monkeypatch.setattr("ccb.cli.engines.probe.probe_local", fake_local)
     result = _run("probe", "--json")
     assert result.exit_code == 0 and len(json.loads(result.stdout)["engines"]) == 5
     assert seen == {"timeout": 1.5, "ports": DEFAULT_PORTS}
