@@ -317,6 +317,9 @@ def machine(args: argparse.Namespace, elapsed: float) -> dict[str, Any]:
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 AREAS = (
     ("proxy/translate/request.py", "translate: request"),
+    ("proxy/translate/tools.py", "translate: request"),
+    ("proxy/translate/validate.py", "translate: request"),
+    ("proxy/translate/estimate.py", "translate: request"),
     ("proxy/translate/stream.py", "translate: stream machine"),
     ("proxy/translate/sse.py", "translate: SSE decode/encode"),
     ("proxy/translate/response.py", "translate: response"),
@@ -324,6 +327,8 @@ AREAS = (
     ("proxy/relay.py", "bridge relay glue"),
     ("proxy/server.py", "bridge server glue"),
     ("proxy/upstream.py", "bridge upstream glue"),
+    ("proxy/jsonio.py", "json (orjson or fallback)"),
+    ("orjson", "json (orjson or fallback)"),
     ("json/encoder.py", "json encode"),
     ("json/decoder.py", "json decode"),
     ("json/__init__.py", "json other"),

@@ -6,36 +6,21 @@ Messages request cannot do without are validated (see `validate`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ccb.proxy.config import Dialect
+from ccb.proxy.translate.estimate import IMAGE_TOKENS, Estimate
+from ccb.proxy.translate.tools import function_tool, is_function_tool, schema_chars, tool_choice
+from ccb.proxy.translate.validate import RequestError, validate
+
+__all__ = ["RequestError", "Translated", "estimate_tokens", "translate", "validate"]
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
 NO_CONTENT = "(no content)"
-MAX_TOOL_NAME = 64
-# Characters per token for the cheap estimate used for clamping and message_start usage.
-CHARS_PER_TOKEN = 3.6
-IMAGE_TOKENS = 800
-
-# Built once (json.dumps builds an encoder per call when given options). Sizing skips the circular-reference
-# check: a parsed request cannot hold a cycle.
+# Built once: json.dumps builds an encoder per call when given options.
 _ARGUMENTS = json.JSONEncoder(ensure_ascii=False)
-_SIZER = json.JSONEncoder(check_circular=False)
-
-# JSON-schema keywords that strict backends (Gemini above all) reject.
-_STRIP_KEYWORDS = frozenset({
-    "$schema", "$id", "$ref", "$defs", "definitions", "format", "propertyNames", "patternProperties",
-    "additionalProperties", "default", "pattern", "exclusiveMinimum", "exclusiveMaximum", "minLength",
-    "maxLength", "minItems", "maxItems", "const", "examples", "oneOf", "allOf",
-})
-
-
-class RequestError(ValueError):
-    """The client's request is malformed; the message names the field."""
-
 
 @dataclass(slots=True)
 class Translated:
@@ -46,59 +31,13 @@ class Translated:
     stop_sequences: tuple[str, ...] = ()
 
 
-def validate(body: Any, *, require_max_tokens: bool = True) -> None:
-    """Raise RequestError naming the first field a Messages request gets wrong."""
-    if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestError("model: field required (a non-empty string)")
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise RequestError("messages: field required (an array of messages)")
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            raise RequestError(f"messages.{i}: must be an object")
-        if msg.get("role") not in ("user", "assistant", "system"):
-            raise RequestError(f"messages.{i}.role: must be 'user' or 'assistant'")
-        content = msg.get("content")
-        if not isinstance(content, (str, list)):
-            raise RequestError(f"messages.{i}.content: must be a string or an array of content blocks")
-        if isinstance(content, list):
-            for j, block in enumerate(content):
-                if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-                    raise RequestError(f"messages.{i}.content.{j}: must be a content block with a type")
-    if require_max_tokens and "max_tokens" not in body:
-        raise RequestError("max_tokens: field required")
-    mt = body.get("max_tokens")
-    if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool) or mt < 1):
-        raise RequestError("max_tokens: must be a positive integer")
-    system = body.get("system")
-    if system is not None and not isinstance(system, (str, list)):
-        raise RequestError("system: must be a string or an array of text blocks")
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise RequestError("tools: must be an array")
-        for i, tool in enumerate(tools):
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-                raise RequestError(f"tools.{i}.name: field required")
-    for key in ("temperature", "top_p"):
-        value = body.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise RequestError(f"{key}: must be a number")
-    stops = body.get("stop_sequences")
-    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
-        raise RequestError("stop_sequences: must be an array of strings")
-
-
 def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: bool) -> Translated:
     """Build the OpenAI chat completions body for a validated Messages request."""
-    est = _Estimate()
+    est = Estimate()
     tool_names: dict[str, str] = {}
     tools = body.get("tools") or []
-    out_tools = [_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and _is_function_tool(t)]
-    est.chars(_schema_chars([t["function"]["parameters"] for t in out_tools]))
+    out_tools = [function_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and is_function_tool(t)]
+    est.chars(schema_chars([t["function"]["parameters"] for t in out_tools]))
     forward = {v: k for k, v in tool_names.items()}
 
     system_parts = _system_texts(body.get("system"))
@@ -135,7 +74,7 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
         out["stop"] = list(stops[:4]) if dialect.strict else list(stops)
     if out_tools:
         out["tools"] = out_tools
-        _tool_choice(out, body.get("tool_choice"), dialect, tool_names)
+        tool_choice(out, body.get("tool_choice"), dialect, tool_names)
     _thinking(out, body, dialect)
     _response_format(out, body)
     return Translated(out, tool_names, est.tokens(), stops)
@@ -165,7 +104,7 @@ def _texts(content: Any) -> list[str]:
 # -- user ------------------------------------------------------------------------------------
 
 
-def _user(content: Any, est: _Estimate) -> list[dict[str, Any]]:
+def _user(content: Any, est: Estimate) -> list[dict[str, Any]]:
     """A user turn: tool results first (as `tool` messages), then the rest as one user message."""
     if isinstance(content, str):
         est.text(content)
@@ -260,7 +199,7 @@ def _document_text(block: dict[str, Any]) -> str:
 # -- assistant -------------------------------------------------------------------------------
 
 
-def _assistant(content: Any, dialect: Dialect, forward: dict[str, str], est: _Estimate) -> dict[str, Any]:
+def _assistant(content: Any, dialect: Dialect, forward: dict[str, str], est: Estimate) -> dict[str, Any]:
     if isinstance(content, str):
         est.text(content)
         return {"role": "assistant", "content": "" if content == NO_CONTENT else content}
@@ -289,7 +228,7 @@ def _assistant(content: Any, dialect: Dialect, forward: dict[str, str], est: _Es
     return msg
 
 
-def _tool_call(block: dict[str, Any], forward: dict[str, str], est: _Estimate) -> dict[str, Any]:
+def _tool_call(block: dict[str, Any], forward: dict[str, str], est: Estimate) -> dict[str, Any]:
     name = str(block.get("name") or "")
     raw = block.get("input")
     if isinstance(raw, dict) and set(raw) == {"__unparsedToolInput"}:
@@ -335,88 +274,6 @@ def _pair_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-# -- tools -----------------------------------------------------------------------------------
-
-
-def _is_function_tool(tool: dict[str, Any]) -> bool:
-    # Server tools (web_search_20250305, …) have a versioned `type` and no schema.
-    kind = tool.get("type")
-    return kind in (None, "custom") or "input_schema" in tool
-
-
-def _tool(tool: dict[str, Any], dialect: Dialect, names: dict[str, str], est: _Estimate) -> dict[str, Any]:
-    name = tool["name"]
-    if len(name) > MAX_TOOL_NAME:
-        short = name[: MAX_TOOL_NAME - 9] + "_" + hashlib.sha1(name.encode()).hexdigest()[:8]
-        names[short] = name
-        name = short
-    schema = tool.get("input_schema")
-    if not isinstance(schema, dict):
-        schema = {"type": "object", "properties": {}}
-    if dialect.sanitize_schema:
-        schema = _sanitize(schema)
-    elif "$schema" in schema:
-        schema = {k: v for k, v in schema.items() if k != "$schema"}
-    fn: dict[str, Any] = {"name": name, "parameters": schema}
-    description = tool.get("description")
-    if description:
-        fn["description"] = description
-        est.text(description)
-    return {"type": "function", "function": fn}
-
-
-def _schema_chars(schemas: list[dict[str, Any]]) -> int:
-    """The summed length of each schema as JSON, from one encoder call instead of one per tool.
-
-    `[a, b]` encodes as `[` + a + `, ` + b + `]`: two characters of framing per schema.
-    """
-    return len(_SIZER.encode(schemas)) - 2 * len(schemas) if schemas else 0
-
-
-def _sanitize(schema: Any) -> Any:
-    """Strip keywords strict backends reject, walking schemas structurally (a property may be named `format`)."""
-    if isinstance(schema, list):
-        return [_sanitize(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _STRIP_KEYWORDS:
-            if key == "const" and "enum" not in schema:
-                out["enum"] = [value]
-            continue
-        if key == "properties" and isinstance(value, dict):
-            out[key] = {name: _sanitize(sub) for name, sub in value.items()}
-        elif key in ("items", "anyOf", "not"):
-            out[key] = _sanitize(value)
-        else:
-            out[key] = value
-    return out
-
-
-def _tool_choice(out: dict[str, Any], choice: Any, dialect: Dialect, names: dict[str, str]) -> None:
-    if not isinstance(choice, dict) or dialect.tool_choice == "omit":
-        return
-    kind = choice.get("type")
-    if kind == "auto":
-        out["tool_choice"] = "auto"
-    elif kind == "any":
-        out["tool_choice"] = "required"
-    elif kind == "none":
-        out["tool_choice"] = "none"
-    elif kind == "tool":
-        wanted = str(choice.get("name", ""))
-        wanted = next((short for short, full in names.items() if full == wanted), wanted)
-        if dialect.tool_choice == "named":
-            out["tool_choice"] = {"type": "function", "function": {"name": wanted}}
-        else:
-            # String-only engines: require a call and offer only the named tool.
-            out["tool_choice"] = "required"
-            out["tools"] = [t for t in out["tools"] if t["function"]["name"] == wanted] or out["tools"]
-    if choice.get("disable_parallel_tool_use") and kind != "none":
-        out["parallel_tool_calls"] = False
-
-
 # -- thinking and output format ---------------------------------------------------------------
 
 _EFFORTS = ("low", "medium", "high")
@@ -456,31 +313,6 @@ def _response_format(out: dict[str, Any], body: dict[str, Any]) -> None:
             "type": "json_schema",
             "json_schema": {"name": "output", "schema": fmt["schema"], "strict": False},
         }
-
-
-# -- token estimate --------------------------------------------------------------------------
-
-
-class _Estimate:
-    """Counts characters as translation walks the request: the estimate costs no second pass."""
-
-    __slots__ = ("_chars", "_extra")
-
-    def __init__(self) -> None:
-        self._chars = 0
-        self._extra = 0
-
-    def text(self, text: str) -> None:
-        self._chars += len(text)
-
-    def chars(self, n: int) -> None:
-        self._chars += n
-
-    def tokens_add(self, n: int) -> None:
-        self._extra += n
-
-    def tokens(self) -> int:
-        return int(self._chars / CHARS_PER_TOKEN) + self._extra + 8
 
 
 def estimate_tokens(body: dict[str, Any], dialect: Dialect) -> int:

@@ -1,0 +1,101 @@
+"""Tool definitions and tool_choice for OpenAI engines: names, schemas, sanitising. Pure, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ccb.proxy.config import Dialect
+from ccb.proxy.translate.estimate import Estimate
+
+MAX_TOOL_NAME = 64
+# Built once; sizing skips the circular-reference check: a parsed request cannot hold a cycle.
+_SIZER = json.JSONEncoder(check_circular=False)
+
+# JSON-schema keywords that strict backends (Gemini above all) reject.
+_STRIP_KEYWORDS = frozenset({
+    "$schema", "$id", "$ref", "$defs", "definitions", "format", "propertyNames", "patternProperties",
+    "additionalProperties", "default", "pattern", "exclusiveMinimum", "exclusiveMaximum", "minLength",
+    "maxLength", "minItems", "maxItems", "const", "examples", "oneOf", "allOf",
+})
+
+
+def is_function_tool(tool: dict[str, Any]) -> bool:
+    # Server tools (web_search_20250305, …) have a versioned `type` and no schema.
+    kind = tool.get("type")
+    return kind in (None, "custom") or "input_schema" in tool
+
+
+def function_tool(tool: dict[str, Any], dialect: Dialect, names: dict[str, str], est: Estimate) -> dict[str, Any]:
+    """An Anthropic tool as an OpenAI function; names over 64 characters are shortened (and recorded)."""
+    name = tool["name"]
+    if len(name) > MAX_TOOL_NAME:
+        short = name[: MAX_TOOL_NAME - 9] + "_" + hashlib.sha1(name.encode()).hexdigest()[:8]
+        names[short] = name
+        name = short
+    schema = tool.get("input_schema")
+    if not isinstance(schema, dict):
+        schema = {"type": "object", "properties": {}}
+    if dialect.sanitize_schema:
+        schema = sanitize(schema)
+    elif "$schema" in schema:
+        schema = {k: v for k, v in schema.items() if k != "$schema"}
+    fn: dict[str, Any] = {"name": name, "parameters": schema}
+    description = tool.get("description")
+    if description:
+        fn["description"] = description
+        est.text(description)
+    return {"type": "function", "function": fn}
+
+
+def schema_chars(schemas: list[dict[str, Any]]) -> int:
+    """The summed length of each schema as JSON, from one encoder call instead of one per tool.
+
+    `[a, b]` encodes as `[` + a + `, ` + b + `]`: two characters of framing per schema.
+    """
+    return len(_SIZER.encode(schemas)) - 2 * len(schemas) if schemas else 0
+
+
+def sanitize(schema: Any) -> Any:
+    """Strip keywords strict backends reject, walking schemas structurally (a property may be named `format`)."""
+    if isinstance(schema, list):
+        return [sanitize(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _STRIP_KEYWORDS:
+            if key == "const" and "enum" not in schema:
+                out["enum"] = [value]
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: sanitize(sub) for name, sub in value.items()}
+        elif key in ("items", "anyOf", "not"):
+            out[key] = sanitize(value)
+        else:
+            out[key] = value
+    return out
+
+
+def tool_choice(out: dict[str, Any], choice: Any, dialect: Dialect, names: dict[str, str]) -> None:
+    if not isinstance(choice, dict) or dialect.tool_choice == "omit":
+        return
+    kind = choice.get("type")
+    if kind == "auto":
+        out["tool_choice"] = "auto"
+    elif kind == "any":
+        out["tool_choice"] = "required"
+    elif kind == "none":
+        out["tool_choice"] = "none"
+    elif kind == "tool":
+        wanted = str(choice.get("name", ""))
+        wanted = next((short for short, full in names.items() if full == wanted), wanted)
+        if dialect.tool_choice == "named":
+            out["tool_choice"] = {"type": "function", "function": {"name": wanted}}
+        else:
+            # String-only engines: require a call and offer only the named tool.
+            out["tool_choice"] = "required"
+            out["tools"] = [t for t in out["tools"] if t["function"]["name"] == wanted] or out["tools"]
+    if choice.get("disable_parallel_tool_use") and kind != "none":
+        out["parallel_tool_calls"] = False
