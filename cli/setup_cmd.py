@@ -164,20 +164,7 @@ def should_onboard() -> bool:
 
 
 def setup() -> None:
-    """Set up ccb step by step: pick a local engine or a provider, test it, and save a profile.
-
-    Finds running engines, asks for the key (hidden) or its environment variable, and the model.
-
-    Sends one tiny test request the way `ccb launch` would, showing the time to the first token.
-
-    Then: launch Claude Code on it, make it the default for plain `claude`, or just save it.
-
-    Ctrl-C at any point saves nothing. Needs a terminal; without one, use `ccb profile add`.
-
-    Example:
-
-        ccb setup
-    """
+    """What `ccb setup` runs (its help text lives with the command in cli/app.py): the wizard, then its choice."""
     if not interactive():
         raise CcbError(NO_TERMINAL, exit_code=ExitCode.USAGE)
     name = run_setup()

@@ -283,11 +283,7 @@ def test_launch_with_nothing_set_up_onboards_then_launches(
 
 
 def test_setup_without_a_terminal_says_what_to_run_instead(tmp_path: Path) -> None:
-    # `ccb setup` is registered in cli/app.py by the lead; register it here too, so this runs the real main().
-    script = ("import sys\nfrom ccb.cli import app, setup_cmd\n"
-              "if 'setup' not in [c.name for c in app.app.registered_commands]:\n"
-              "    app.app.command('setup')(setup_cmd.setup)\n"
-              "sys.argv = ['ccb', 'setup']\napp.main()\n")
+    script = "import sys\nfrom ccb.cli import app\nsys.argv = ['ccb', 'setup']\napp.main()\n"
     done = subprocess.run([sys.executable, "-c", script], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=60, cwd=tmp_path, env=dict(os.environ), check=False)
     assert done.returncode == 2
