@@ -6,8 +6,6 @@ Never keys, tokens or bodies; bodies only with `--log-bodies` (for debugging a d
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 import time
 from pathlib import Path
 from typing import Annotated
@@ -16,9 +14,6 @@ import typer
 
 from ccb.cli import paths, render
 
-MAX_BYTES = 5 * 1024 * 1024
-BACKUPS = 3
-
 
 def bridge_log() -> Path:
     return paths.log_dir() / "bridge.log"
@@ -26,25 +21,9 @@ def bridge_log() -> Path:
 
 def setup_bridge_log(*, log_bodies: bool = False, echo: bool = False) -> Path:
     """Send the `ccb.bridge` logger to the rotating file (and to stderr when `echo`)."""
-    path = bridge_log()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger("ccb.bridge")
-    logger.setLevel(logging.DEBUG if log_bodies else logging.INFO)
-    logger.propagate = False
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                                        encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(file_handler)
-    path.chmod(0o600)  # bodies, when asked for, may hold private code
-    if echo:
-        stream = logging.StreamHandler()
-        stream.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        stream.setLevel(logging.INFO)
-        logger.addHandler(stream)
-    return path
+    from ccb.proxy.logsetup import setup
+
+    return setup(bridge_log(), log_bodies=log_bodies, echo=echo)
 
 
 def logs(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import secrets
-import signal
 from dataclasses import replace
 from typing import Annotated, Optional
 
@@ -15,7 +14,6 @@ from ccb.cli import render
 from ccb.cli.complete import profile_names
 from ccb.cli.errors import CcbError
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
-from ccb.proxy.runner import start_bridge
 
 
 def new_token() -> str:
@@ -94,7 +92,7 @@ def serve(
     if profile:
         config = replace(_profile_config(profile, auth_token, context_length, log_bodies), **timeouts)
         _check_host(host, auth_token)
-        asyncio.run(_run(config, host, port, show_token=auth_token is None))
+        _launch_bridge(config, host, port, show_token=auth_token is None)
         return
     if not upstream or not model:
         raise CcbError("ccb serve needs --upstream URL and --model NAME (e.g. --upstream http://127.0.0.1:8000/v1 "
@@ -120,7 +118,7 @@ def serve(
         log_bodies=log_bodies,
         **timeouts,
     )
-    asyncio.run(_run(config, host, port, show_token=generated))
+    _launch_bridge(config, host, port, show_token=generated)
 
 
 def _timeouts(connect: float | None, first_byte: float | None, idle: float | None) -> dict[str, float]:
@@ -198,27 +196,17 @@ def _daemon_control(*, stop: bool, json_output: bool) -> None:
                          f"log {info['log']}", markup=False)
 
 
-async def _run(config: BridgeConfig, host: str, port: int, *, show_token: bool) -> None:
-    from ccb.cli.logs import setup_bridge_log
+def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bool) -> None:
+    """Become the bridge: replace this process with the lean `python -m ccb.proxy serve` entry (same pid,
+    same terminal, same signals), so the running bridge does not carry the CLI's modules."""
+    import os
+    import sys
 
-    log_path = setup_bridge_log(log_bodies=config.log_bodies, echo=True)
-    try:
-        bridge = await start_bridge(config, host, port)
-    except OSError as exc:
-        raise CcbError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 = any free)") from exc
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    render.info(f"ccb bridge on {bridge.url} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
-    render.info(f"log: {log_path}")
-    render.info("Point Claude Code at it:")
-    token_line = config.auth_token if show_token else "<the token you passed>"
-    render.out.print(f"export ANTHROPIC_BASE_URL={bridge.url}", markup=False)
-    render.out.print(f"export ANTHROPIC_AUTH_TOKEN={token_line}", markup=False)
-    render.out.print('export ANTHROPIC_API_KEY=""', markup=False)
-    try:
-        await stop.wait()
-    finally:
-        render.info("stopping the bridge")
-        await bridge.stop()
+    from ccb.cli.logs import bridge_log
+    from ccb.proxy.__main__ import SPEC_VAR, spec
+
+    env = dict(os.environ)
+    env[SPEC_VAR] = spec(config.to_dict(), host, port, show_token=show_token, log=bridge_log())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "ccb.proxy", "serve"], env)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 # How the upstream expects its key.
@@ -122,6 +123,18 @@ class BridgeConfig:
     max_body: int = 32 * 1024 * 1024
     log_bodies: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, keys included: for handing the config to a bridge process, never for output."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BridgeConfig:
+        values = dict(data)
+        values["models"] = ModelMap(**values["models"])
+        values["dialect"] = Dialect(**values["dialect"])
+        values["extra_headers"] = dict(values.get("extra_headers") or {})
+        return cls(**values)
 
     @property
     def chat_url(self) -> str:

@@ -162,10 +162,13 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
             raise _Failed(map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"), headers)
         is_sse = resp.headers.get("Content-Type", "").startswith("text/event-stream")
         if stream and is_sse:
-            return await _stream(request, resp, machine, config)
+            streamed = await _stream(request, resp, machine, config)
+            _log_answer(machine, translated)
+            return streamed
         # A whole JSON completion: asked for, or sent by an engine that ignored `stream`.
         raw = await _read(resp, config)
         events = _complete(raw, machine, config, is_sse)
+        _log_answer(machine, translated)
         if stream:
             out = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
             await out.prepare(request)
@@ -175,6 +178,14 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
         return web.json_response(accumulate(events))
     finally:
         resp.close()
+
+
+def _log_answer(machine: StreamTranslator, translated: Translated) -> None:
+    if machine.finished and log.isEnabledFor(logging.INFO):
+        usage = machine.final_usage()
+        log.info("answer from %s: stop=%s tokens in=%d cached=%d out=%d", translated.body.get("model"),
+                 machine.finish_reason, usage["input_tokens"], usage["cache_read_input_tokens"],
+                 usage["output_tokens"])
 
 
 async def _read(resp: aiohttp.ClientResponse, config: BridgeConfig, *, limit: int | None = None,

@@ -267,10 +267,10 @@ async def test_bridge_keeps_serving_after_every_fault(faulty_rig: RigFactory) ->
 def test_serve_flags_set_each_time_limit_alone(monkeypatch: pytest.MonkeyPatch, flag: str, field: str) -> None:
     seen: list[BridgeConfig] = []
 
-    async def fake_run(config: BridgeConfig, *args: object, **kwargs: object) -> None:
+    def fake_launch(config: BridgeConfig, *args: object, **kwargs: object) -> None:
         seen.append(config)
 
-    monkeypatch.setattr(serve_cmd, "_run", fake_run)
+    monkeypatch.setattr(serve_cmd, "_launch_bridge", fake_launch)
     base = ["serve", "--upstream", "http://127.0.0.1:9/v1", "--model", "m", "--engine", "vllm"]
     result = CliRunner().invoke(app, [*base, flag, "2.5"])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,73 @@
+"""`python -m ccb.proxy serve`: the bridge alone, in a process that loads none of the CLI. Does I/O.
+
+`ccb serve` checks its options, then replaces itself with this entry (`os.execve`): the bridge then costs
+the memory of the bridge, not of the whole command line tool. The configuration arrives in the
+CCB_BRIDGE_SPEC environment variable, removed as soon as it is read; it holds keys, so it never goes on
+the command line where `ps` would show it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+SPEC_VAR = "CCB_BRIDGE_SPEC"
+
+
+def spec(config_dict: dict[str, Any], host: str, port: int, *, show_token: bool, log: Path) -> str:
+    return json.dumps({"config": config_dict, "host": host, "port": port, "show_token": show_token,
+                       "log": str(log)})
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+async def _run(data: dict[str, Any]) -> int:
+    from ccb.proxy.config import BridgeConfig
+    from ccb.proxy.logsetup import setup
+    from ccb.proxy.runner import start_bridge
+
+    config = BridgeConfig.from_dict(data["config"])
+    host, port = data["host"], int(data["port"])
+    log_path = setup(Path(data["log"]), log_bodies=config.log_bodies, echo=True)
+    try:
+        bridge = await start_bridge(config, host, port)
+    except OSError as exc:
+        _say(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 = any free)")
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    _say(f"ccb bridge on {bridge.url} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
+    _say(f"log: {log_path}")
+    _say("Point Claude Code at it:")
+    token = config.auth_token if data["show_token"] else "<the token you passed>"
+    sys.stdout.write(f"export ANTHROPIC_BASE_URL={bridge.url}\nexport ANTHROPIC_AUTH_TOKEN={token}\n"
+                     'export ANTHROPIC_API_KEY=""\n')
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        _say("stopping the bridge")
+        await bridge.stop()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    raw = os.environ.pop(SPEC_VAR, None)
+    if argv[:1] != ["serve"] or raw is None:
+        _say("error: this entry is started by `ccb serve`; run that instead")
+        return 2
+    return asyncio.run(_run(json.loads(raw)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
