@@ -103,6 +103,19 @@ async def test_exit_code_passthrough(tmp_path: Path, bin_dir: Path, record: Path
     assert_no_orphans(read_record(record)["pid"])
 
 
+async def launch_waiting(cwd: Path, bin_dir: Path, record: Path) -> asyncio.subprocess.Process:
+    """`ccb launch v` as a child process, returned once the fake claude it runs is up and waiting."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ccb.cli", "launch", "v", cwd=cwd,
+        env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record), FAKE_CLAUDE_MODE="wait"),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    for _ in range(300):
+        if record.exists() and read_record(record).get("ready"):
+            return proc
+        await asyncio.sleep(0.05)
+    raise AssertionError("fake claude never started")
+
+
 def assert_no_orphans(pid: int) -> None:
     for _ in range(50):
         if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
@@ -118,16 +131,7 @@ async def test_signals_forwarded_and_nothing_left_behind(tmp_path: Path, bin_dir
                                                          sig: int) -> None:
     async with serving(FakeEngine("vllm").app) as url:
         ccb("profile", "add", "v", "--preset", "vllm", "--base-url", url + "/v1", "--model", "m")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ccb.cli", "launch", "v", cwd=tmp_path,
-            env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record), FAKE_CLAUDE_MODE="wait"),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        for _ in range(300):
-            if record.exists() and read_record(record).get("ready"):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("fake claude never started")
+        proc = await launch_waiting(tmp_path, bin_dir, record)
         proc.send_signal(signal.SIGINT)  # Ctrl-C reaches claude through the terminal; ccb must survive it
         await asyncio.sleep(0.3)
         assert proc.returncode is None
@@ -172,14 +176,7 @@ async def test_engine_down_is_a_clear_error(tmp_path: Path, bin_dir: Path) -> No
 async def test_claude_is_told_when_ccb_is_killed(tmp_path: Path, bin_dir: Path, record: Path) -> None:
     async with serving(FakeEngine("vllm").app) as url:
         ccb("profile", "add", "v", "--preset", "vllm", "--base-url", url + "/v1", "--model", "m")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ccb.cli", "launch", "v", cwd=tmp_path,
-            env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record), FAKE_CLAUDE_MODE="wait"),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        for _ in range(300):
-            if record.exists() and read_record(record).get("ready"):
-                break
-            await asyncio.sleep(0.05)
+        proc = await launch_waiting(tmp_path, bin_dir, record)
         proc.kill()  # no chance to clean up: the kernel's parent-death signal must reach claude
         await proc.wait()
         for _ in range(100):
