@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ccb.cli.doctor_checks_common import Check, Context, error_message, is_loopback_url
+from ccb.cli.doctor_checks_common import Check, Context, error_message
 from ccb.cli.engines.catalog import auth_headers, model_list_urls, parse_model_list
 from ccb.cli.errors import CcbError
 from ccb.cli.launch_plan import choose_route, is_local
 from ccb.cli.profile_store import Profile, mask_key
 from ccb.profiles import redact_url
+from ccb.proxy.net import is_loopback
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
@@ -165,7 +166,7 @@ async def fetch_listing(profile: Profile, timeout: float = NETWORK_TIMEOUT_S) ->
     attempts: list[Attempt] = []
     latency: float | None = None
     # A system proxy must not swallow loopback requests; remote backends may legitimately need one.
-    async with httpx.AsyncClient(timeout=timeout, trust_env=not is_loopback_url(base)) as client:
+    async with httpx.AsyncClient(timeout=timeout, trust_env=not is_loopback(base)) as client:
         for url in urls:
             started = time.perf_counter()
             try:

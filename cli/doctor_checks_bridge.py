@@ -14,7 +14,8 @@ import httpx
 import psutil
 
 from ccb.cli.bridge_daemon import DaemonState, load_state, state_file
-from ccb.cli.doctor_checks_common import Check, Context, is_loopback_url, short_path
+from ccb.cli.doctor_checks_common import Check, Context, short_path
+from ccb.proxy.net import is_loopback
 
 HEALTH_TIMEOUT_S = 3.0
 CONNECT_TIMEOUT_S = 1.5
@@ -135,7 +136,7 @@ async def daemon_check(record: DaemonState | None, problem: str | None) -> Check
 async def settings_port_check(ctx: Context, record: DaemonState | None) -> Check | None:
     """A loopback ANTHROPIC_BASE_URL whose port nobody listens on (a bridge that died, say)."""
     base = ctx.effective.get("ANTHROPIC_BASE_URL")
-    if base is None or not is_loopback_url(base.value):
+    if base is None or not is_loopback(base.value):
         return None
     parts = urlsplit(base.value)
     try:

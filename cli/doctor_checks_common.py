@@ -31,8 +31,6 @@ AREAS: dict[str, str] = {
     "bridge": "Detached bridge",
 }
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
 
 @dataclass(frozen=True)
 class Check:
@@ -143,13 +141,6 @@ def scrub(check: Check, secrets: Iterable[str]) -> Check:
         finding = finding.replace(secret, masked)
         fix = fix.replace(secret, masked) if fix else fix
     return check if (finding, fix) == (check.finding, check.fix) else replace(check, finding=finding, fix=fix)
-
-
-def is_loopback_url(url: str) -> bool:
-    try:
-        return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
-    except ValueError:
-        return False
 
 
 def same_url(a: str, b: str) -> bool:

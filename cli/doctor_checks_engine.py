@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ccb.cli.doctor_checks_common import Check, error_message, is_loopback_url
+from ccb.cli.doctor_checks_common import Check, error_message
 from ccb.cli.launch_plan import MIN_DIRECT_CONTEXT, choose_route
 from ccb.cli.profile_store import Profile
+from ccb.proxy.net import is_loopback
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
@@ -243,7 +244,7 @@ async def vllm_tool_probe(
     }
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=not is_loopback_url(root)) as client:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=not is_loopback(root)) as client:
             response = await client.post(
                 root.rstrip("/") + "/v1/chat/completions", json=payload, headers=headers
             )

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ccb.cli.doctor_checks_common import Check, error_message, is_loopback_url
+from ccb.cli.doctor_checks_common import Check, error_message
 from ccb.cli.engines.probe import normalise_root
 from ccb.cli.errors import CcbError
 from ccb.cli.launch_plan import bridge_config, choose_route, with_engine_model
 from ccb.cli.profile_store import Profile
 from ccb.profiles import redact_url
+from ccb.proxy.net import is_loopback
 from ccb.proxy.runner import RunningBridge, start_bridge
 
 if TYPE_CHECKING:
@@ -280,7 +281,7 @@ async def run_smoke(profile: Profile, status: EngineStatus | None) -> list[Check
             base, headers = _anthropic_root(profile, status), _direct_headers(profile, key)
             via = f"directly to {redact_url(base)}"
         url = base.rstrip("/") + "/v1/messages?beta=true"
-        async with httpx.AsyncClient(trust_env=not is_loopback_url(base)) as client:
+        async with httpx.AsyncClient(trust_env=not is_loopback(base)) as client:
             streamed = await stream_request(
                 client,
                 url,

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ccb.cli.doctor_checks_common import Check, Context, is_loopback_url, same_url
+from ccb.cli.doctor_checks_common import Check, Context, same_url
 from ccb.profiles import PresetError, load_presets, redact_url
+from ccb.proxy.net import is_loopback
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
@@ -161,7 +162,7 @@ def openai_only_check(ctx: Context, status: EngineStatus | None = None) -> Check
         if (
             status is not None
             and status.native_messages is False
-            and is_loopback_url(t.url)
+            and is_loopback(t.url)
             and same_url(_root(t.url), status.url)
         ):
             return Check(

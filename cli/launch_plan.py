@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from ccb.cli.errors import CcbError
 from ccb.cli.profile_store import Profile
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
+from ccb.proxy.net import is_loopback
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
@@ -33,8 +34,7 @@ class Route:
 
 
 def is_local(profile: Profile) -> bool:
-    host = urlsplit(profile.base_url).hostname or ""
-    return profile.engine is not None or host in ("127.0.0.1", "localhost", "::1")
+    return profile.engine is not None or is_loopback(profile.base_url)
 
 
 def choose_route(profile: Profile, status: EngineStatus | None = None) -> Route:

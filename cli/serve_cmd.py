@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import secrets
 from dataclasses import replace
 from typing import Annotated, Optional
@@ -14,19 +13,11 @@ from ccb.cli import render
 from ccb.cli.complete import profile_names
 from ccb.cli.errors import CcbError
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
+from ccb.proxy.net import is_loopback_host
 
 
 def new_token() -> str:
     return "ccb-" + secrets.token_urlsafe(24)
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_upstream_url(url: str) -> str:

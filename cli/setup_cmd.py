@@ -16,7 +16,6 @@ from collections.abc import Iterable
 import httpx
 import typer
 from ccb.cli import onboard, render
-from ccb.cli.doctor_checks_common import is_loopback_url
 from ccb.cli.doctor_checks_smoke import stream_request
 from ccb.cli.engines.catalog import auth_headers
 from ccb.cli.engines.probe import DEFAULT_PORTS
@@ -26,6 +25,7 @@ from ccb.cli.launch_cmd import _launch
 from ccb.cli.launch_plan import bridge_config, choose_route, direct_base_url, is_local, with_engine_model
 from ccb.cli.profile_store import Profile, active_profile, add_profile, load_profiles, mask_key, set_active
 from ccb.profiles import redact_url
+from ccb.proxy.net import is_loopback
 from ccb.proxy.runner import RunningBridge, start_bridge
 
 NO_TERMINAL = (
@@ -86,7 +86,7 @@ async def test_connection(profile: Profile, status: EngineStatus | None) -> onbo
         timeout = LOCAL_TEST_TIMEOUT_S if is_local(profile) else HOSTED_TEST_TIMEOUT_S
         body = {"model": model, "max_tokens": 64, "stream": True,
                 "messages": [{"role": "user", "content": TEST_PROMPT}]}
-        async with httpx.AsyncClient(trust_env=not is_loopback_url(base)) as client:
+        async with httpx.AsyncClient(trust_env=not is_loopback(base)) as client:
             result = await stream_request(client, base + "/v1/messages", headers, body, timeout)
     finally:
         if bridge is not None:

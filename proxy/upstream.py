@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ccb.proxy.config import BridgeConfig
+from ccb.proxy.net import is_loopback
 
 log = logging.getLogger("ccb.bridge")
 
@@ -32,16 +33,6 @@ async def read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
         parts.append(data)
         size += len(data)
     return b"".join(parts)[:cap]
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Upstream:

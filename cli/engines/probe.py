@@ -22,7 +22,7 @@ from ccb.cli.engines import llamacpp, lmstudio, ollama, others, sglang, vllm
 from ccb.cli.engines.catalog import list_models
 from ccb.cli.engines.fetch import NEEDS_KEY_DETAIL, Fetcher, Listing, Reply, auth_headers
 from ccb.cli.engines.status import EngineStatus, ModelInfo
-from ccb.proxy.upstream import is_loopback
+from ccb.proxy.net import is_loopback
 
 __all__ = [
     "DEFAULT_PORTS",
