@@ -1,7 +1,9 @@
 """Running the real Claude Code CLI (npm, pinned) and `ccb serve` as child processes in tests.
 
-`tests/run.sh` installs Claude Code into `.tools/claude`; `CCB_TEST_CLAUDE` may point elsewhere.
-A missing binary fails the test (it never skips): CI must run these.
+Every test marked `claude` runs once per Claude Code version in `CLAUDE_VERSIONS` (the oldest ccb supports and
+the newest it is tested with), or the versions named in `CCB_TEST_CLAUDE_VERSIONS` (space-separated).
+`tests/run.sh` installs each into `.tools/claude/<version>`; `CCB_TEST_CLAUDE_ROOT` may point at another
+folder of the same layout. A missing binary fails the test (it never skips): CI must run these.
 """
 
 from __future__ import annotations
@@ -19,13 +21,25 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CLAUDE_VERSION = "2.1.197"
+CLAUDE_VERSIONS = ("2.1.197", "2.1.332")
+
+
+def claude_versions() -> list[str]:
+    """The Claude Code versions the real-client tests run against."""
+    return os.environ.get("CCB_TEST_CLAUDE_VERSIONS", "").split() or list(CLAUDE_VERSIONS)
+
+
+def claude_binary(version: str) -> Path:
+    root = Path(os.environ.get("CCB_TEST_CLAUDE_ROOT") or ROOT / ".tools" / "claude")
+    return root / version / "node_modules" / ".bin" / "claude"
 
 
 def claude_path() -> Path:
-    path = Path(os.environ.get("CCB_TEST_CLAUDE") or ROOT / ".tools" / "claude" / "node_modules" / ".bin" / "claude")
+    """The binary of the version the current test runs against (set by the `claude_version` fixture)."""
+    version = os.environ.get("CCB_TEST_CLAUDE_VERSION") or claude_versions()[-1]
+    path = claude_binary(version)
     if not path.exists():
-        pytest.fail(f"Claude Code {CLAUDE_VERSION} is not installed at {path}: run tests/run.sh (it installs it)")
+        pytest.fail(f"Claude Code {version} is not installed at {path}: run tests/run.sh (it installs it)")
     return path
 
 

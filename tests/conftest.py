@@ -17,3 +17,23 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     yield home
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `claude` run once per Claude Code version under test (tests/claude_harness.py)."""
+    if metafunc.definition.get_closest_marker("claude") is None:
+        return
+    from tests.claude_harness import claude_versions
+
+    if "claude_version" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("claude_version")
+    metafunc.parametrize("claude_version", claude_versions(), indirect=True)
+
+
+@pytest.fixture
+def claude_version(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The Claude Code version this test drives; `claude_path()` follows it."""
+    version: str = getattr(request, "param", None) or ""
+    if version:
+        monkeypatch.setenv("CCB_TEST_CLAUDE_VERSION", version)
+    return version

