@@ -15,6 +15,9 @@ from pathlib import Path
 from ccb.cli.errors import CcbError
 
 NPM_PACKAGE = "@anthropic-ai/claude-code"
+# The Claude Code releases ccb is tested with: the oldest it supports and the newest (tests/run.sh installs both).
+OLDEST_TESTED = "2.1.197"
+NEWEST_TESTED = "2.1.332"
 NPM_INSTALL_COMMAND = f"npm install -g {NPM_PACKAGE}"
 NATIVE_INSTALL_COMMAND = "curl -fsSL https://claude.ai/install.sh | bash"
 VERSION_TIMEOUT_S = 15.0
