@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import httpx
 import psutil
 
 from ccb.cli import paths
+from ccb.cli.childproc import python_module_argv, safe_cwd
 from ccb.cli.errors import CcbError
 from ccb.cli.fileio import write_json_atomic
 
@@ -129,8 +129,9 @@ def start(profile: str, *, port: int | None = None, token: str | None = None) ->
     env = {**os.environ, "CCB_AUTH_TOKEN": token}  # not on the command line, where `ps` would show it
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ccb.cli", "serve", "--profile", profile, "--host", host, "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True, close_fds=True)
+            python_module_argv("ccb.cli", "serve", "--profile", profile, "--host", host, "--port", str(port)),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True, close_fds=True,
+            cwd=safe_cwd())
     _DETACHED.append(proc)
     url = f"http://{host}:{port}"
     state = DaemonState(proc.pid, host, port, url, profile, token, str(log))

@@ -7,6 +7,7 @@ portable set-ups. Claude Code's files follow Claude Code's rules: `CLAUDE_CONFIG
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import platformdirs
@@ -52,3 +53,32 @@ def claude_global_config_file() -> Path:
     """`~/.claude.json`; with `CLAUDE_CONFIG_DIR` it lives inside that folder."""
     value = os.environ.get("CLAUDE_CONFIG_DIR")
     return Path(value).expanduser() / ".claude.json" if value else Path.home() / ".claude.json"
+
+
+def own_dirs() -> tuple[Path, ...]:
+    """The folders that belong to ccb alone (kept 0700: they hold keys, tokens and logs)."""
+    base = _home_override()
+    return tuple(d for d in (base, config_dir(), state_dir(), log_dir()) if d is not None)
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` and any missing parent as 0700 whatever the umask; one of ccb's own folders that is
+    open to others (an older ccb, a loose umask) is closed again. Returns `path`."""
+    missing: list[Path] = []
+    current = path
+    while not os.path.lexists(current) and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    if path in own_dirs():
+        try:
+            info = path.stat()
+            if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.geteuid():
+                path.chmod(0o700)
+        except OSError:
+            pass
+    return path

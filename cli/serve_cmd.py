@@ -193,6 +193,7 @@ def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bo
     import os
     import sys
 
+    from ccb.cli.childproc import python_module_argv, safe_cwd
     from ccb.cli.logs import bridge_log
     from ccb.proxy.__main__ import SPEC_VAR, spec
 
@@ -200,4 +201,5 @@ def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bo
     env[SPEC_VAR] = spec(config.to_dict(), host, port, show_token=show_token, log=bridge_log())
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "ccb.proxy", "serve"], env)
+    os.chdir(safe_cwd())  # nothing from the user's project folder may be imported by the bridge
+    os.execve(sys.executable, python_module_argv("ccb.proxy", "serve"), env)
