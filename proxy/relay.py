@@ -22,10 +22,11 @@ from aiohttp import web
 from ccb.proxy import jsonio
 from ccb.proxy.config import BridgeConfig
 from ccb.proxy.translate import sse
-from ccb.proxy.translate.errors import Mapped, error_body, map_upstream
+from ccb.proxy.translate.errors import Mapped, error_body, extract_message, map_upstream
 from ccb.proxy.translate.request import RequestError, Translated, translate
 from ccb.proxy.translate.response import accumulate, completion_to_chunk
 from ccb.proxy.translate.stream import StreamTranslator, UpstreamError
+from ccb.proxy.translate.thinking import has_switch, refuses_switch, strip_switch
 from ccb.proxy.upstream import MAX_ERROR_BODY, Upstream
 
 log = logging.getLogger("ccb.bridge")
@@ -44,10 +45,12 @@ _BROKEN = (aiohttp.ClientError, OSError, TimeoutError)
 class _Failed(Exception):
     """The engine answered with an error before any byte reached the client."""
 
-    def __init__(self, mapped: Mapped, headers: dict[str, str]) -> None:
+    def __init__(self, mapped: Mapped, headers: dict[str, str], status: int = 0, engine_message: str = "") -> None:
         super().__init__(mapped.body["error"]["message"])
         self.mapped = mapped
         self.headers = headers
+        self.status = status  # the engine's own HTTP status, when it answered with an error
+        self.engine_message = engine_message
 
 
 class _ClientGone(Exception):
@@ -109,21 +112,29 @@ async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfi
     window = await upstream.window()
     if window:
         _clamp(translated, window - translated.prompt_estimate - MARGIN)
-    try:
-        return await _attempt(request, body, translated, config, upstream, stream)
-    except _Failed as failed:
-        overflow = failed.mapped.overflow
-        if overflow is None or not overflow.completion:
-            return _error_response(failed.mapped, failed.headers, config)
-        # The prompt fits but prompt + max_tokens does not: retry once with what is left.
-        room = overflow.completion_limit or ((overflow.limit or 0) - (overflow.prompt or 0) - 16)
-        if room < 1:
-            return _error_response(failed.mapped, failed.headers, config)
-        _clamp(translated, room, floor=1)
+    model = translated.body["model"]
+    if has_switch(translated.body) and await upstream.caps.thinking(model) is False:
+        strip_switch(translated.body)
+    retried_thinking = retried_overflow = False
+    while True:
         try:
             return await _attempt(request, body, translated, config, upstream, stream)
-        except _Failed as again:
-            return _error_response(again.mapped, again.headers, config)
+        except _Failed as failed:
+            if not retried_thinking and refuses_switch(failed.status, failed.engine_message) \
+                    and strip_switch(translated.body):
+                # The model cannot think (or not as asked): answer without the switch rather than fail the turn.
+                upstream.caps.refused(model)
+                retried_thinking = True
+                continue
+            overflow = failed.mapped.overflow
+            if retried_overflow or overflow is None or not overflow.completion:
+                return _error_response(failed.mapped, failed.headers, config)
+            # The prompt fits but prompt + max_tokens does not: retry once with what is left.
+            room = overflow.completion_limit or ((overflow.limit or 0) - (overflow.prompt or 0) - 16)
+            if room < 1:
+                return _error_response(failed.mapped, failed.headers, config)
+            _clamp(translated, room, floor=1)
+            retried_overflow = True
 
 
 def _clamp(translated: Translated, room: int, *, floor: int = MIN_OUTPUT) -> None:
@@ -159,7 +170,8 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
                 message = f"the engine at {config.upstream} answered HTTP {resp.status}: {raw[:200]!r}"
                 raise _Failed(Mapped(502, error_body("api_error", message), None, True), {})
             headers = {"retry-after": resp.headers["Retry-After"]} if "Retry-After" in resp.headers else {}
-            raise _Failed(map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"), headers)
+            raise _Failed(map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"), headers,
+                          resp.status, extract_message(raw)[0])
         is_sse = resp.headers.get("Content-Type", "").startswith("text/event-stream")
         if stream and is_sse:
             streamed = await _stream(request, resp, machine, config)

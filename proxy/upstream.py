@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ccb.proxy.capabilities import Capabilities
 from ccb.proxy.config import BridgeConfig
 from ccb.proxy.net import is_loopback
 
@@ -46,6 +47,7 @@ class Upstream:
         self._window_lock = asyncio.Lock()
         self._count_route: str | None = None  # the counting route that worked, or "" when none does
         self.headers = config.upstream_headers()
+        self.caps = Capabilities(self)
 
     async def start(self) -> None:
         if self._session is not None:

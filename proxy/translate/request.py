@@ -12,6 +12,7 @@ from typing import Any
 
 from ccb.proxy.config import Dialect
 from ccb.proxy.translate.estimate import IMAGE_TOKENS, Estimate
+from ccb.proxy.translate.thinking import apply as apply_thinking
 from ccb.proxy.translate.tools import function_tool, is_function_tool, schema_chars, tool_choice
 from ccb.proxy.translate.validate import RequestError, validate
 
@@ -75,7 +76,7 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
     if out_tools:
         out["tools"] = out_tools
         tool_choice(out, body.get("tool_choice"), dialect, tool_names)
-    _thinking(out, body, dialect)
+    apply_thinking(out, body, dialect)
     _response_format(out, body)
     return Translated(out, tool_names, est.tokens(), stops)
 
@@ -275,35 +276,6 @@ def _pair_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # -- thinking and output format ---------------------------------------------------------------
-
-_EFFORTS = ("low", "medium", "high")
-
-
-def _thinking(out: dict[str, Any], body: dict[str, Any], dialect: Dialect) -> None:
-    thinking = body.get("thinking")
-    kind = thinking.get("type") if isinstance(thinking, dict) else None
-    effort = (body.get("output_config") or {}).get("effort") if isinstance(body.get("output_config"), dict) else None
-    if kind is None and effort is None:
-        return
-    on: bool | None
-    if kind == "disabled":
-        on = False
-    elif kind == "enabled":
-        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
-        on = not (isinstance(budget, int) and budget <= 0)
-        if effort is None and isinstance(budget, int):
-            effort = "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
-    else:
-        on = None  # adaptive or absent: leave the model's own default
-    switch = dialect.thinking_switch
-    if switch == "chat_template_kwargs" and on is not None:
-        out["chat_template_kwargs"] = {"enable_thinking": on, "thinking": on}
-    elif switch == "reasoning_effort":
-        if on is False:
-            out["reasoning_effort"] = "none"
-        elif effort is not None:
-            out["reasoning_effort"] = effort if effort in _EFFORTS else ("low" if effort == "minimal" else "high")
-
 
 def _response_format(out: dict[str, Any], body: dict[str, Any]) -> None:
     config = body.get("output_config")

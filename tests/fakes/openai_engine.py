@@ -128,9 +128,14 @@ class FakeEngine:
         self.script: deque[Answer | Raw] = deque()
         self.default: Answer | Raw = Answer(text="Hello from the fake engine.")
         self.disconnects = 0
+        # Ollama: what POST /api/show reports (None: an Ollama older than 0.6.4, no `capabilities` key).
+        self.capabilities: list[str] | None = ["completion", "tools", "thinking"]
+        self.shows: list[str] = []
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/v1/chat/completions", self._chat)
         self.app.router.add_get("/v1/models", self._models)
+        if dialect == "ollama":
+            self.app.router.add_post("/api/show", self._show)
         if dialect == "llamacpp":
             self.app.router.add_get("/props", self._props)
         if dialect == "vllm":
@@ -145,6 +150,9 @@ class FakeEngine:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        refusal = self._refusal(body)
+        if refusal is not None:
+            return refusal
         reply = self.script.popleft() if self.script else self.default
         if isinstance(reply, Raw):
             return await self._raw(request, reply)
@@ -188,6 +196,26 @@ class FakeEngine:
         else:
             entry.update(owned_by="library")
         return web.json_response({"object": "list", "data": [entry]})
+
+    def _refusal(self, body: dict[str, Any]) -> web.Response | None:
+        """Ollama refuses any reasoning_effort for a model without the thinking capability."""
+        if self.dialect != "ollama" or "reasoning_effort" not in body:
+            return None
+        if self.capabilities is not None and "thinking" in self.capabilities:
+            return None
+        message = f'"{body.get("model")}" does not support thinking'
+        return web.json_response({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                            "code": None}}, status=400)
+
+    async def _show(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.shows.append(body.get("model"))
+        info: dict[str, Any] = {"modelfile": "FROM x", "template": "{{ .Prompt }}",
+                                "details": {"family": "qwen2", "parameter_size": "7.6B"},
+                                "model_info": {"general.architecture": "qwen2", "qwen2.context_length": 32768}}
+        if self.capabilities is not None:
+            info["capabilities"] = self.capabilities
+        return web.json_response(info)
 
     async def _props(self, request: web.Request) -> web.Response:
         return web.json_response({"build_info": "b8840-abc", "default_generation_settings": {"n_ctx": self.context}})
