@@ -85,7 +85,7 @@ def is_alive(state: DaemonState) -> bool:
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
     try:
-        resp = httpx.get(url.rstrip("/") + "/health", timeout=timeout, trust_env=False)
+        resp = httpx.get(url.rstrip("/") + "/health", timeout=timeout, trust_env=False, follow_redirects=False)
         return resp.status_code == 200 and resp.json().get("status") == "ok"
     except (httpx.HTTPError, ValueError):
         return False

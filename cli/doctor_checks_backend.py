@@ -166,7 +166,7 @@ async def fetch_listing(profile: Profile, timeout: float = NETWORK_TIMEOUT_S) ->
     attempts: list[Attempt] = []
     latency: float | None = None
     # A system proxy must not swallow loopback requests; remote backends may legitimately need one.
-    async with httpx.AsyncClient(timeout=timeout, trust_env=not is_loopback(base)) as client:
+    async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=not is_loopback(base)) as client:
         for url in urls:
             started = time.perf_counter()
             try:

@@ -44,7 +44,7 @@ def process_state(pid: int) -> str:
 async def health(url: str) -> tuple[str, str]:
     """("ok", "") for a ccb bridge, ("other", what answered) for a stranger, ("none", why) for silence."""
     try:
-        async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, trust_env=False) as client:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=HEALTH_TIMEOUT_S, trust_env=False) as client:
             response = await client.get(url.rstrip("/") + "/health")
     except httpx.TimeoutException:
         return "none", f"no answer within {HEALTH_TIMEOUT_S:g} s"

@@ -244,7 +244,8 @@ async def vllm_tool_probe(
     }
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=not is_loopback(root)) as client:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=timeout,
+                                     trust_env=not is_loopback(root)) as client:
             response = await client.post(
                 root.rstrip("/") + "/v1/chat/completions", json=payload, headers=headers
             )

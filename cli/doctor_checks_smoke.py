@@ -281,7 +281,7 @@ async def run_smoke(profile: Profile, status: EngineStatus | None) -> list[Check
             base, headers = _anthropic_root(profile, status), _direct_headers(profile, key)
             via = f"directly to {redact_url(base)}"
         url = base.rstrip("/") + "/v1/messages?beta=true"
-        async with httpx.AsyncClient(trust_env=not is_loopback(base)) as client:
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=not is_loopback(base)) as client:
             streamed = await stream_request(
                 client,
                 url,

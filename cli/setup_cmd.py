@@ -86,7 +86,7 @@ async def test_connection(profile: Profile, status: EngineStatus | None) -> onbo
         timeout = LOCAL_TEST_TIMEOUT_S if is_local(profile) else HOSTED_TEST_TIMEOUT_S
         body = {"model": model, "max_tokens": 64, "stream": True,
                 "messages": [{"role": "user", "content": TEST_PROMPT}]}
-        async with httpx.AsyncClient(trust_env=not is_loopback(base)) as client:
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=not is_loopback(base)) as client:
             result = await stream_request(client, base + "/v1/messages", headers, body, timeout)
     finally:
         if bridge is not None:

@@ -168,6 +168,8 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
             raw = await _read(resp, config, limit=MAX_ERROR_BODY, partial_ok=True)
             if not 400 <= resp.status <= 599:  # a redirect, an empty 204, a made-up code: nothing to act on
                 message = f"the engine at {config.upstream} answered HTTP {resp.status}: {raw[:200]!r}"
+                if 300 <= resp.status <= 399:
+                    message = redirect_message(config, resp.status, resp.headers.get("Location"))
                 raise _Failed(Mapped(502, error_body("api_error", message), None, True), {})
             headers = {"retry-after": resp.headers["Retry-After"]} if "Retry-After" in resp.headers else {}
             raise _Failed(map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"), headers,
@@ -190,6 +192,29 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
         return web.json_response(accumulate(events))
     finally:
         resp.close()
+
+
+def redirect_message(config: BridgeConfig, status: int, location: str | None) -> str:
+    """Why a redirect is an error: following it would send the key and the prompt to another address."""
+    where = safe_url(config.redact(location)) if location else "no Location given"
+    return (f"the engine at {config.redact(config.upstream)} answered HTTP {status}, a redirect ({where}); the "
+            "bridge does not follow redirects, so the key and the prompt go to the configured address only. "
+            "If the new address is right, put it in the profile (or --upstream)")
+
+
+def safe_url(url: str) -> str:
+    """`url` without any user:password part, and cut short."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.username or parts.password:
+            host = parts.hostname or ""
+            netloc = f"{host}:{parts.port}" if parts.port else host
+            url = urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return repr(url[:200])
+    return url[:200]
 
 
 def _log_answer(machine: StreamTranslator, translated: Translated) -> None:

@@ -77,7 +77,8 @@ class Upstream:
         """Send the chat-completions request; the caller reads and closes the response."""
         # aiohttp writes raw bytes in one go; past 1 MB a file-like body is streamed in pieces instead.
         data: bytes | io.BytesIO = payload if len(payload) <= LARGE_BODY else io.BytesIO(payload)
-        return await self.session.post(self.config.chat_url, data=data, headers=self.headers)
+        # Never follow a redirect: the key headers and the prompt must reach the configured host only.
+        return await self.session.post(self.config.chat_url, data=data, headers=self.headers, allow_redirects=False)
 
     # -- context window --------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ class Upstream:
     async def _get_json(self, url: str) -> Any:
         try:
             timeout = aiohttp.ClientTimeout(total=5, sock_connect=self.config.connect_timeout)
-            async with self.session.get(url, headers=self.headers, timeout=timeout) as resp:
+            async with self.session.get(url, headers=self.headers, timeout=timeout, allow_redirects=False) as resp:
                 if resp.status != 200:
                     return None
                 return json.loads(await read_capped(resp, MAX_ERROR_BODY))
@@ -158,7 +159,7 @@ class Upstream:
                 payload["tools"] = translated["tools"]
             key = "count"
         try:
-            async with self.session.post(url, json=payload, headers=self.headers,
+            async with self.session.post(url, json=payload, headers=self.headers, allow_redirects=False,
                                          timeout=aiohttp.ClientTimeout(total=30,
                                                                        sock_connect=self.config.connect_timeout)) as resp:
                 if resp.status != 200:

@@ -155,7 +155,7 @@ async def list_models(
     anthropic = len(urls) > 1  # several candidates means this is not an OpenAI base
     headers = auth_headers(api_key, auth, anthropic=anthropic)
     statuses: list[str] = []
-    async with httpx.AsyncClient(timeout=timeout, trust_env=not _loopback(urls[0])) as client:
+    async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=not _loopback(urls[0])) as client:
         for url in urls:
             try:
                 status, models = await _fetch_all(client, url, headers)
