@@ -56,7 +56,7 @@ class Capabilities:
         timeout = aiohttp.ClientTimeout(total=10, sock_connect=self.upstream.config.connect_timeout)
         try:
             async with self.upstream.session.post(url, json={"model": model}, headers=self.upstream.headers,
-                                                  timeout=timeout) as resp:
+                                                  timeout=timeout, allow_redirects=False) as resp:
                 if resp.status != 200:
                     return None
                 data = json.loads(await read_capped(resp, MAX_SHOW_BODY))

@@ -78,7 +78,8 @@ class Upstream:
         # aiohttp writes raw bytes in one go; past 1 MB a file-like body is streamed in pieces instead.
         data: bytes | io.BytesIO = payload if len(payload) <= LARGE_BODY else io.BytesIO(payload)
         # Never follow a redirect: the key headers and the prompt must reach the configured host only.
-        return await self.session.post(self.config.chat_url, data=data, headers=self.headers, allow_redirects=False)
+        return await self.session.post(self.config.chat_url, data=data, headers=self.headers,
+                                       allow_redirects=False)
 
     # -- context window --------------------------------------------------------------------
 

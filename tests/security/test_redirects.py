@@ -78,12 +78,13 @@ async def other() -> AsyncIterator[tuple[Recorder, str]]:
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 @pytest.mark.parametrize("auth_style", ["bearer", "api-key", "x-api-key"])
+@pytest.mark.parametrize("engine_kind", ["llamacpp", "ollama"])  # the routes each asks besides chat differ
 async def test_bridge_turns_an_engine_redirect_into_an_error_and_sends_nothing_elsewhere(
-        other: tuple[Recorder, str], status: int, auth_style: str) -> None:
+        other: tuple[Recorder, str], status: int, auth_style: str, engine_kind: str) -> None:
     recorder, other_url = other
     async with serving(redirector(other_url, status)) as engine:
         config = BridgeConfig(upstream=engine + "/v1", models=ModelMap(default="m"), upstream_key=KEY,
-                              auth_style=auth_style, auth_token=TOKEN, dialect=dialect_for("llamacpp"))
+                              auth_style=auth_style, auth_token=TOKEN, dialect=dialect_for(engine_kind))
         bridge = await start_bridge(config)
         try:
             async with aiohttp.ClientSession() as client:
@@ -98,6 +99,9 @@ async def test_bridge_turns_an_engine_redirect_into_an_error_and_sends_nothing_e
                         message = answer["error"]["message"]
                         assert f"HTTP {status}" in message and "redirect" in message and other_url in message
                         assert KEY not in message
+                thinking = {**body, "thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}
+                async with client.post(bridge.url + "/v1/messages", json=thinking, headers={"x-api-key": TOKEN}) as resp:
+                    assert resp.status == 502
                 async with client.post(bridge.url + "/v1/messages/count_tokens", json=body,
                                        headers={"x-api-key": TOKEN}) as resp:
                     assert resp.status == 200  # an estimate: the counting routes redirect too
