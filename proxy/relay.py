@@ -25,6 +25,7 @@ from ccb.proxy.translate import sse
 from ccb.proxy.translate.errors import Mapped, error_body, extract_message, map_upstream
 from ccb.proxy.translate.request import RequestError, Translated, translate
 from ccb.proxy.translate.response import accumulate, completion_to_chunk
+from ccb.proxy.translate.shape import PrefillTrim
 from ccb.proxy.translate.stream import StreamTranslator, UpstreamError
 from ccb.proxy.translate.thinking import has_switch, refuses_switch, strip_switch
 from ccb.proxy.upstream import MAX_ERROR_BODY, Upstream
@@ -151,6 +152,8 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
         log.debug("upstream request: %s", payload.decode())
     machine = StreamTranslator(model=body["model"], input_estimate=translated.prompt_estimate,
                                tool_names=translated.tool_names, stop_sequences=translated.stop_sequences)
+    if translated.prefill:
+        machine = PrefillTrim(machine, translated.prefill)  # type: ignore[assignment]
     try:
         async with asyncio.timeout(config.first_byte_timeout):
             resp = await upstream.post_chat(payload)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ccb.proxy.config import Dialect
 from ccb.proxy.translate.estimate import IMAGE_TOKENS, Estimate
+from ccb.proxy.translate.shape import continue_final, merge_turns, prefill_of
 from ccb.proxy.translate.thinking import apply as apply_thinking
 from ccb.proxy.translate.tools import function_tool, is_function_tool, schema_chars, tool_choice
 from ccb.proxy.translate.validate import RequestError, validate
@@ -30,6 +31,7 @@ class Translated:
     tool_names: dict[str, str] = field(default_factory=dict)
     prompt_estimate: int = 0
     stop_sequences: tuple[str, ...] = ()
+    prefill: str = ""  # a final assistant text the engine may restate (see shape.PrefillTrim)
 
 
 def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: bool) -> Translated:
@@ -42,13 +44,17 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
     forward = {v: k for k, v in tool_names.items()}
 
     system_parts = _system_texts(body.get("system"))
-    messages: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
     for msg in body["messages"]:
+        if msg["role"] == "system":
+            system_parts.extend(_texts(msg["content"]))
+        else:
+            turns.append(msg)
+    messages: list[dict[str, Any]] = []
+    for msg in merge_turns(turns):
         role = msg["role"]
         content = msg["content"]
-        if role == "system":
-            system_parts.extend(_texts(content))
-        elif role == "assistant":
+        if role == "assistant":
             messages.append(_assistant(content, dialect, forward, est))
         else:
             messages.extend(_user(content, est))
@@ -77,8 +83,9 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
         out["tools"] = out_tools
         tool_choice(out, body.get("tool_choice"), dialect, tool_names)
     apply_thinking(out, body, dialect)
+    continue_final(out, dialect.name)
     _response_format(out, body)
-    return Translated(out, tool_names, est.tokens(), stops)
+    return Translated(out, tool_names, est.tokens(), stops, prefill_of(out, dialect.name))
 
 
 # -- system ----------------------------------------------------------------------------------
