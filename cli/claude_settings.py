@@ -4,15 +4,16 @@ ccb normally passes its launch block with `--settings <temp file>` (see `supervi
 user, project and local settings without touching them. This module covers the cases where a file has to
 change after all:
 
-- `apply_env` / `restore`: put a few `env` keys into `~/.claude/settings.json` and take them out again.
-  Only those keys are touched; hooks, plugins, permissions, statusLine and anything unknown survive.
+- `apply_env` / `restore`: put a few `env` keys (and a few top-level keys such as `modelPicker`) into
+  `~/.claude/settings.json` and take them out again. Only those keys are touched; hooks, plugins,
+  permissions, statusLine and anything unknown survive.
   Before ccb's first change the file is copied to `settings.json.ccb-backup`; every write is atomic; the
   keys ccb owns, with their pre-ccb values, live in `state_dir()/claude-settings.json` so that a restore is
   exact even after several switches. Peers lost users' hooks and plugins by rewriting the whole file.
 - `ensure_onboarding`: `hasCompletedOnboarding: true` in `~/.claude.json`, every other key kept.
 - `settings_layers` / `effective_env`: read-only view of what Claude Code will see, for `doctor`.
 
-`merge_env` and `effective_env` are pure; everything else reads or writes files.
+`merge_env`, `merge_top` and `effective_env` are pure; everything else reads or writes files.
 """
 
 from __future__ import annotations
@@ -37,9 +38,14 @@ JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, J
 # key -> the value it had before ccb first set it; None means the key was absent. (A pre-ccb JSON `null`
 # therefore comes back as "absent": Claude Code only accepts strings there, so nothing real is lost.)
 OwnedRecord: TypeAlias = dict[str, JsonValue]
+# Top-level settings key -> its pre-ccb value wrapped as {"value": v}, or None when it was absent (a JSON
+# `null` the user wrote there is a value of its own and comes back exactly).
+OwnedTopRecord: TypeAlias = dict[str, "dict[str, JsonValue] | None"]
+# Top-level keys ccb may own; everything else at the top of the file is never touched.
+TOP_KEYS = frozenset({"modelPicker"})
 
 BACKUP_SUFFIX = ".ccb-backup"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: entries may carry `owned_top` (older ccb would not restore those keys)
 _OWNERSHIP_FILE = "claude-settings.json"
 _LOCK_FILE = "claude-settings.lock"
 # New files may end up holding a token (settings `env`) or account data (`~/.claude.json`).
@@ -123,6 +129,38 @@ def merge_env(
     return new, record
 
 
+def merge_top(
+    existing: Mapping[str, Any],
+    ours: Mapping[str, JsonValue],
+    previously_owned: Mapping[str, dict[str, JsonValue] | None],
+) -> tuple[dict[str, Any], OwnedTopRecord]:
+    """Return `existing` with ccb's top-level keys set to `ours`, and the new ownership record.
+
+    Like `merge_env` for top-level keys (only those in `TOP_KEYS`): keys owned before but no longer in
+    `ours` get their pre-ccb value back (or disappear), and a key keeps its first pre-ccb value over any
+    number of switches. The input is not modified.
+    """
+    unknown = set(ours) - TOP_KEYS
+    if unknown:
+        raise ValueError(f"not a top-level key ccb may own: {sorted(unknown)}")
+    new = copy.deepcopy(dict(existing))
+    record: OwnedTopRecord = {}
+    for key, previous in previously_owned.items():
+        if key in ours:
+            continue
+        if previous is None:
+            new.pop(key, None)
+        else:
+            new[key] = copy.deepcopy(previous.get("value"))
+    for key, value in ours.items():
+        if key in previously_owned:
+            record[key] = copy.deepcopy(previously_owned[key])
+        else:
+            record[key] = {"value": copy.deepcopy(existing[key])} if key in existing else None
+        new[key] = copy.deepcopy(value)
+    return new, record
+
+
 def effective_env(layers: list[SettingsLayer], process_env: Mapping[str, str]) -> dict[str, EnvValue]:
     """What each env variable will be inside Claude Code, and where it comes from.
 
@@ -201,7 +239,7 @@ def _read_state() -> dict[str, Any]:
 
 def _write_state(state: dict[str, Any]) -> None:
     if state["files"]:
-        write_json_atomic(ownership_path(), state, mode=_PRIVATE_MODE)
+        write_json_atomic(ownership_path(), {**state, "version": STATE_VERSION}, mode=_PRIVATE_MODE)
     else:
         ownership_path().unlink(missing_ok=True)
 
@@ -215,6 +253,16 @@ def owned_keys(*, settings_path: Path | None = None) -> OwnedRecord:
     """The env keys ccb currently owns in a settings file, with their pre-ccb values (None = absent)."""
     entry = _entry(_read_state(), settings_path or claude_settings_file())
     return dict(entry["owned"]) if entry else {}
+
+
+def owned_top_keys(*, settings_path: Path | None = None) -> OwnedTopRecord:
+    """The top-level keys ccb currently owns in a settings file, with their pre-ccb values."""
+    return _owned_top(_entry(_read_state(), settings_path or claude_settings_file()))
+
+
+def _owned_top(entry: dict[str, Any] | None) -> OwnedTopRecord:
+    top = entry.get("owned_top") if entry else None
+    return dict(top) if isinstance(top, dict) else {}
 
 
 # ------------------------------------------------------------------------------------ file access
@@ -263,7 +311,12 @@ def _env_of(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
-    old, new = _env_of(before), _env_of(after)
+    return _changed(_env_of(before), _env_of(after)) + _changed(
+        {k: v for k, v in before.items() if k in TOP_KEYS}, {k: v for k, v in after.items() if k in TOP_KEYS}
+    )
+
+
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
     keys = list(old) + [k for k in new if k not in old]
     return tuple(k for k in keys if (k in old) != (k in new) or old.get(k) != new.get(k))
 
@@ -271,11 +324,13 @@ def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[
 # --------------------------------------------------------------------------------------- public I/O
 
 
-def apply_env(ours: Mapping[str, str], *, settings_path: Path | None = None) -> ApplyResult:
-    """Make `ours` the env keys ccb owns in Claude Code's user settings; everything else is kept.
+def apply_env(ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = None,
+              settings_path: Path | None = None) -> ApplyResult:
+    """Make `ours` the env keys (and `top` the top-level keys, see `TOP_KEYS`) ccb owns in Claude Code's
+    user settings; everything else is kept.
 
     Refuses (CcbError, nothing written) when the file is not a JSON object. Keys a previous `apply_env`
-    set but `ours` no longer contains go back to their pre-ccb values.
+    set but this call no longer sets go back to their pre-ccb values.
     """
     path = settings_path or claude_settings_file()
     with _locked():
@@ -283,24 +338,30 @@ def apply_env(ours: Mapping[str, str], *, settings_path: Path | None = None) -> 
         state = _read_state()
         entry = _entry(state, path)
         previously: OwnedRecord = dict(entry["owned"]) if entry else {}
+        previously_top = _owned_top(entry)
         # Remember whether ccb made the `env` object, so restore can remove it again (and only then).
         created_env = bool(entry.get("created_env")) if entry else "env" not in existing
-        new, record = merge_env(existing, ours, previously, drop_empty_env=created_env)
+        with_env, record = merge_env(existing, ours, previously, drop_empty_env=created_env)
+        new, record_top = merge_top(with_env, top or {}, previously_top)
 
         changed = _changed_keys(existing, new)
         backup = _backup_once(path) if new != existing else None
         old_state = copy.deepcopy(state)
         key = _state_key(path)
 
-        def entry_for(owned: OwnedRecord) -> dict[str, Any]:
-            return {"settings_path": str(path), "owned": owned, "created_env": created_env}
+        def entry_for(owned: OwnedRecord, owned_top: OwnedTopRecord) -> dict[str, Any]:
+            found: dict[str, Any] = {"settings_path": str(path), "owned": owned, "created_env": created_env}
+            if owned_top:
+                found["owned_top"] = owned_top
+            return found
 
         # Until the settings file is replaced, either version of it may be on disk: first record every key
         # either version holds (keys owned before keep their pre-ccb values), so a crash at any point leaves
         # nothing in the file that ccb cannot take back; the exact record follows the settings write.
         interim: OwnedRecord = {**record, **previously}
-        if interim:
-            state["files"][key] = entry_for(interim)
+        interim_top: OwnedTopRecord = {**record_top, **previously_top}
+        if interim or interim_top:
+            state["files"][key] = entry_for(interim, interim_top)
         if state != old_state:
             _write_state(state)
         if new != existing:
@@ -310,8 +371,8 @@ def apply_env(ours: Mapping[str, str], *, settings_path: Path | None = None) -> 
                 _write_state(old_state)
                 raise
         final = copy.deepcopy(state)
-        if record:
-            final["files"][key] = entry_for(record)
+        if record or record_top:
+            final["files"][key] = entry_for(record, record_top)
         else:
             final["files"].pop(key, None)
         if final != state:
@@ -320,7 +381,7 @@ def apply_env(ours: Mapping[str, str], *, settings_path: Path | None = None) -> 
 
 
 def restore(*, settings_path: Path | None = None) -> RestoreResult:
-    """Put every env key ccb owns back as it was before ccb, then forget the ownership record."""
+    """Put every key ccb owns (env and top-level) back as it was before ccb, then forget the record."""
     path = settings_path or claude_settings_file()
     with _locked():
         state = _read_state()
@@ -332,7 +393,8 @@ def restore(*, settings_path: Path | None = None) -> RestoreResult:
         # A settings file the user deleted since stays deleted: nothing of ccb's is left in it.
         if path.exists():
             existing = _read_object(path, "Claude Code's settings")
-            new, _ = merge_env(existing, {}, owned, drop_empty_env=bool(entry.get("created_env")))
+            with_env, _ = merge_env(existing, {}, owned, drop_empty_env=bool(entry.get("created_env")))
+            new, _ = merge_top(with_env, {}, _owned_top(entry))
             restored = _changed_keys(existing, new)
             if new != existing:
                 _write_keeping_mode(path, new)

@@ -23,7 +23,7 @@ from ccb.cli.engines.status import EngineStatus
 from ccb.cli.complete import profile_names
 from ccb.cli.errors import CcbError
 from ccb.cli.launch_plan import Route, bridge_config, choose_route, claude_env, context_length, is_local
-from ccb.cli.launch_plan import direct_base_url, with_engine_model, with_model
+from ccb.cli.launch_plan import direct_base_url, launch_settings, with_engine_model, with_model
 from ccb.cli.profile_store import Profile, active_profile, get_profile, looks_secret, mask_key, profile_from_preset
 from ccb.proxy.runner import start_bridge
 
@@ -92,7 +92,8 @@ async def _launch(name: str | None, model: str | None, claude_opt: str | None, y
     from ccb.cli.supervisor import build_child_env, run_claude
 
     try:
-        return await run_claude(claude, args, build_child_env(os.environ, block), settings={"env": block})
+        return await run_claude(claude, args, build_child_env(os.environ, block),
+                                settings=launch_settings(chosen, block))
     finally:
         if bridge is not None:
             await bridge.stop()

@@ -25,6 +25,25 @@ LOCAL_API_TIMEOUT_MS = "3000000"  # CPU and small-GPU engines can take minutes p
 # Engines whose native endpoint takes Claude Code's requests as they are (engines.md): vLLM folds role:system
 # only in recent builds, Ollama drops tool_choice and has no count_tokens, so both go through the bridge.
 DIRECT_OK = frozenset({"llamacpp", "sglang", "lmstudio"})
+# Claude Code 2.1.332 reads an auto-compact window under 100k as 100k (and warns at every start); the context
+# window variable alone still drives compaction, so below this only CLAUDE_CODE_MAX_CONTEXT_TOKENS is set.
+MIN_AUTO_COMPACT_WINDOW = 100_000
+# What Claude Code asks of a model it does not know. After a `max_tokens` stop 2.1.327+ retries asking for
+# 128k; an explicit CLAUDE_CODE_MAX_OUTPUT_TOKENS stops that escalation.
+DEFAULT_OUTPUT_TOKENS = 32000
+MIN_OUTPUT_TOKENS = 1024
+# Model slot -> the variables Claude Code reads for it (2.1.332 added the Fable tier, the most capable one).
+_SLOT_VARS = (
+    ("opus", "ANTHROPIC_DEFAULT_OPUS_MODEL"),
+    ("sonnet", "ANTHROPIC_DEFAULT_SONNET_MODEL"),
+    ("haiku", "ANTHROPIC_DEFAULT_HAIKU_MODEL"),
+    ("opus", "ANTHROPIC_DEFAULT_FABLE_MODEL"),
+    ("haiku", "ANTHROPIC_SMALL_FAST_MODEL"),
+    ("subagent", "CLAUDE_CODE_SUBAGENT_MODEL"),
+)
+_TIER_VARS = ("ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+              "ANTHROPIC_DEFAULT_FABLE_MODEL")
+_SLOT_LABELS = {"model": "main", "opus": "opus", "sonnet": "sonnet", "haiku": "haiku", "subagent": "subagents"}
 
 
 @dataclass(frozen=True)
@@ -108,27 +127,95 @@ def bridge_config(profile: Profile, *, token: str, status: EngineStatus | None =
     )
 
 
+def output_limit(window: int | None) -> int:
+    """The output limit ccb gives Claude Code: its own 32k, and at most a quarter of a known window, so a
+    prompt plus an answer (or 2.1.327+'s 128k retry, which the explicit limit prevents) fits the engine."""
+    if not window:
+        return DEFAULT_OUTPUT_TOKENS
+    return max(MIN_OUTPUT_TOKENS, min(DEFAULT_OUTPUT_TOKENS, window // 4))
+
+
+def window_env(window: int | None) -> dict[str, str]:
+    """The context window and output limit variables for a window (None: unknown)."""
+    block: dict[str, str] = {}
+    if window:
+        block["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(window)
+        if window >= MIN_AUTO_COMPACT_WINDOW:
+            block["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(window)
+    block["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(output_limit(window))
+    return block
+
+
+def model_env(profile: Profile) -> dict[str, str]:
+    """Every model slot Claude Code reads, from the profile: main, the four tiers (with the name and
+    description `/model` shows), small/fast and subagents."""
+    slots = profile.slots()
+    block: dict[str, str] = {}
+    if "model" in slots:
+        block["ANTHROPIC_MODEL"] = slots["model"]
+    for slot, var in _SLOT_VARS:
+        if slot in slots:
+            block[var] = slots[slot]
+    for var in _TIER_VARS:
+        if var in block:
+            block[var + "_NAME"] = block[var]
+            block[var + "_DESCRIPTION"] = f"{block[var]}: {_tier(var)} tier of ccb profile {profile.name}"
+    if profile.subagent_model and "subagent" in slots:
+        # Since 2.1.332 Explore subagents run on the main model unless this is set.
+        block["CLAUDE_CODE_SUBAGENT_MODEL_FORCE"] = "1"
+    return block
+
+
+def _tier(var: str) -> str:
+    return var.removeprefix("ANTHROPIC_DEFAULT_").removesuffix("_MODEL").lower()
+
+
+def model_picker(profile: Profile) -> dict[str, object] | None:
+    """The `modelPicker` setting (Claude Code 2.1.332+) that lists the profile's models in `/model`: one row
+    per distinct model, in slot order, naming the slots it serves. None when the profile names no model."""
+    roles: dict[str, list[str]] = {}
+    for slot, model in profile.slots().items():
+        roles.setdefault(model, []).append(_SLOT_LABELS[slot])
+    if not roles:
+        return None
+    options = [{"model": model, "label": model, "description": f"{', '.join(used)} · ccb profile {profile.name}"}
+               for model, used in roles.items()]
+    return {"options": options, "replaceBuiltInOptions": True}
+
+
+def launch_settings(profile: Profile, block: dict[str, str]) -> dict[str, object]:
+    """The private `--settings` layer of `ccb launch`: the env block, and the profile's models in `/model`."""
+    settings: dict[str, object] = {"env": block}
+    if (picker := model_picker(profile)) is not None:
+        settings["modelPicker"] = picker
+    return settings
+
+
 def claude_env(profile: Profile, *, base_url: str, token: str | None, route: str,
                context: int | None = None) -> dict[str, str]:
-    """The env block Claude Code gets: base URL, auth, every model slot, timeouts, the context window."""
-    slots = profile.slots()
+    """The env block Claude Code gets: base URL, auth, every model slot, timeouts, the context window and
+    the output limit. The profile's own `env` entries win, except an auto-compact window below 100k."""
     block: dict[str, str] = {"ANTHROPIC_BASE_URL": base_url.rstrip("/")}
     if route == "direct" and profile.auth == "x-api-key":
         block.update(ANTHROPIC_API_KEY=token or "", ANTHROPIC_AUTH_TOKEN="")
     else:
         block.update(ANTHROPIC_AUTH_TOKEN=token or "", ANTHROPIC_API_KEY="")
-    if "model" in slots:
-        block["ANTHROPIC_MODEL"] = slots["model"]
-    for slot, var in (("opus", "ANTHROPIC_DEFAULT_OPUS_MODEL"), ("sonnet", "ANTHROPIC_DEFAULT_SONNET_MODEL"),
-                      ("haiku", "ANTHROPIC_DEFAULT_HAIKU_MODEL"), ("haiku", "ANTHROPIC_SMALL_FAST_MODEL"),
-                      ("subagent", "CLAUDE_CODE_SUBAGENT_MODEL")):
-        if slot in slots:
-            block[var] = slots[slot]
+    block.update(model_env(profile))
     block["CLAUDE_CODE_ATTRIBUTION_HEADER"] = "0"
     block["API_TIMEOUT_MS"] = LOCAL_API_TIMEOUT_MS if is_local(profile) else DEFAULT_API_TIMEOUT_MS
-    window = context or profile.context_length
-    if window:
-        block["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(window)
-        block["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(window)
+    block.update(window_env(context or profile.context_length))
     block.update(profile.env)
+    window = _as_int(block.get("CLAUDE_CODE_MAX_CONTEXT_TOKENS"))
+    if "CLAUDE_CODE_MAX_OUTPUT_TOKENS" not in profile.env:
+        block["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(output_limit(window))
+    compact = _as_int(block.get("CLAUDE_CODE_AUTO_COMPACT_WINDOW"))
+    if compact is not None and compact < MIN_AUTO_COMPACT_WINDOW:
+        del block["CLAUDE_CODE_AUTO_COMPACT_WINDOW"]
     return block
+
+
+def _as_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -81,9 +81,9 @@ def serve(
         port = 8765
     timeouts = _timeouts(connect_timeout, first_byte_timeout, idle_timeout)
     if profile:
-        config = replace(_profile_config(profile, auth_token, context_length, log_bodies), **timeouts)
+        config, exports = _profile_config(profile, auth_token, context_length, log_bodies)
         _check_host(host, auth_token)
-        _launch_bridge(config, host, port, show_token=auth_token is None)
+        _launch_bridge(replace(config, **timeouts), host, port, show_token=auth_token is None, exports=exports)
         return
     if not upstream or not model:
         raise CcbError("ccb serve needs --upstream URL and --model NAME (e.g. --upstream http://127.0.0.1:8000/v1 "
@@ -109,7 +109,16 @@ def serve(
         log_bodies=log_bodies,
         **timeouts,
     )
-    _launch_bridge(config, host, port, show_token=generated)
+    _launch_bridge(config, host, port, show_token=generated, exports=serve_exports({"ANTHROPIC_MODEL": model},
+                                                                                context_length))
+
+
+def serve_exports(models: dict[str, str], window: int | None) -> dict[str, str]:
+    """The variables `ccb serve` prints after the base URL and token: the model names (a name Claude Code
+    does not know is what makes it honour the window below), the engine's window and an output limit."""
+    from ccb.cli.launch_plan import window_env
+
+    return {**models, **window_env(window)}
 
 
 def _timeouts(connect: float | None, first_byte: float | None, idle: float | None) -> dict[str, float]:
@@ -144,20 +153,21 @@ def _check_host(host: str, auth_token: str | None) -> None:
                        "your engine and keys. Pass --auth-token TOKEN, or keep the default host 127.0.0.1")
 
 
-def _profile_config(name: str, auth_token: str | None, context_length: int | None, log_bodies: bool) -> BridgeConfig:
-    from dataclasses import replace
-
+def _profile_config(name: str, auth_token: str | None, context_length: int | None,
+                    log_bodies: bool) -> tuple[BridgeConfig, dict[str, str]]:
+    """The bridge's config for a profile, and the variables to print for Claude Code."""
     from ccb.cli.launch_cmd import resolve_profile
-    from ccb.cli.launch_plan import bridge_config, with_engine_model
+    from ccb.cli.launch_plan import bridge_config, model_env, with_engine_model
 
     chosen, found = asyncio.run(resolve_profile(name))
     if chosen.protocol == "anthropic":
         raise CcbError(f"profile '{name}' speaks the Anthropic API natively: it needs no bridge. Use "
                        f"`ccb launch {name}` or `ccb profile switch {name}`")
-    config = bridge_config(with_engine_model(chosen, found), token=auth_token or new_token(), status=found)
+    chosen = with_engine_model(chosen, found)
+    config = bridge_config(chosen, token=auth_token or new_token(), status=found)
     if context_length:
         config = replace(config, context_length=context_length)
-    return replace(config, log_bodies=log_bodies)
+    return replace(config, log_bodies=log_bodies), serve_exports(model_env(chosen), config.context_length)
 
 
 def _daemon_control(*, stop: bool, json_output: bool) -> None:
@@ -187,7 +197,8 @@ def _daemon_control(*, stop: bool, json_output: bool) -> None:
                          f"log {info['log']}", markup=False)
 
 
-def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bool) -> None:
+def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bool,
+                   exports: dict[str, str] | None = None) -> None:
     """Become the bridge: replace this process with the lean `python -m ccb.proxy serve` entry (same pid,
     same terminal, same signals), so the running bridge does not carry the CLI's modules."""
     import os
@@ -198,7 +209,7 @@ def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bo
     from ccb.proxy.__main__ import SPEC_VAR, spec
 
     env = dict(os.environ)
-    env[SPEC_VAR] = spec(config.to_dict(), host, port, show_token=show_token, log=bridge_log())
+    env[SPEC_VAR] = spec(config.to_dict(), host, port, show_token=show_token, log=bridge_log(), exports=exports)
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(safe_cwd())  # nothing from the user's project folder may be imported by the bridge

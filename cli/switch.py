@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from ccb.cli import bridge_daemon, paths
 from ccb.cli.claude_settings import ApplyResult, RestoreResult, apply_env, ensure_onboarding, owned_keys, restore
 from ccb.cli.errors import CcbError
-from ccb.cli.launch_plan import Route, choose_route, claude_env, context_length, direct_base_url, with_engine_model
+from ccb.cli.launch_plan import Route, choose_route, claude_env, context_length, direct_base_url, model_picker
+from ccb.cli.launch_plan import with_engine_model
 from ccb.cli.profile_store import Profile, set_active
 
 
@@ -50,7 +51,8 @@ def switch(name: str) -> Switched:
                            f"export it and run the switch again, or use `ccb launch {name}`")
     block = claude_env(profile, base_url=base_url, token=token, route=route.kind,
                        context=context_length(profile, status))
-    applied = apply_env(block)
+    picker = model_picker(profile)
+    applied = apply_env(block, top={"modelPicker": picker} if picker is not None else None)
     _make_private(applied.path)
     onboarding = ensure_onboarding()
     set_active(name)

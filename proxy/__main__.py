@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -19,9 +20,11 @@ from typing import Any
 SPEC_VAR = "CCB_BRIDGE_SPEC"
 
 
-def spec(config_dict: dict[str, Any], host: str, port: int, *, show_token: bool, log: Path) -> str:
+def spec(config_dict: dict[str, Any], host: str, port: int, *, show_token: bool, log: Path,
+         exports: dict[str, str] | None = None) -> str:
+    """`exports`: further variables for the lines Claude Code's users paste (models, window, output limit)."""
     return json.dumps({"config": config_dict, "host": host, "port": port, "show_token": show_token,
-                       "log": str(log)})
+                       "log": str(log), "exports": exports or {}})
 
 
 def _say(line: str) -> None:
@@ -52,6 +55,8 @@ async def _run(data: dict[str, Any]) -> int:
     token = config.auth_token if data["show_token"] else "<the token you passed>"
     sys.stdout.write(f"export ANTHROPIC_BASE_URL={bridge.url}\nexport ANTHROPIC_AUTH_TOKEN={token}\n"
                      'export ANTHROPIC_API_KEY=""\n')
+    for name, value in data.get("exports", {}).items():
+        sys.stdout.write(f"export {name}={shlex.quote(value)}\n")
     sys.stdout.flush()
     try:
         await stop.wait()

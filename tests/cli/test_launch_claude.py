@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -59,3 +60,20 @@ async def test_launch_direct_to_a_native_anthropic_upstream(tmp_path: Path) -> N
     # Direct means untouched: the body Claude Code built reaches the provider as it is.
     assert any(m["role"] == "system" for m in upstream.requests[0]["messages"])
     assert os.environ.get("NATIVE_KEY") is None
+
+
+async def test_launch_gives_claude_the_engines_window_and_an_output_limit_that_fits(tmp_path: Path) -> None:
+    """A 64k window: Claude Code plans with it (not its 1M/200k guess) and never asks for more than a quarter
+    of it, even when an answer stops at max_tokens (2.1.327+ would otherwise retry asking for 128k)."""
+    upstream = FakeAnthropic(key="sk-native-abcdef123456")
+    upstream.default = Answer(text="cut off", finish="length")
+    async with serving(upstream.app) as url:
+        ccb("profile", "add", "small", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
+            "--api-key-env", "NATIVE_KEY", "--model", "small-model", "--context-length", "65536")
+        code, out, err = await run_ccb("launch", "small", "--", "-p", "write a long essay", "--output-format",
+                                       "json", "--max-turns", "6", env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"),
+                                       cwd=tmp_path, timeout=180)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["modelUsage"]["small-model"]["contextWindow"] == 65536, (code, err)
+    sent = [r["max_tokens"] for r in upstream.requests]
+    assert len(sent) >= 2 and set(sent) == {16384}, sent

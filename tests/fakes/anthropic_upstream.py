@@ -36,7 +36,7 @@ def _events(answer: Answer, model: str) -> list[tuple[str, dict[str, Any]]]:
                                             "delta": {"type": "input_json_delta", "partial_json": json.dumps(args)}}),
                    ("content_block_stop", {"type": "content_block_stop", "index": index})]
         index += 1
-    stop = "tool_use" if answer.tool_calls else "end_turn"
+    stop = "tool_use" if answer.tool_calls else "max_tokens" if answer.finish == "length" else "end_turn"
     events += [("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
                                   "usage": {"output_tokens": answer.completion_tokens}}),
                ("message_stop", {"type": "message_stop"})]
