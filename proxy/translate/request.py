@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccb.proxy.config import Dialect
+from ccb.proxy.translate.client_tools import expand as expand_client_tools
+from ccb.proxy.translate.content import document_text, search_result_text
 from ccb.proxy.translate.estimate import IMAGE_TOKENS, Estimate
 from ccb.proxy.translate.shape import continue_final, merge_turns, prefill_of
 from ccb.proxy.translate.thinking import apply as apply_thinking
@@ -38,7 +40,7 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
     """Build the OpenAI chat completions body for a validated Messages request."""
     est = Estimate()
     tool_names: dict[str, str] = {}
-    tools = body.get("tools") or []
+    tools = expand_client_tools(body.get("tools") or [])
     out_tools = [function_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and is_function_tool(t)]
     est.chars(schema_chars([t["function"]["parameters"] for t in out_tools]))
     forward = {v: k for k, v in tool_names.items()}
@@ -143,11 +145,10 @@ def _user(content: Any, est: Estimate) -> list[dict[str, Any]]:
                 est.tokens_add(IMAGE_TOKENS * len(images))
                 result_images.append({"type": "text", "text": "Images returned by the tool call above:"})
                 result_images.extend(images)
-        elif kind == "document":
-            text = _document_text(block)
-            if text:
-                est.text(text)
-                parts.append({"type": "text", "text": text})
+        elif kind == "document" or kind == "search_result":
+            text = document_text(block) if kind == "document" else search_result_text(block)
+            est.text(text)
+            parts.append({"type": "text", "text": text})
         # thinking, server tool blocks and unknown types carry nothing an OpenAI engine can use.
     out = tool_msgs
     combined = result_images + parts
@@ -182,7 +183,9 @@ def _tool_result_content(content: Any) -> tuple[str, list[dict[str, Any]]]:
             if part:
                 images.append(part)
         elif block.get("type") == "document":
-            texts.append(_document_text(block))
+            texts.append(document_text(block))
+        elif block.get("type") == "search_result":
+            texts.append(search_result_text(block))
     return "\n\n".join(t for t in texts if t), images
 
 
@@ -194,14 +197,6 @@ def _image(block: dict[str, Any]) -> dict[str, Any] | None:
     if source.get("type") == "url" and source.get("url"):
         return {"type": "image_url", "image_url": {"url": source["url"]}}
     return None
-
-
-def _document_text(block: dict[str, Any]) -> str:
-    source = block.get("source") or {}
-    if source.get("type") == "text":
-        return str(source.get("data") or "")
-    title = block.get("title") or "document"
-    return f"[{title}: this document type cannot be passed to the model]"
 
 
 # -- assistant -------------------------------------------------------------------------------
@@ -287,6 +282,8 @@ def _pair_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _response_format(out: dict[str, Any], body: dict[str, Any]) -> None:
     config = body.get("output_config")
     fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is None:
+        fmt = body.get("output_format")  # the structured-outputs beta's spelling
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
         out["response_format"] = {
             "type": "json_schema",
