@@ -138,7 +138,7 @@ async def run_checks(ctx: Context) -> list[Check]:
     # Like `ccb launch`: only an OpenAI-protocol local engine is probed; its answers decide the route.
     probe_engine = online and profile is not None and profile.protocol == "openai" and is_local(profile)
     binary, status, listing, bridge = await asyncio.gather(
-        asyncio.to_thread(claude_checks.binary_checks),
+        asyncio.to_thread(claude_checks.binary_checks, ctx),
         _probe(profile) if probe_engine and profile is not None else _none(),
         fetch_listing(profile) if online and profile is not None else _none(),
         bridge_checks(ctx),

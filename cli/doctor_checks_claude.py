@@ -8,11 +8,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ccb.cli.claude_bin import NATIVE_INSTALL_COMMAND, NPM_INSTALL_COMMAND, claude_version, find_claude
+from ccb.cli.claude_bin import NATIVE_INSTALL_COMMAND, NEWEST_TESTED, NPM_INSTALL_COMMAND, NPM_PACKAGE, OLDEST_TESTED
+from ccb.cli.claude_bin import claude_version, find_claude
+from ccb.cli.claude_versions import issues_for, range_position
 from ccb.cli.doctor_checks_common import Check, Context, short_path, shown
 from ccb.cli.profile_store import mask_key
 
-TESTED_CLAUDE_VERSION = "2.1.197"
 CLOUD_MODES = {
     "CLAUDE_CODE_USE_BEDROCK": "Amazon Bedrock",
     "CLAUDE_CODE_USE_VERTEX": "Google Vertex AI",
@@ -49,8 +50,9 @@ def _on_path(path: Path) -> bool:
     return found is not None and Path(found).absolute() == path
 
 
-def binary_checks() -> list[Check]:
-    """Where `claude` is, whether it runs, and which version it is. Runs `claude --version` once."""
+def binary_checks(ctx: Context | None = None) -> list[Check]:
+    """Where `claude` is, whether it runs, which version it is, and that release's known problems as they
+    affect the env in `ctx`. Runs `claude --version` once."""
     path = find_claude()
     if path is None:
         return [
@@ -92,20 +94,40 @@ def binary_checks() -> list[Check]:
         checks.append(Check("claude.version", "claude", "skip", "version unknown: claude does not run"))
         return checks
     checks.append(Check("claude.runnable", "claude", "ok", "`claude --version` answers"))
-    if version == TESTED_CLAUDE_VERSION:
-        checks.append(
-            Check("claude.version", "claude", "ok", f"Claude Code {version} (the version ccb is tested with)")
-        )
-    else:
-        checks.append(
-            Check(
-                "claude.version",
-                "claude",
-                "ok",
-                f"Claude Code {version} (ccb is tested with {TESTED_CLAUDE_VERSION}; releases change the "
-                "wire format often, so pin that version if requests start failing)",
-            )
-        )
+    checks.append(version_check(version))
+    checks += issue_checks(version, {k: v.value for k, v in ctx.effective.items()} if ctx is not None else {})
+    return checks
+
+
+def version_check(version: str) -> Check:
+    """The installed version against the range ccb is tested with."""
+    tested = f"{OLDEST_TESTED} to {NEWEST_TESTED}"
+    pin = f"npm install -g {NPM_PACKAGE}@{NEWEST_TESTED}"
+    position = range_position(version)
+    if position == "inside":
+        return Check("claude.version", "claude", "ok", f"Claude Code {version}, inside the range ccb is tested "
+                     f"with ({tested})")
+    if position == "older":
+        return Check("claude.version", "claude", "warn", f"Claude Code {version} is older than the oldest "
+                     f"release ccb supports ({OLDEST_TESTED})", f"upgrade: `{pin}`")
+    if position == "newer":
+        return Check("claude.version", "claude", "warn", f"Claude Code {version} is newer than the releases ccb "
+                     f"is tested with ({tested}); releases change what they send often",
+                     f"if requests start failing, pin the newest tested release: `{pin}`")
+    return Check("claude.version", "claude", "warn", f"`claude --version` printed {version!r}, not a version "
+                 "number ccb can compare", f"reinstall a tested release: `{pin}`")
+
+
+def issue_checks(version: str, env: dict[str, str]) -> list[Check]:
+    """One check per known problem of this release: a warning when the set-up Claude Code will see is
+    affected, for information otherwise."""
+    checks = []
+    for issue in issues_for(version):
+        finding = f"{issue.since}+: {issue.problem}"
+        if issue.affected is not None and issue.affected(env):
+            checks.append(Check(f"claude.issue.{issue.id}", "claude", "warn", finding, issue.remedy))
+        else:
+            checks.append(Check(f"claude.issue.{issue.id}", "claude", "ok", f"{finding}; remedy: {issue.remedy}"))
     return checks
 
 
