@@ -1,7 +1,8 @@
 """Finding, identifying and installing the Claude Code CLI (`claude`). Does I/O (filesystem, subprocesses).
 
 Lookup order: an explicit path or name, then `PATH`, then the native installer's `~/.local/bin/claude`,
-then the legacy `~/.claude/local/claude`. Every subprocess is started from an argument list, never a shell.
+then the legacy `~/.claude/local/claude`, then the copy `ccb launch --yes` installed under ccb's data folder
+(`npm install --prefix`, so neither root nor npm's global bin on `PATH` is needed). Every subprocess is started from an argument list, never a shell.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ccb.cli import paths
 from ccb.cli.errors import CcbError
 
 NPM_PACKAGE = "@anthropic-ai/claude-code"
@@ -33,7 +35,18 @@ def _is_executable(path: Path) -> bool:
 def _fallback_locations() -> list[Path]:
     # Both live under the real home, not CLAUDE_CONFIG_DIR: that variable moves settings, not installs.
     home = Path.home()
-    return [home / ".local" / "bin" / "claude", home / ".claude" / "local" / "claude"]
+    return [home / ".local" / "bin" / "claude", home / ".claude" / "local" / "claude", managed_claude()]
+
+
+def managed_claude() -> Path:
+    """The `claude` that ccb's own pinned install puts under its data folder."""
+    return paths.claude_install_dir() / "node_modules" / ".bin" / "claude"
+
+
+def managed_install_argv(npm: str = "npm") -> list[str]:
+    """The npm command ccb runs to install Claude Code: the newest tested release, under ccb's data folder."""
+    return [npm, "install", "--prefix", str(paths.claude_install_dir()), "--no-fund", "--no-audit",
+            "--no-update-notifier", f"{NPM_PACKAGE}@{NEWEST_TESTED}"]
 
 
 def find_claude(explicit: str | None = None) -> Path | None:
@@ -80,13 +93,19 @@ def claude_version(path: Path) -> str | None:
 
 
 def install_hint() -> str:
-    """How a user installs Claude Code by hand (one command per line, npm first)."""
+    """How a user gets Claude Code: one line, then the commands (npm first)."""
     return (
-        "Claude Code (`claude`) was not found. Install it with one of:\n"
-        f"  {NPM_INSTALL_COMMAND}\n"
+        "Claude Code (`claude`) is not installed. Rerun with --yes to let ccb install Claude Code "
+        f"{NEWEST_TESTED} into {paths.claude_install_dir()}, or install it yourself with one of:\n"
+        f"  {NPM_INSTALL_COMMAND}@{NEWEST_TESTED}\n"
         f"  {NATIVE_INSTALL_COMMAND}\n"
-        "then open a new shell (or pass its path explicitly)."
+        "then open a new shell, or give its path with `ccb launch --claude PATH`."
     )
+
+
+def install_managed() -> Path:
+    """Install the newest tested Claude Code under ccb's data folder; the path of its `claude`."""
+    return install_with_npm(paths.claude_install_dir(), version=NEWEST_TESTED)
 
 
 def _tail(text: str, lines: int = 8) -> str:
@@ -125,7 +144,7 @@ def install_with_npm(prefix: Path | None = None, *, version: str | None = None) 
     spec = f"{NPM_PACKAGE}@{version}" if version else NPM_PACKAGE
     if prefix is not None:
         prefix.mkdir(parents=True, exist_ok=True)
-        argv = [npm, "install", "--prefix", str(prefix), spec]
+        argv = [npm, "install", "--prefix", str(prefix), "--no-fund", "--no-audit", "--no-update-notifier", spec]
     else:
         argv = [npm, "install", "-g", spec]
     proc = _run_npm(argv)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,11 +19,12 @@ from typing import Annotated, Optional
 import typer
 
 from ccb.cli import render
-from ccb.cli.claude_bin import NPM_PACKAGE, find_claude, install_hint, install_with_npm
+from ccb.cli.claude_bin import NEWEST_TESTED, find_claude, install_hint, install_managed, managed_install_argv
 from ccb.cli.claude_settings import effective_env, ensure_onboarding, settings_layers
 from ccb.cli.engines.status import EngineStatus
 from ccb.cli.complete import profile_names
-from ccb.cli.errors import CcbError
+from ccb.cli.errors import CcbError, ExitCode
+from ccb.cli.paths import claude_install_dir
 from ccb.cli.launch_plan import Route, bridge_config, choose_route, claude_env, context_length, is_local
 from ccb.cli.launch_plan import direct_base_url, launch_settings, with_engine_model, with_model
 from ccb.cli.profile_store import Profile, active_profile, get_profile, looks_secret, mask_key, profile_from_preset
@@ -63,7 +66,7 @@ def launch(
 async def _launch(name: str | None, model: str | None, claude_opt: str | None, yes: bool, args: list[str]) -> int:
     chosen, status = await resolve_profile(name)
     chosen = with_model(with_engine_model(chosen, status), model)
-    claude = _claude_binary(claude_opt, yes)
+    claude = await _claude_binary(claude_opt, yes)
     route = choose_route(chosen, status)
     bridge = None
     if route.kind == "bridge":
@@ -132,22 +135,36 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
     return profile, status
 
 
-def _claude_binary(explicit: str | None, yes: bool) -> Path:
+async def _claude_binary(explicit: str | None, yes: bool) -> Path:
+    """The `claude` to run; when it is missing, offer (or with --yes, run) ccb's pinned npm install.
+
+    Async because the question is asked inside the running event loop (a blocking prompt would start a second one).
+    """
     found = find_claude(explicit)
     if found is not None:
         return found
     if explicit:
         raise CcbError(f"--claude {explicit}: no executable there")
-    if not yes and sys.stdin.isatty():
+    npm = shutil.which("npm")
+    command = shlex.join(["npm", *managed_install_argv()[1:]])
+    if npm is not None and not yes and sys.stdin.isatty() and sys.stdout.isatty():
         import questionary
 
-        yes = bool(questionary.confirm(f"Claude Code is not installed. Install {NPM_PACKAGE} with npm now?",
-                                       default=True).ask())
-    if not yes:
-        raise CcbError(f"Claude Code (claude) is not installed. {install_hint()} Or rerun with --yes to let ccb "
-                       "install it with npm")
-    render.info(f"installing {NPM_PACKAGE} with npm…")
-    return install_with_npm()
+        render.info(f"Claude Code is not installed. ccb can install Claude Code {NEWEST_TESTED} (the newest release "
+                    f"ccb is tested with) into {claude_install_dir()} by running:\n  {command}")
+        try:
+            answer = await questionary.confirm("Install it now?", default=True).unsafe_ask_async()
+        except (KeyboardInterrupt, EOFError):
+            raise CcbError("cancelled; nothing was installed", exit_code=ExitCode.INTERRUPTED) from None
+        yes = bool(answer)
+    if not yes or npm is None:
+        raise CcbError(install_hint())
+    with render.err.status(f"Installing Claude Code {NEWEST_TESTED} with npm into {claude_install_dir()}…"):
+        installed = await asyncio.to_thread(install_managed)
+    on_path = shutil.which("claude") is not None
+    render.info(f"Installed Claude Code {NEWEST_TESTED} at {installed}; ccb finds it there from now on."
+                + ("" if on_path else f" To run plain `claude` too, add {installed.parent} to your PATH."))
+    return installed
 
 
 def _announce(profile: Profile, route: Route, base_url: str) -> None:

@@ -35,6 +35,16 @@ def log_dir() -> Path:
     return base / "logs" if base else Path(platformdirs.user_log_dir(APP))
 
 
+def data_dir() -> Path:
+    base = _home_override()
+    return base / "data" if base else Path(platformdirs.user_data_dir(APP))
+
+
+def claude_install_dir() -> Path:
+    """Where `ccb launch --yes` installs Claude Code with npm (`npm install --prefix`), and looks for it."""
+    return data_dir() / "claude-code"
+
+
 def profiles_file() -> Path:
     return config_dir() / "profiles.json"
 

@@ -13,6 +13,7 @@ model loading, cache flushing or SGLang's `/health_generate`.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,6 +37,16 @@ __all__ = [
 
 # Ollama, LM Studio, vLLM, SGLang, llama.cpp (also TGI-in-docker, MLX-LM, LocalAI) default ports.
 DEFAULT_PORTS: tuple[int, ...] = (11434, 1234, 8000, 30000, 8080)
+# CCB_PROBE_PORTS="8080,9000" replaces that list (engines on other ports, or none probed with "").
+PORTS_ENV = "CCB_PROBE_PORTS"
+
+
+def local_ports() -> tuple[int, ...]:
+    """The ports `probe_local` looks at: $CCB_PROBE_PORTS when set, else the engines' defaults."""
+    value = os.environ.get(PORTS_ENV)
+    if value is None:
+        return DEFAULT_PORTS
+    return tuple(int(p) for p in value.replace(",", " ").split() if p.isdigit() and 0 < int(p) < 65536)
 
 # The first request gets the full timeout; the identification and capability checks that follow share what
 # remains of this multiple of it. A silent port therefore costs one timeout, and a slow engine at most two.
@@ -168,6 +179,8 @@ async def probe_local(
     *, timeout: float = 1.5, host: str = "127.0.0.1", ports: Iterable[int] = DEFAULT_PORTS
 ) -> list[EngineStatus]:
     """Probe the usual engine ports on this machine concurrently; results in port order."""
+    if ports is DEFAULT_PORTS:
+        ports = local_ports()
     netloc = f"[{host}]" if ":" in host else host
     async with _new_client(loopback=True) as client:
         return list(

@@ -391,3 +391,14 @@ async def test_probe_real_llama_cpp_server() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_ccb_probe_ports_replaces_the_usual_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ccb.cli.engines import probe as probing
+
+    monkeypatch.delenv("CCB_PROBE_PORTS", raising=False)
+    assert probing.local_ports() == probing.DEFAULT_PORTS
+    monkeypatch.setenv("CCB_PROBE_PORTS", "8080, 9000 x 70000")
+    assert probing.local_ports() == (8080, 9000)
+    monkeypatch.setenv("CCB_PROBE_PORTS", "")
+    assert probing.local_ports() == ()

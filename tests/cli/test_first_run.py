@@ -1,0 +1,141 @@
+"""A new user's first minutes on a real pseudo-terminal: fresh HOME, no `claude` anywhere.
+
+`ccb launch` must offer the pinned install (never crash inside its event loop), show the exact npm command and
+where it goes, and find that copy on the next launch even though it is not on PATH. npm is a local fake here:
+nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccb.cli.claude_bin import NEWEST_TESTED
+from tests.cli.pty_session import Session, fresh_env
+
+FAKE_NPM = r'''
+import json, os, sys
+from pathlib import Path
+with open(os.environ["FAKE_NPM_RECORD"], "a") as fh:
+    fh.write(json.dumps(sys.argv[1:]) + "\n")
+prefix = Path(sys.argv[sys.argv.index("--prefix") + 1])
+sys.path.insert(0, os.environ["FAKE_NPM_TESTS"])
+from fakes import fake_claude
+fake_claude.install(prefix / "node_modules" / ".bin")
+print("added 3 packages in 1s")
+'''
+
+
+@pytest.fixture
+def newcomer(tmp_path: Path) -> dict[str, object]:
+    """A fresh HOME with one saved provider profile (direct route, no engine needed) and no `claude`."""
+    home = tmp_path / "home"
+    home.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    env = fresh_env(home, [bin_dir], MOONSHOT_API_KEY="sk-test-0000000000001234", CCB_PROBE_PORTS="",
+                    FAKE_CLAUDE_RECORD=str(tmp_path / "claude.json"), FAKE_NPM_RECORD=str(tmp_path / "npm.log"),
+                    FAKE_NPM_TESTS=str(Path(__file__).resolve().parents[1]))
+    add = subprocess.run([sys.executable, "-m", "ccb.cli", "profile", "add", "kimi", "--preset", "kimi",
+                          "--api-key-env", "MOONSHOT_API_KEY", "--activate"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert add.returncode == 0, add.stderr
+    return {"home": home, "bin": bin_dir, "env": env, "cwd": tmp_path}
+
+
+def _install_fake_npm(bin_dir: Path) -> None:
+    npm = bin_dir / "npm"
+    npm.write_text(f"#!{sys.executable}\n{FAKE_NPM}", encoding="utf-8")
+    npm.chmod(0o755)
+
+
+def _install_dir(home: Path) -> Path:
+    # platformdirs' data folder for a fresh HOME without XDG variables
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "ccb" / "claude-code"
+    return home / ".local" / "share" / "ccb" / "claude-code"
+
+
+def test_launch_without_claude_offers_the_pinned_install_and_no_says_how(newcomer: dict[str, object]) -> None:
+    _install_fake_npm(newcomer["bin"])  # type: ignore[arg-type]
+    where = _install_dir(newcomer["home"])  # type: ignore[arg-type]
+    session = Session(["launch"], newcomer["env"], newcomer["cwd"])  # type: ignore[arg-type]
+    try:
+        screen = session.expect("Install it now?")
+        command = (f"npm install --prefix {where} --no-fund --no-audit --no-update-notifier "
+                   f"@anthropic-ai/claude-code@{NEWEST_TESTED}")
+        assert command in " ".join(screen.split())
+        assert f"Claude Code {NEWEST_TESTED}" in screen
+        session.send("n")
+        code = session.wait()
+    finally:
+        session.close()
+    text = session.text
+    assert code == 1
+    assert "RuntimeError" not in text and "asyncio" not in text and "Traceback" not in text
+    assert "Claude Code (`claude`) is not installed" in text
+    assert f"npm install -g @anthropic-ai/claude-code@{NEWEST_TESTED}" in text
+    assert "--claude PATH" in text
+    assert not (newcomer["cwd"] / "npm.log").exists()  # type: ignore[operator]
+
+
+def test_yes_at_the_offer_installs_says_where_and_the_next_launch_finds_it(newcomer: dict[str, object]) -> None:
+    _install_fake_npm(newcomer["bin"])  # type: ignore[arg-type]
+    where = _install_dir(newcomer["home"])  # type: ignore[arg-type]
+    cwd: Path = newcomer["cwd"]  # type: ignore[assignment]
+    session = Session(["launch", "--", "-p", "hi"], newcomer["env"], cwd)  # type: ignore[arg-type]
+    try:
+        session.expect("Install it now?")
+        session.send("y")
+        code = session.wait()
+    finally:
+        session.close()
+    installed = where / "node_modules" / ".bin" / "claude"
+    assert code == 0, session.text
+    flat = " ".join(session.text.split())
+    assert f"Installed Claude Code {NEWEST_TESTED} at {installed}" in flat
+    assert f"add {installed.parent} to your PATH" in flat
+    npm_calls = [json.loads(line) for line in (cwd / "npm.log").read_text().splitlines()]
+    assert npm_calls == [["install", "--prefix", str(where), "--no-fund", "--no-audit", "--no-update-notifier",
+                          f"@anthropic-ai/claude-code@{NEWEST_TESTED}"]]
+    record = json.loads((cwd / "claude.json").read_text())
+    assert record["argv"][-2:] == ["-p", "hi"]
+    assert record["env"]["ANTHROPIC_BASE_URL"] == "https://api.moonshot.ai/anthropic"
+
+    # Next time, without a terminal and without --yes: found where ccb put it, nothing installed again.
+    (cwd / "claude.json").unlink()
+    again = subprocess.run([sys.executable, "-m", "ccb.cli", "launch"], env=newcomer["env"], cwd=cwd,  # type: ignore[arg-type]
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert (cwd / "claude.json").exists()
+    assert len((cwd / "npm.log").read_text().splitlines()) == 1
+
+
+def test_without_npm_there_is_no_offer_only_the_ways_to_install(newcomer: dict[str, object]) -> None:
+    session = Session(["launch"], newcomer["env"], newcomer["cwd"])  # type: ignore[arg-type]
+    try:
+        code = session.wait()
+    finally:
+        session.close()
+    assert code == 1
+    assert "Install it now?" not in session.text
+    assert "curl -fsSL https://claude.ai/install.sh | bash" in session.text
+    assert "RuntimeError" not in session.text
+
+
+def test_ctrl_c_at_the_offer_installs_nothing_and_exits_130(newcomer: dict[str, object]) -> None:
+    _install_fake_npm(newcomer["bin"])  # type: ignore[arg-type]
+    session = Session(["launch"], newcomer["env"], newcomer["cwd"])  # type: ignore[arg-type]
+    try:
+        session.expect("Install it now?")
+        session.send("\x03")
+        code = session.wait()
+    finally:
+        session.close()
+    assert code == 130
+    assert not (newcomer["cwd"] / "npm.log").exists()  # type: ignore[operator]
+
