@@ -47,6 +47,8 @@ def serve(
     connect_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for a connection to the engine (default 10).")] = None,
     first_byte_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for the engine to start answering; long prompts take long (default 600).")] = None,
     idle_timeout: Annotated[Optional[float], typer.Option(help="Longest silence in seconds inside an answer, keep-alive comments included (default 600).")] = None,
+    web_search: Annotated[Optional[str], typer.Option("--web-search", help="Search backend for Claude Code's WebSearch: a SearXNG URL, or brave / tavily (keys from BRAVE_API_KEY / TAVILY_API_KEY).", envvar="CCB_WEB_SEARCH")] = None,
+    web_search_key_env: Annotated[Optional[str], typer.Option(help="Environment variable holding the Brave or Tavily key, when not the default.")] = None,
 ) -> None:
     """Run the Anthropic Messages bridge in front of an OpenAI-compatible engine, until Ctrl-C.
 
@@ -80,10 +82,12 @@ def serve(
     if port is None:
         port = 8765
     timeouts = _timeouts(connect_timeout, first_byte_timeout, idle_timeout)
+    searching = _web_search(web_search, web_search_key_env)
     if profile:
         config, exports = _profile_config(profile, auth_token, context_length, log_bodies)
         _check_host(host, auth_token)
-        _launch_bridge(replace(config, **timeouts), host, port, show_token=auth_token is None, exports=exports)
+        _launch_bridge(replace(config, **timeouts, **searching), host, port, show_token=auth_token is None,
+                       exports=exports)
         return
     if not upstream or not model:
         raise CcbError("ccb serve needs --upstream URL and --model NAME (e.g. --upstream http://127.0.0.1:8000/v1 "
@@ -108,6 +112,7 @@ def serve(
         dialect=dialect_for(engine),
         log_bodies=log_bodies,
         **timeouts,
+        **searching,
     )
     _launch_bridge(config, host, port, show_token=generated, exports=serve_exports({"ANTHROPIC_MODEL": model},
                                                                                 context_length))
@@ -128,6 +133,20 @@ def _timeouts(connect: float | None, first_byte: float | None, idle: float | Non
         if value is not None and not value > 0:
             raise CcbError(f"--{name.replace('_', '-')} must be a positive number of seconds")
     return {name: value for name, value in given.items() if value is not None}
+
+
+def _web_search(spec: str | None, key_env: str | None) -> dict[str, str | None]:
+    """The bridge's web search settings from --web-search (or CCB_WEB_SEARCH); none when not given."""
+    from ccb.proxy.websearch.backends import SpecError, bridge_fields
+
+    try:
+        fields = bridge_fields(spec, key_env)
+    except SpecError as exc:
+        raise CcbError(f"--web-search: {exc}") from exc
+    if fields.get("web_search_key_env") and not fields.get("web_search_key"):
+        render.warn(f"web search needs a key in ${fields['web_search_key_env']}, which is not set: searches will "
+                    "report the backend as unavailable")
+    return fields
 
 
 def _detect(upstream: str, key: str | None) -> tuple[str | None, int | None]:

@@ -50,6 +50,11 @@ async def _run(data: dict[str, Any]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     _say(f"ccb bridge on {bridge.url} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
+    if config.web_search:
+        from ccb.proxy.websearch.backends import parse_spec
+
+        backend = parse_spec(config.web_search, config.web_search_key_env)
+        _say(f"web search: {backend.label} at {config.redact(backend.search_url)}")
     _say(f"log: {log_path}")
     _say("Point Claude Code at it:")
     token = config.auth_token if data["show_token"] else "<the token you passed>"

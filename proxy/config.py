@@ -123,6 +123,10 @@ class BridgeConfig:
     max_body: int = 32 * 1024 * 1024
     log_bodies: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # The emulated web search: a backend setting (ccb.proxy.websearch.backends), its key, the key's variable.
+    web_search: str | None = None
+    web_search_key: str | None = None
+    web_search_key_env: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, keys included: for handing the config to a bridge process, never for output."""
@@ -149,7 +153,8 @@ class BridgeConfig:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values no error message or log line may show: the upstream key, a password in the URL."""
-        found = (self.upstream_key, urlsplit(self.upstream).password)
+        found = (self.upstream_key, urlsplit(self.upstream).password, self.web_search_key,
+                 urlsplit(self.web_search).password if self.web_search and "://" in self.web_search else None)
         return tuple(s for s in found if s and len(s) >= 4)
 
     def redact(self, text: str) -> str:

@@ -28,6 +28,7 @@ from ccb.proxy.translate.response import accumulate, completion_to_chunk
 from ccb.proxy.translate.shape import PrefillTrim
 from ccb.proxy.translate.stream import StreamTranslator, UpstreamError
 from ccb.proxy.translate.thinking import has_switch, refuses_switch, strip_switch
+from ccb.proxy.translate.websearch import server_tool as web_search_tool
 from ccb.proxy.upstream import MAX_ERROR_BODY, Upstream
 
 log = logging.getLogger("ccb.bridge")
@@ -105,6 +106,11 @@ def translate_request(body: dict[str, Any], config: BridgeConfig, *, stream: boo
 
 async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfig,
                  upstream: Upstream) -> web.StreamResponse:
+    definition = web_search_tool(body)
+    if definition is not None:  # the web_search server tool: the bridge runs the searches (ccb.proxy.websearch)
+        from ccb.proxy.websearch import loop
+
+        return await loop.handle(request, body, config, upstream, definition)
     stream = bool(body.get("stream"))
     try:
         translated = translate_request(body, config, stream=stream)

@@ -80,7 +80,7 @@ def accumulate(events: list[Event]) -> dict[str, Any]:
                 block["thinking"] += delta["thinking"]
             elif dtype == "signature_delta" and block["type"] == "thinking":
                 block["signature"] = delta["signature"]
-            elif dtype == "input_json_delta" and block["type"] == "tool_use":
+            elif dtype == "input_json_delta" and block["type"] in ("tool_use", "server_tool_use"):
                 partial.setdefault(open_index, []).append(delta["partial_json"])
             else:
                 raise EventOrderError(f"{dtype} inside a {block['type']} block")
@@ -88,7 +88,7 @@ def accumulate(events: list[Event]) -> dict[str, Any]:
             if data["index"] != open_index:
                 raise EventOrderError(f"stop for block {data['index']} while block {open_index} is open")
             block = message["content"][open_index]
-            if block["type"] == "tool_use":
+            if block["type"] in ("tool_use", "server_tool_use"):
                 raw = "".join(partial.pop(open_index, []))
                 block["input"] = _parse_input(raw)
             open_index = None
