@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ccb.proxy import jsonio
+from ccb.proxy import jsonio, requestid
 from ccb.proxy.config import BridgeConfig
 from ccb.proxy.translate import sse
 from ccb.proxy.translate.errors import Mapped, error_body, extract_message, map_upstream
@@ -78,15 +78,15 @@ def _error_response(mapped: Mapped, headers: dict[str, str] | None, config: Brid
     out = dict(headers or {})
     if mapped.retryable is not None:
         out["x-should-retry"] = "true" if mapped.retryable else "false"
-    body = _redacted(mapped.body, config)
-    log.warning("answering %d: %s", mapped.status, body["error"]["message"])
+    body = requestid.stamp(_redacted(mapped.body, config))
+    log.warning("answering %d: %s (%s)", mapped.status, body["error"]["message"], requestid.current())
     return web.Response(status=mapped.status, body=json.dumps(body).encode(),
                         content_type="application/json", headers=out)
 
 
 def _error_event(body: dict[str, Any], config: BridgeConfig) -> bytes:
-    body = _redacted(body, config)
-    log.warning("stream ended with an error: %s", body["error"]["message"])
+    body = requestid.stamp(_redacted(body, config))
+    log.warning("stream ended with an error: %s (%s)", body["error"]["message"], requestid.current())
     return sse.encode("error", body)
 
 

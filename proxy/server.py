@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ccb.proxy import jsonio, relay
-from ccb.proxy.config import BridgeConfig
+from ccb.proxy import jsonio, relay, requestid
+from ccb.proxy.config import BridgeConfig, ModelMap
 from ccb.proxy.translate.errors import error_for
 from ccb.proxy.translate.request import RequestError, estimate_tokens, validate
 from ccb.proxy.upstream import Upstream
@@ -26,12 +26,13 @@ log = logging.getLogger("ccb.bridge")
 
 CONFIG = web.AppKey("config", BridgeConfig)
 UPSTREAM = web.AppKey("upstream", Upstream)
+REQUEST_ID = web.RequestKey("request_id", str)
 PUBLIC = frozenset({"/", "/health"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(error_for(status, message)).encode(),
+    return web.Response(status=status, body=json.dumps(requestid.stamp(error_for(status, message))).encode(),
                         content_type="application/json", headers=headers)
 
 
@@ -50,6 +51,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Token check, Anthropic-shaped errors for anything aiohttp itself rejects, and a request log line."""
     started = time.perf_counter()
     config = request.app[CONFIG]
+    request[REQUEST_ID] = rid = requestid.begin()
     try:
         if config.auth_token and request.path not in PUBLIC:
             given = _token_from(request)
@@ -71,8 +73,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = json_error(413, f"request body is larger than {config.max_body} bytes")
         else:
             response = json_error(exc.status, exc.reason)
-    log.info("%s %s %d %.1fms", request.method, request.path, response.status,
-             (time.perf_counter() - started) * 1000)
+    log.info("%s %s %d %.1fms %s", request.method, request.path, response.status,
+             (time.perf_counter() - started) * 1000, rid)
     return response
 
 
@@ -146,6 +148,33 @@ async def list_models(request: web.Request) -> web.Response:
                               "last_id": ids[-1] if ids else None})
 
 
+def _served(models: ModelMap, model_id: str) -> str | None:
+    """The engine model a client name reaches, for the names the bridge serves: its own model ids, the
+    profile's exact names, and Anthropic model names and tiers (which all map to a model)."""
+    own = {m for m in (models.default, models.opus, models.sonnet, models.haiku, *models.exact.values()) if m}
+    if model_id in own:
+        return model_id
+    low = model_id.lower()
+    if model_id in models.exact or low.startswith("claude") or low in ("opus", "sonnet", "haiku", "default") \
+            or any(tier in low for tier in ("opus", "sonnet", "haiku")):
+        return models.resolve(model_id)
+    return None
+
+
+async def get_model(request: web.Request) -> web.Response:
+    model_id = request.match_info["model_id"]
+    target = _served(request.app[CONFIG].models, model_id)
+    if target is None:
+        return json_error(404, f"model: {model_id}")
+    name = model_id if target == model_id else f"{model_id} (served by {target})"
+    return web.json_response({"type": "model", "id": model_id, "display_name": name,
+                              "created_at": "1970-01-01T00:00:00Z"})
+
+
+async def _stamp_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[requestid.HEADER] = request.get(REQUEST_ID) or requestid.new()
+
+
 async def root(request: web.Request) -> web.Response:
     return web.Response(text="ccb bridge is running\n")
 
@@ -171,9 +200,11 @@ def make_app(config: BridgeConfig) -> web.Application:
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+    app.on_response_prepare.append(_stamp_header)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model_id}", get_model)
     app.router.add_get("/", root)  # also answers HEAD: Claude Code pre-warms the connection with it
     app.router.add_get("/health", health)
     return app

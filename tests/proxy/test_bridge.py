@@ -222,7 +222,8 @@ async def test_routes(rig: Rig) -> None:
     assert status == 200 and data["data"][0] == {"type": "model", "id": "fake-model", "display_name": "fake-model",
                                                  "created_at": "1970-01-01T00:00:00Z"}
     assert data["has_more"] is False
-    status, data, _ = await raw_call(rig, "POST", "/api/event_logging/batch", json={}, headers=AUTH)
+    status, data, headers = await raw_call(rig, "POST", "/api/event_logging/batch", json={}, headers=AUTH)
+    assert data.pop("request_id") == headers["request-id"]
     assert status == 404 and data == {"type": "error", "error": {"type": "not_found_error",
                                                                  "message": "no such endpoint: POST /api/event_logging/batch"}}
     status, data, _ = await raw_call(rig, "GET", "/v1/messages", headers=AUTH)
