@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Optional
@@ -112,10 +113,11 @@ def _save_traceback() -> str:
     from ccb.cli import paths
 
     try:
-        path = paths.log_dir() / "ccb-error.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(traceback.format_exc(), encoding="utf-8")
-        path.chmod(0o600)
+        from ccb.cli.fileio import ensure_dir, open_private
+
+        path = ensure_dir(paths.log_dir()) / "ccb-error.log"
+        with open(open_private(path, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
+            fh.write(traceback.format_exc())
         return str(path)
     except OSError:
         return "not saved"

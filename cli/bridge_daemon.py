@@ -22,9 +22,11 @@ import psutil
 from ccb.cli import paths
 from ccb.cli.childproc import python_module_argv, safe_cwd
 from ccb.cli.errors import CcbError
-from ccb.cli.fileio import write_json_atomic
+from ccb.cli.fileio import ensure_dir, open_private, write_json_atomic
 
 PREFERRED_PORT = 8765
+DETACHED_VAR = "CCB_BRIDGE_DETACHED"
+DAEMON_LOG_MAX = 1024 * 1024
 START_TIMEOUT_S = 20.0
 # The detached child is meant to outlive its Popen handle; keeping the handle avoids a "still running" warning
 # when it would otherwise be garbage-collected mid-command.
@@ -125,9 +127,11 @@ def start(profile: str, *, port: int | None = None, token: str | None = None) ->
         raise CcbError(f"port {port} on {host} is taken by another program; pass --port N to pick another")
     token = token or (previous.token if previous else None) or _new_token()
     log = log_file()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CCB_AUTH_TOKEN": token}  # not on the command line, where `ps` would show it
-    with open(log, "ab") as out:
+    _rotate(log)
+    # The token goes in the environment, not on the command line, where `ps` would show it. DETACHED_VAR
+    # sends the bridge's own messages to its rotating log instead of this file (the child's stderr).
+    env = {**os.environ, "CCB_AUTH_TOKEN": token, DETACHED_VAR: "1"}
+    with open(open_private(log, os.O_WRONLY | os.O_APPEND), "ab") as out:
         proc = subprocess.Popen(
             python_module_argv("ccb.cli", "serve", "--profile", profile, "--host", host, "--port", str(port)),
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True, close_fds=True,
@@ -165,6 +169,16 @@ def stop() -> DaemonState | None:
             pass
     state_file().unlink(missing_ok=True)
     return state
+
+
+def _rotate(log: Path) -> None:
+    """Keep the detached bridge's stderr file small: past DAEMON_LOG_MAX it moves to `.1` (one generation)."""
+    ensure_dir(log.parent)
+    try:
+        if log.lstat().st_size > DAEMON_LOG_MAX:
+            os.replace(log, log.with_name(log.name + ".1"))
+    except FileNotFoundError:
+        pass
 
 
 def _tail(path: Path, lines: int = 3) -> str:

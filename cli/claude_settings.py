@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from ccb.cli.errors import CcbError
-from ccb.cli.fileio import read_json, write_json_atomic
+from ccb.cli.fileio import ensure_dir, read_json, sweep_stale_temps, write_json_atomic
 from ccb.cli.paths import claude_global_config_file, claude_settings_file, state_dir
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
@@ -209,8 +210,7 @@ def ownership_path() -> Path:
 @contextmanager
 def _locked() -> Iterator[None]:
     """Serialise read-modify-write cycles of ccb processes (Claude Code itself does not take this lock)."""
-    lock = state_dir() / _LOCK_FILE
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock = ensure_dir(state_dir()) / _LOCK_FILE
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, _PRIVATE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -287,18 +287,43 @@ def _write_target(path: Path) -> Path:
     return path.resolve() if path.is_symlink() else path
 
 
-def _write_keeping_mode(path: Path, data: dict[str, Any]) -> None:
+def _write_keeping_mode(path: Path, data: dict[str, Any], *, private: bool = False) -> None:
+    """Replace the file (the target of a symlink) atomically. `private`: it holds a key or token, so it is
+    written 0600 (0400 stays 0400) from its first byte; otherwise an existing file keeps its mode."""
     target = _write_target(path)
-    write_json_atomic(target, data, mode=None if target.exists() else _PRIVATE_MODE)
+    if target != path and not target.parent.is_dir():
+        raise CcbError(f"{path} is a symlink to {target}, whose folder does not exist; ccb left it untouched: "
+                       "fix the link (or remove it), then run the command again")
+    mode: int | None = _PRIVATE_MODE
+    if target.exists():
+        info = target.stat()
+        _check_ours(path, info)
+        mode = (info.st_mode & 0o777 & _PRIVATE_MODE) if private else None
+    write_json_atomic(target, data, mode=mode)
+
+
+def _check_ours(path: Path, info: os.stat_result) -> None:
+    """A file frozen read-only, or another user's, is left alone (renaming over it would override both)."""
+    if info.st_uid != os.geteuid():
+        raise CcbError(f"{path} belongs to another user (uid {info.st_uid}); ccb left it untouched: "
+                       f"run ccb as its owner, or give the file back to yourself (chown)")
+    if not info.st_mode & 0o200:
+        raise CcbError(f"{path} is read-only (mode {stat.S_IMODE(info.st_mode):04o}); ccb left it untouched: "
+                       f"make it writable (chmod u+w {path}) if ccb may change it")
 
 
 def _backup_once(path: Path) -> Path | None:
     backup = path.with_name(path.name + BACKUP_SUFFIX)
     if backup.exists() or not path.exists():
         return None
+    _check_ours(path, _write_target(path).stat())
+    sweep_stale_temps(path.parent, f".{backup.name}.")
     tmp = backup.with_name(f".{backup.name}.{os.getpid()}.tmp")
     try:
-        shutil.copy2(_write_target(path), tmp)  # copy2 keeps the mode
+        # Created 0600 before the first byte: the settings may already hold the user's own key.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, _PRIVATE_MODE)
+        with os.fdopen(fd, "wb") as out, open(_write_target(path), "rb") as src:
+            shutil.copyfileobj(src, out)
         os.replace(tmp, backup)
     finally:
         tmp.unlink(missing_ok=True)
@@ -366,7 +391,7 @@ def apply_env(ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = 
             _write_state(state)
         if new != existing:
             try:
-                _write_keeping_mode(path, new)
+                _write_keeping_mode(path, new, private=True)
             except BaseException:
                 _write_state(old_state)
                 raise

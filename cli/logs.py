@@ -21,8 +21,10 @@ def bridge_log() -> Path:
 
 def setup_bridge_log(*, log_bodies: bool = False, echo: bool = False) -> Path:
     """Send the `ccb.bridge` logger to the rotating file (and to stderr when `echo`)."""
+    from ccb.cli.fileio import ensure_dir
     from ccb.proxy.logsetup import setup
 
+    ensure_dir(paths.log_dir())  # 0700, closed again if an older ccb or a loose umask left it open
     return setup(bridge_log(), log_bodies=log_bodies, echo=echo)
 
 

@@ -84,11 +84,12 @@ def private_dir(path: Path) -> Path:
             folder.mkdir(mode=0o700)
         except FileExistsError:
             pass
-    if path in own_dirs():
-        try:
-            info = path.stat()
-            if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.geteuid():
-                path.chmod(0o700)
-        except OSError:
-            pass
+    for folder in own_dirs():
+        if folder == path or folder in path.parents:
+            try:
+                info = folder.lstat()
+                if stat.S_ISDIR(info.st_mode) and info.st_mode & 0o077 and info.st_uid == os.geteuid():
+                    folder.chmod(0o700)
+            except OSError:
+                pass
     return path

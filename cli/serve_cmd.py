@@ -225,10 +225,19 @@ def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bo
 
     from ccb.cli.childproc import python_module_argv, safe_cwd
     from ccb.cli.logs import bridge_log
-    from ccb.proxy.__main__ import SPEC_VAR, spec
+    from ccb.proxy.__main__ import SPEC_VAR, spec, spec_fd
 
     env = dict(os.environ)
-    env[SPEC_VAR] = spec(config.to_dict(), host, port, show_token=show_token, log=bridge_log(), exports=exports)
+    detached = env.pop("CCB_BRIDGE_DETACHED", None) == "1"
+    for name in ("CCB_AUTH_TOKEN", "CCB_UPSTREAM_KEY"):  # read already; /proc/PID/environ must not keep them
+        env.pop(name, None)
+    from ccb.cli.fileio import ensure_dir
+    from ccb.cli.paths import log_dir
+
+    ensure_dir(log_dir())
+    text = spec(config.to_dict(), host, port, show_token=show_token, log=bridge_log(), exports=exports,
+                echo=not detached)
+    env[SPEC_VAR] = str(spec_fd(text))
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(safe_cwd())  # nothing from the user's project folder may be imported by the bridge

@@ -109,9 +109,20 @@ def _make_pdeathsig_setup() -> Callable[[], None] | None:
     return setup
 
 
+def launch_settings_dir() -> Path:
+    """Where `--settings` files live while Claude Code runs: a 0700 folder of ccb's own (not the shared
+    temporary folder), each file named with ccb's pid so the next launch removes one a kill left behind."""
+    from ccb.cli.fileio import ensure_dir, sweep_stale_temps
+    from ccb.cli.paths import state_dir
+
+    folder = ensure_dir(state_dir() / "launch")
+    sweep_stale_temps(folder, "ccb-settings-", suffix=".json", unnamed_age_s=86400.0)
+    return folder
+
+
 def _write_settings_file(settings: Mapping[str, object]) -> Path:
     # mkstemp creates the file 0600: the block usually carries a token.
-    fd, name = tempfile.mkstemp(prefix="ccb-settings-", suffix=".json")
+    fd, name = tempfile.mkstemp(prefix=f"ccb-settings-{os.getpid()}-", suffix=".json", dir=launch_settings_dir())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(dict(settings), fh, ensure_ascii=False)

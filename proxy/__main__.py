@@ -1,9 +1,10 @@
 """`python -m ccb.proxy serve`: the bridge alone, in a process that loads none of the CLI. Does I/O.
 
 `ccb serve` checks its options, then replaces itself with this entry (`os.execve`): the bridge then costs
-the memory of the bridge, not of the whole command line tool. The configuration arrives in the
-CCB_BRIDGE_SPEC environment variable, removed as soon as it is read; it holds keys, so it never goes on
-the command line where `ps` would show it.
+the memory of the bridge, not of the whole command line tool. The configuration holds keys, so it never
+goes on the command line (where `ps` shows it) nor in the environment (which stays readable in
+/proc/PID/environ for the process's whole life): it arrives in an unlinked private file whose descriptor
+number is in CCB_BRIDGE_SPEC_FD, read once and closed.
 """
 
 from __future__ import annotations
@@ -17,14 +18,41 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SPEC_VAR = "CCB_BRIDGE_SPEC"
+SPEC_VAR = "CCB_BRIDGE_SPEC_FD"
+
+
+def spec_fd(text: str) -> int:
+    """An inheritable descriptor of an unlinked 0600 file holding `text`, for the exec'd bridge to read."""
+    import tempfile
+
+    fh = tempfile.TemporaryFile()
+    fh.write(text.encode("utf-8"))
+    fh.flush()
+    fd = os.dup(fh.fileno())
+    fh.close()
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def _read_spec() -> str | None:
+    raw = os.environ.pop(SPEC_VAR, None)
+    if raw is None or not raw.isdigit():
+        return None
+    fd = int(raw)
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read().decode("utf-8")
+    except OSError:
+        return None
 
 
 def spec(config_dict: dict[str, Any], host: str, port: int, *, show_token: bool, log: Path,
-         exports: dict[str, str] | None = None) -> str:
-    """`exports`: further variables for the lines Claude Code's users paste (models, window, output limit)."""
+         exports: dict[str, str] | None = None, echo: bool = True) -> str:
+    """`exports`: further variables for the lines Claude Code's users paste (models, window, output limit).
+    `echo`: log lines on stderr too (not for a background bridge, whose stderr is a plain file)."""
     return json.dumps({"config": config_dict, "host": host, "port": port, "show_token": show_token,
-                       "log": str(log), "exports": exports or {}})
+                       "log": str(log), "exports": exports or {}, "echo": echo})
 
 
 def _say(line: str) -> None:
@@ -39,7 +67,8 @@ async def _run(data: dict[str, Any]) -> int:
 
     config = BridgeConfig.from_dict(data["config"])
     host, port = data["host"], int(data["port"])
-    log_path = setup(Path(data["log"]), log_bodies=config.log_bodies, echo=True)
+    log_path = setup(Path(data["log"]), log_bodies=config.log_bodies, echo=data.get("echo", True))
+    _raise_fd_limit()
     try:
         bridge = await start_bridge(config, host, port)
     except OSError as exc:
@@ -71,8 +100,21 @@ async def _run(data: dict[str, Any]) -> int:
     return 0
 
 
+def _raise_fd_limit() -> None:
+    """Up to the hard limit: many idle connections from a local peer must not leave the real user's refused."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 65536
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def main(argv: list[str]) -> int:
-    raw = os.environ.pop(SPEC_VAR, None)
+    raw = _read_spec()
     if argv[:1] != ["serve"] or raw is None:
         _say("error: this entry is started by `ccb serve`; run that instead")
         return 2

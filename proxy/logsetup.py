@@ -2,34 +2,123 @@
 
 What is logged: one line per request (method, path, status, time) and per engine error. Never keys or
 tokens; request bodies only with `log_bodies`.
+
+Every log file is created 0600 (bodies, when asked for, may hold private code), rotated files included,
+and never opened through a symlink: a link in a log's place is replaced by a fresh file, so a link planted
+in the log folder cannot make ccb overwrite or chmod another file. asyncio's own error messages (a burst
+of "out of file descriptors" when the bridge is flooded with connections) are rate-limited.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import logging.handlers
+import os
+import time
 from pathlib import Path
 
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
 
 
+def open_private(path: str | os.PathLike[str], flags: int) -> int:
+    """os.open for a file only its owner can read, never through a symlink (a link there is replaced)."""
+    flags |= os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        os.unlink(path)
+        fd = os.open(path, flags | os.O_EXCL, 0o600)
+    info = os.fstat(fd)
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        os.fchmod(fd, 0o600)
+    return fd
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A RotatingFileHandler whose every file (the first, and each one after a rollover) is 0600 from its
+    first byte and is never a symlink's target."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = open_private(self.baseFilename, os.O_WRONLY | os.O_APPEND)
+        return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+
+
+class RateLimit(logging.Filter):
+    """At most `burst` records with the same message per `window` seconds; then one note and silence."""
+
+    def __init__(self, burst: int = 5, window: float = 60.0) -> None:
+        super().__init__()
+        self.burst, self.window = burst, window
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)[:200]
+        now = time.monotonic()
+        start, count = self._seen.get(key, (now, 0))
+        if now - start > self.window:
+            start, count = now, 0
+        count += 1
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = (start, count)
+        if count == self.burst + 1:
+            record.msg = f"{record.msg} (repeated; more of these are dropped for {self.window:g} s)"
+            record.exc_info = record.exc_text = None
+            return True
+        return count <= self.burst
+
+
+def make_private_tree(path: Path) -> None:
+    """The log's folder (and missing parents) 0700 whatever the umask; older rotated files closed to 0600."""
+    missing = []
+    folder = path.parent
+    while not os.path.lexists(folder) and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    for item in reversed(missing):
+        try:
+            item.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    for index in range(1, BACKUPS + 1):
+        old = Path(f"{path}.{index}")
+        try:
+            info = old.lstat()
+            if not old.is_symlink() and info.st_mode & 0o077 and info.st_uid == os.geteuid():
+                old.chmod(0o600)
+        except OSError:
+            continue
+
+
 def setup(path: Path, *, log_bodies: bool = False, echo: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_tree(path)
     logger = logging.getLogger("ccb.bridge")
     logger.setLevel(logging.DEBUG if log_bodies else logging.INFO)
     logger.propagate = False
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                                        encoding="utf-8")
+    file_handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(file_handler)
-    path.chmod(0o600)  # bodies, when asked for, may hold private code
     if echo:
         stream = logging.StreamHandler()
         stream.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         stream.setLevel(logging.INFO)
         logger.addHandler(stream)
+    aio = logging.getLogger("asyncio")
+    if not any(isinstance(f, RateLimit) for f in aio.filters):
+        aio.addFilter(RateLimit())
+    for handler in list(aio.handlers):
+        if isinstance(handler, PrivateRotatingFileHandler):
+            aio.removeHandler(handler)
+            handler.close()
+    aio.propagate = True
+    if not echo:  # a background bridge: its stderr is a plain file, so asyncio's messages go to the rotating log
+        aio.propagate = False
+        aio.addHandler(file_handler)
     return path

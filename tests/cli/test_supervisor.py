@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from ccb.cli.errors import CcbError
-from ccb.cli.supervisor import build_child_env, exit_code_of, run_claude
+from ccb.cli.supervisor import build_child_env, exit_code_of, launch_settings_dir, run_claude
 
 # The fake records every event as one JSON line; SIGTERM/SIGHUP make it exit with FAKE_SIGNAL_EXIT.
 FAKE_SOURCE = """#!{python}
@@ -139,10 +139,10 @@ def fake(tmp_path: Path) -> Iterator[Fake]:
 
 @pytest.fixture
 def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Route tempfile to a folder of our own so a leftover --settings file would be seen."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    """The folder --settings files go to (ccb's own, 0700); a leftover one would be seen there."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-tmp"))  # the shared temp dir is not used
+    folder = launch_settings_dir()
+    assert folder.stat().st_mode & 0o777 == 0o700
     return folder
 
 

@@ -94,7 +94,7 @@ from ccb.cli import claude_settings as cs
 path = Path(sys.argv[1])
 cs.apply_env({"ANTHROPIC_MODEL": "a", "ANTHROPIC_SMALL_FAST_MODEL": "a-small"}, settings_path=path)
 # The next switch sets fewer keys; die right before it rewrites the settings file.
-cs._write_keeping_mode = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+cs._write_keeping_mode = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
 cs.apply_env({"ANTHROPIC_MODEL": "b"}, settings_path=path)
 """
 

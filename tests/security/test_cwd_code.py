@@ -71,6 +71,9 @@ def test_ccb_serve_imports_nothing_from_the_current_directory(tmp_path: Path) ->
                               headers={"x-api-key": token.group(1)},
                               json={"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
             assert resp.status_code == 200, resp.text
+            # Audit S4: the key and token are not left in the bridge's environment (/proc/PID/environ).
+            environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+            assert b"sk-upstream-secret-1234" not in environ and token.group(1).encode() not in environ
         finally:
             proc.terminate()
             proc.wait(30)
@@ -92,6 +95,16 @@ def test_background_bridge_imports_nothing_from_the_current_directory(tmp_path: 
             state = json.loads(result.stdout)
             # The detached bridge runs in ccb's private state folder, not in the project.
             assert Path(os.readlink(f"/proc/{state['pid']}/cwd")) != project
+            token = bridge_daemon.read_state().token  # type: ignore[union-attr]
+            assert token.encode() not in Path(f"/proc/{state['pid']}/environ").read_bytes()
+            for _ in range(3):
+                resp = httpx.get(state["url"] + "/v1/models", headers={"x-api-key": token}, trust_env=False)
+                assert resp.status_code == 200
+            # Audit S14: the detached bridge's stderr file is private and gets no per-request lines (those go
+            # to the rotating bridge.log).
+            daemon_log = Path(state["log"])
+            assert daemon_log.stat().st_mode & 0o777 == 0o600
+            assert "/v1/models" not in daemon_log.read_text()
         finally:
             bridge_daemon.stop()
     assert not marker.exists(), marker.read_text()
