@@ -78,7 +78,6 @@ CLIENT_TOOLS: Any = [
     {"type": "text_editor_20250429", "name": "str_replace_based_edit_tool"},
     {"type": "text_editor_20250124", "name": "str_replace_editor"},
     {"type": "computer_20250124", "name": "computer", "display_width_px": 1280, "display_height_px": 800},
-    {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
     {"type": "code_execution_20250825", "name": "code_execution"},
 ]
 
@@ -87,6 +86,7 @@ CLIENT_TOOLS: Any = [
 async def test_client_tools_reach_the_engine_as_functions(rig_factory: RigFactory, dialect: str) -> None:
     rig = await rig_factory(dialect)
     rig.engine.push(Answer(tool_calls=[("bash", {"command": "ls -la"})]))
+    # (web_search is emulated by the bridge itself: see test_websearch.py)
     for tools in ([CLIENT_TOOLS[0], CLIENT_TOOLS[1], *CLIENT_TOOLS[4:]], [CLIENT_TOOLS[2]], [CLIENT_TOOLS[3]]):
         message = await rig.client().messages.create(model="m", max_tokens=100, tools=tools,
                                                      messages=[{"role": "user", "content": "list files"}])
