@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccb.proxy.config import Dialect
+from ccb.proxy.translate import toolsearch
 from ccb.proxy.translate.client_tools import expand as expand_client_tools
 from ccb.proxy.translate.content import document_text, search_result_text
 from ccb.proxy.translate.estimate import IMAGE_TOKENS, Estimate
@@ -41,6 +42,8 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
     est = Estimate()
     tool_names: dict[str, str] = {}
     tools = expand_client_tools(body.get("tools") or [])
+    known = toolsearch.catalog(tools)
+    tools = toolsearch.offered(tools, body["messages"])
     out_tools = [function_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and is_function_tool(t)]
     est.chars(schema_chars([t["function"]["parameters"] for t in out_tools]))
     forward = {v: k for k, v in tool_names.items()}
@@ -59,7 +62,7 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
         if role == "assistant":
             messages.append(_assistant(content, dialect, forward, est))
         else:
-            messages.extend(_user(content, est))
+            messages.extend(_user(content, est, known))
     for text in system_parts:
         est.text(text)
     if system_parts:
@@ -114,7 +117,7 @@ def _texts(content: Any) -> list[str]:
 # -- user ------------------------------------------------------------------------------------
 
 
-def _user(content: Any, est: Estimate) -> list[dict[str, Any]]:
+def _user(content: Any, est: Estimate, known: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """A user turn: tool results first (as `tool` messages), then the rest as one user message."""
     if isinstance(content, str):
         est.text(content)
@@ -135,7 +138,7 @@ def _user(content: Any, est: Estimate) -> list[dict[str, Any]]:
                 est.tokens_add(IMAGE_TOKENS)
                 parts.append(part)
         elif kind == "tool_result":
-            text, images = _tool_result_content(block.get("content"))
+            text, images = _tool_result_content(block.get("content"), known)
             est.text(text)
             if block.get("is_error"):
                 text = f"Error: {text}" if text else "Error"
@@ -166,16 +169,24 @@ def _flatten(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _tool_result_content(content: Any) -> tuple[str, list[dict[str, Any]]]:
+def _tool_result_content(content: Any, known: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     if content is None:
         return "", []
     if isinstance(content, str):
         return content, []
     texts: list[str] = []
     images: list[dict[str, Any]] = []
+    found: list[str] = []  # a run of tool_reference blocks (a ToolSearch result) becomes one <functions> block
     for block in content if isinstance(content, list) else ():
         if not isinstance(block, dict):
             continue
+        if block.get("type") == "tool_reference":
+            if isinstance(block.get("tool_name"), str):
+                found.append(block["tool_name"])
+            continue
+        if found:
+            texts.append(toolsearch.render(found, known))
+            found = []
         if block.get("type") == "text":
             texts.append(block.get("text") or "")
         elif block.get("type") == "image":
@@ -186,6 +197,8 @@ def _tool_result_content(content: Any) -> tuple[str, list[dict[str, Any]]]:
             texts.append(document_text(block))
         elif block.get("type") == "search_result":
             texts.append(search_result_text(block))
+    if found:
+        texts.append(toolsearch.render(found, known))
     return "\n\n".join(t for t in texts if t), images
 
 
