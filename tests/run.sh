@@ -6,11 +6,21 @@
 # Extra arguments go to pytest, e.g. tests/run.sh -k bridge -x
 # The real-client tests against another Claude Code release (installed the same way):
 #   CCB_TEST_CLAUDE_VERSIONS=2.1.340 tests/run.sh -m claude
+# Check a new release in one command: install it, record its wire corpus (tests/record_wire.py, into
+# tests/fixtures/wire/<version>), then run the corpus and every real-client test against it:
+#   tests/run.sh --new-release 2.1.340
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV="${CCB_VENV:-.venv}"
 CLAUDE_VERSIONS="${CCB_TEST_CLAUDE_VERSIONS:-2.1.197 2.1.332}"
+NEW_RELEASE=""
+if [ "${1:-}" = "--new-release" ]; then
+  NEW_RELEASE="${2:?usage: tests/run.sh --new-release VERSION [pytest args]}"
+  shift 2
+  CLAUDE_VERSIONS="$NEW_RELEASE"
+  set -- -m "claude or wire" "$@"
+fi
 CLAUDE_ROOT="${CCB_TEST_CLAUDE_ROOT:-$PWD/.tools/claude}"
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -37,6 +47,9 @@ for version in $CLAUDE_VERSIONS; do
   fi
 done
 export CCB_TEST_CLAUDE_VERSIONS="$CLAUDE_VERSIONS" CCB_TEST_CLAUDE_ROOT="$CLAUDE_ROOT"
+if [ -n "$NEW_RELEASE" ]; then
+  "$VENV/bin/python" -m tests.record_wire "$NEW_RELEASE"
+fi
 
 set +e
 "$VENV/bin/python" -m pytest "$@"
