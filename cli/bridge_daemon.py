@@ -7,12 +7,15 @@ port and token, so settings that point at the bridge stay valid.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import httpx
 import psutil
 
 from ccb.cli import paths
+from ccb.cli.bridge_identity import answers_as_ours, describe_uid, listener_uid, process_is_ours
 from ccb.cli.childproc import python_module_argv, safe_cwd
 from ccb.cli.errors import CcbError
 from ccb.cli.fileio import ensure_dir, open_private, write_json_atomic
@@ -42,6 +46,7 @@ class DaemonState:
     profile: str
     token: str
     log: str
+    create_time: float = 0.0  # the process's start time: a recycled pid has another one
 
 
 def state_file() -> Path:
@@ -64,8 +69,9 @@ def load_state() -> tuple[DaemonState | None, str | None]:
     if not isinstance(data, dict):
         return None, f"{path} is not a JSON object"
     try:
-        state = DaemonState(**{k: data[k] for k in DaemonState.__dataclass_fields__})
-    except (KeyError, TypeError):
+        state = DaemonState(**{k: data[k] for k in DaemonState.__dataclass_fields__ if k != "create_time"},
+                            create_time=float(data.get("create_time") or 0.0))
+    except (KeyError, TypeError, ValueError):
         return None, f"{path} lacks some of the fields ccb writes"
     if not (isinstance(state.pid, int) and isinstance(state.port, int) and isinstance(state.url, str)):
         return None, f"{path} lacks a valid pid, port or url"
@@ -77,15 +83,15 @@ def read_state() -> DaemonState | None:
 
 
 def is_alive(state: DaemonState) -> bool:
-    """The recorded pid is a running `ccb serve` (not a recycled pid of something else)."""
-    try:
-        proc = psutil.Process(state.pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and "serve" in proc.cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+    """The recorded pid is still ccb's bridge: this user's process, started when recorded, running ccb's
+    own module (a recycled pid of `ollama serve` or another user's process is not)."""
+    return process_is_ours(state.pid, state.create_time)
 
 
-def healthy(url: str, timeout: float = 2.0) -> bool:
+def healthy(url: str, timeout: float = 2.0, *, token: str | None = None) -> bool:
+    """A bridge answers at `url`; with `token`, it proved to be the bridge holding that token."""
+    if token:
+        return answers_as_ours(url, token, timeout)
     try:
         resp = httpx.get(url.rstrip("/") + "/health", timeout=timeout, trust_env=False, follow_redirects=False)
         return resp.status_code == 200 and resp.json().get("status") == "ok"
@@ -114,17 +120,73 @@ def _pick_port(host: str, wanted: int | None, previous: DaemonState | None) -> i
         return int(s.getsockname()[1])
 
 
-def start(profile: str, *, port: int | None = None, token: str | None = None) -> DaemonState:
-    """Start (or keep) the detached bridge for `profile`; returns once it answers /health."""
+def start(profile: str, *, port: int | None = None, token: str | None = None,
+          follow_settings: bool = True) -> DaemonState:
+    """Start (or keep) the detached bridge for `profile`; returns once it answers /health.
+
+    Serialised by a lock (two starts at once leave one bridge and two successes). When Claude Code's
+    settings point at a bridge port, the bridge starts on that port or not at all: starting it elsewhere
+    would leave plain `claude` sending prompts and the token to whatever holds the old port.
+    `follow_settings=False` is for `ccb profile switch`, which rewrites the settings right after.
+    """
+    with _start_lock():
+        return _start(profile, port, token, follow_settings)
+
+
+@contextmanager
+def _start_lock() -> Iterator[None]:
+    lock = ensure_dir(paths.state_dir()) / "bridge.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def settings_port() -> int | None:
+    """The loopback port ccb's own ANTHROPIC_BASE_URL in Claude Code's settings points at, if any."""
+    from urllib.parse import urlsplit
+
+    from ccb.cli.claude_settings import owned_keys
+    from ccb.cli.fileio import read_json
+    from ccb.proxy.net import is_loopback
+
+    try:
+        if "ANTHROPIC_BASE_URL" not in owned_keys():
+            return None
+        data = read_json(paths.claude_settings_file(), default={})
+        url = data.get("env", {}).get("ANTHROPIC_BASE_URL") if isinstance(data, dict) else None
+        if isinstance(url, str) and is_loopback(url):
+            return urlsplit(url).port
+    except (CcbError, OSError, ValueError, AttributeError):
+        return None
+    return None
+
+
+def _start(profile: str, port: int | None, token: str | None, follow_settings: bool) -> DaemonState:
     previous = read_state()
     if previous is not None and is_alive(previous):
-        if previous.profile == profile and (port is None or port == previous.port) and healthy(previous.url):
+        if (previous.profile == profile and (port is None or port == previous.port)
+                and healthy(previous.url, token=previous.token)):
             return previous
         stop()
     host = "127.0.0.1"
+    pinned = settings_port() if follow_settings else None
+    if port is None and pinned:
+        port = pinned
     port = _pick_port(host, port, previous)
     if not _port_free(host, port):
-        raise CcbError(f"port {port} on {host} is taken by another program; pass --port N to pick another")
+        holder = listener_uid(port)
+        who = "" if holder is None else (" by another user, " + describe_uid(holder) if holder != os.getuid()
+                                          else " by another program of yours")
+        if port == pinned:
+            raise CcbError(f"port {port} on {host}, where plain `claude`'s settings point, is taken{who}; ccb will "
+                           "not start the bridge on another port while the settings send prompts and the token "
+                           "there. Run `ccb restore` now, then free the port (or `ccb profile switch` again, "
+                           "which picks a free one)")
+        raise CcbError(f"port {port} on {host} is taken{who or ' by another program'}; pass --port N to pick "
+                       "another")
     token = token or (previous.token if previous else None) or _new_token()
     log = log_file()
     _rotate(log)
@@ -138,7 +200,11 @@ def start(profile: str, *, port: int | None = None, token: str | None = None) ->
             cwd=safe_cwd())
     _DETACHED.append(proc)
     url = f"http://{host}:{port}"
-    state = DaemonState(proc.pid, host, port, url, profile, token, str(log))
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        created = 0.0
+    state = DaemonState(proc.pid, host, port, url, profile, token, str(log), created)
     write_json_atomic(state_file(), asdict(state), mode=0o600)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -146,7 +212,7 @@ def start(profile: str, *, port: int | None = None, token: str | None = None) ->
             state_file().unlink(missing_ok=True)
             raise CcbError(f"the background bridge exited at start (code {proc.returncode}): "
                            f"{_tail(log)} — see {log}")
-        if healthy(url, timeout=1.0):
+        if healthy(url, timeout=1.0, token=token):
             return state
         time.sleep(0.1)
     proc.terminate()
@@ -159,13 +225,14 @@ def stop() -> DaemonState | None:
     state = read_state()
     if state is None:
         return None
-    if is_alive(state):
-        os.kill(state.pid, signal.SIGTERM)
+    if is_alive(state):  # never a process that is not ccb's bridge: a stale pid is just forgotten
         try:
+            os.kill(state.pid, signal.SIGTERM)
             psutil.Process(state.pid).wait(10)
         except psutil.TimeoutExpired:
-            os.kill(state.pid, signal.SIGKILL)
-        except psutil.NoSuchProcess:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(state.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
             pass
     state_file().unlink(missing_ok=True)
     return state
@@ -200,6 +267,6 @@ def status_dict() -> dict[str, object]:
     if state is None:
         return {"running": False}
     alive = is_alive(state)
-    return {"running": alive, "healthy": alive and healthy(state.url), "pid": state.pid, "url": state.url,
+    return {"running": alive, "healthy": alive and healthy(state.url, token=state.token), "pid": state.pid, "url": state.url,
             "port": state.port, "profile": state.profile, "log": state.log}
 

@@ -8,14 +8,17 @@ loopback port `ANTHROPIC_BASE_URL` names. The state file holds the bridge token:
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 
 from ccb.cli.bridge_daemon import DaemonState, load_state, state_file
+from ccb.cli.bridge_identity import describe_uid, listener_uid, process_is_ours
 from ccb.cli.doctor_checks_common import Check, Context, short_path
-from ccb.proxy.net import is_loopback
+from ccb.proxy.net import health_proof, is_loopback
 
 HEALTH_TIMEOUT_S = 3.0
 CONNECT_TIMEOUT_S = 1.5
@@ -27,25 +30,28 @@ def read_record() -> tuple[DaemonState | None, str | None]:
     return state, problem.replace(str(state_file()), short_path(state_file())) if problem else None
 
 
-def process_state(pid: int) -> str:
-    """ "ours" (a live `ccb serve`), "other" (the pid now belongs to something else) or "dead"."""
+def process_state(pid: int, create_time: float = 0.0) -> str:
+    """ "ours" (this user's live ccb bridge, started when recorded), "other" (the pid now belongs to
+    something else) or "dead"."""
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return "dead"
-        # A pid can be recycled after the bridge died: only a `serve` command line counts as the bridge.
-        return "ours" if "serve" in proc.cmdline() else "other"
     except psutil.NoSuchProcess:
         return "dead"
     except psutil.AccessDenied:
         return "other"
+    # A pid can be recycled after the bridge died: a command line with "serve" in it is no proof.
+    return "ours" if process_is_ours(pid, create_time) else "other"
 
 
-async def health(url: str) -> tuple[str, str]:
-    """("ok", "") for a ccb bridge, ("other", what answered) for a stranger, ("none", why) for silence."""
+async def health(url: str, token: str | None = None) -> tuple[str, str]:
+    """("ok", "") for a ccb bridge (with `token`: one that proved it holds it), ("other", what answered) for
+    a stranger, ("none", why) for silence."""
+    challenge = secrets.token_hex(16)
     try:
         async with httpx.AsyncClient(follow_redirects=False, timeout=HEALTH_TIMEOUT_S, trust_env=False) as client:
-            response = await client.get(url.rstrip("/") + "/health")
+            response = await client.get(url.rstrip("/") + "/health", params={"challenge": challenge})
     except httpx.TimeoutException:
         return "none", f"no answer within {HEALTH_TIMEOUT_S:g} s"
     except httpx.HTTPError as exc:
@@ -55,7 +61,9 @@ async def health(url: str) -> tuple[str, str]:
     except ValueError:
         body = None
     if response.status_code == 200 and isinstance(body, dict) and body.get("status") == "ok":
-        return "ok", ""
+        if token is None or secrets.compare_digest(str(body.get("proof", "")), health_proof(token, challenge)):
+            return "ok", ""
+        return "other", "a listener that answers like a bridge but cannot prove it holds the bridge token"
     server = response.headers.get("server")
     return "other", f"HTTP {response.status_code}" + (f" from {server}" if server else "")
 
@@ -87,8 +95,8 @@ async def daemon_check(record: DaemonState | None, problem: str | None) -> Check
         return Check("bridge.daemon", "bridge", "skip", "no detached bridge is recorded")
     name = record.profile or "NAME"
     restart = f"`ccb serve --profile {name} --detach`"
-    proc = process_state(record.pid)
-    verdict, what = await health(record.url)
+    proc = process_state(record.pid, record.create_time)
+    verdict, what = await health(record.url, record.token)
     log = f"; its log: {record.log}" if record.log else ""
     if proc == "ours" and verdict == "ok":
         return Check(
@@ -145,6 +153,16 @@ async def settings_port_check(ctx: Context, record: DaemonState | None) -> Check
         return None  # a malformed port: the base-URL checks speak about the URL itself
     host = parts.hostname or "127.0.0.1"
     where = ctx.where(base.source)
+    holder = listener_uid(port)
+    if holder is not None and holder != os.getuid():
+        return Check(
+            "bridge.settings_port",
+            "bridge",
+            "fail",
+            f"ANTHROPIC_BASE_URL from {where} points at {host}:{port}, where another user, {describe_uid(holder)}, listens, "
+            "not your bridge: plain `claude` would send that user every prompt and the token",
+            "`ccb restore` now (it takes ccb's settings out); then `ccb profile switch NAME` picks a free port",
+        )
     if await listening(host, port):
         return Check(
             "bridge.settings_port",

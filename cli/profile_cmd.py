@@ -354,7 +354,10 @@ def _print_claude_target(claude: dict[str, Any]) -> None:
         render.out.print(f"Plain `claude` talks to {base['value']}, set in {where}{by}.", markup=False)
     if isinstance(model, dict):
         render.out.print(f"Its model is {model['value']} (from {model['source']}).", markup=False)
-    if claude.get("bridge_alive") is False:
+    if claude.get("foreign_listener"):
+        render.warn(f"another user, {claude['foreign_listener']}, is listening at that address, not your bridge: plain `claude` "
+                    "would send it your prompts and token. Run `ccb restore` now")
+    elif claude.get("bridge_alive") is False:
         render.warn("nothing answers at that address: start the bridge with `ccb serve --profile NAME --detach` "
                     "or undo the switch with `ccb restore`")
 

@@ -194,16 +194,25 @@ def _daemon_control(*, stop: bool, json_output: bool) -> None:
     from ccb.cli.claude_settings import owned_keys
 
     if stop:
+        pointed = bridge_daemon.settings_port()
         state = bridge_daemon.stop()
+        restored = None
+        if state is not None and pointed == state.port and "ANTHROPIC_BASE_URL" in owned_keys():
+            # A port nobody holds can be taken by any local user, who would then get every prompt and the
+            # token: the settings stop pointing there.
+            from ccb.cli.claude_settings import restore
+
+            restored = restore()
         if json_output:
-            render.print_json({"stopped": state is not None, "url": state.url if state else None})
+            render.print_json({"stopped": state is not None, "url": state.url if state else None,
+                               "settings_restored": restored is not None})
         elif state is None:
             render.info("No background bridge is running.")
         else:
             render.info(f"Stopped the background bridge on {state.url} (profile '{state.profile}').")
-            if "ANTHROPIC_BASE_URL" in owned_keys():
-                render.warn(f"plain `claude` settings still point at {state.url}: run `ccb restore`, or start it "
-                            f"again with `ccb serve --profile {state.profile} --detach`")
+            if restored is not None:
+                render.info(f"Took ccb's keys out of {restored.path}: plain `claude` no longer sends prompts to a "
+                            f"port anyone could take now; `ccb profile switch {state.profile}` brings it back.")
         return
     info = bridge_daemon.status_dict()
     if json_output:

@@ -41,7 +41,7 @@ def switch(name: str) -> Switched:
     if route.kind == "bridge":
         if "model" not in profile.slots():
             raise CcbError(f"profile '{name}' names no model and the engine lists none; set one with --model")
-        daemon = bridge_daemon.start(name)
+        daemon = bridge_daemon.start(name, follow_settings=False)  # the settings follow its port below
         base_url, token = daemon.url, daemon.token
     else:
         base_url, token = direct_base_url(profile, status), profile.resolve_key()
@@ -87,5 +87,23 @@ def current_target() -> dict[str, object]:
     if base is not None:
         host = urlsplit(base.value).hostname or ""
         if host in ("127.0.0.1", "localhost", "::1"):
-            info["bridge_alive"] = bridge_daemon.healthy(base.value, timeout=1.5)
+            info.update(listener_report(base.value))
     return info
+
+
+def listener_report(url: str) -> dict[str, object]:
+    """Who answers at a loopback URL plain `claude` uses: ccb's own bridge (proved with its token, never
+    sent), nothing, or a listener of another user (which would receive every prompt and the token)."""
+    from ccb.cli.bridge_identity import describe_uid, listener_uid
+
+    state = bridge_daemon.read_state()
+    if state is not None and state.url.rstrip("/") == url.rstrip("/"):
+        if bridge_daemon.healthy(url, timeout=1.5, token=state.token):
+            return {"bridge_alive": True}
+    port = urlsplit(url).port
+    holder = listener_uid(port) if port else None
+    if holder is not None and holder != os.getuid():
+        return {"bridge_alive": False, "foreign_listener": describe_uid(holder)}
+    if state is None or state.url.rstrip("/") != url.rstrip("/"):
+        return {"bridge_alive": bridge_daemon.healthy(url, timeout=1.5)}
+    return {"bridge_alive": False}

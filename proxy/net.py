@@ -22,3 +22,12 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def health_proof(token: str, challenge: str) -> str:
+    """What a bridge holding `token` answers to `GET /health?challenge=...`: proof it is the user's own
+    bridge, without the token ever being sent to whatever listens on the port."""
+    import hashlib
+    import hmac
+
+    return hmac.new(token.encode(), b"ccb-health:" + challenge.encode(), hashlib.sha256).hexdigest()

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ccb.proxy import jsonio, relay, requestid
 from ccb.proxy.config import BridgeConfig, ModelMap
+from ccb.proxy.net import health_proof
 from ccb.proxy.translate.errors import error_for
 from ccb.proxy.translate.request import RequestError, estimate_tokens, validate
 from ccb.proxy.upstream import Upstream
@@ -182,8 +183,13 @@ async def root(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     # Public route: a password in the engine URL must not show.
-    return web.json_response({"status": "ok", "upstream": config.redact(config.upstream),
-                              "model": config.models.default})
+    answer: dict[str, Any] = {"status": "ok", "upstream": config.redact(config.upstream),
+                              "model": config.models.default}
+    challenge = request.query.get("challenge", "")
+    if config.auth_token and 16 <= len(challenge) <= 128:
+        # ccb checks that the listener on its port is its own bridge without sending the token to it.
+        answer["proof"] = health_proof(config.auth_token, challenge)
+    return web.json_response(answer)
 
 
 def make_app(config: BridgeConfig) -> web.Application:

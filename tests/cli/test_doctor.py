@@ -285,7 +285,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _write_state(pid: int, port: int, token: str = SECRET) -> None:
+def _write_state(pid: int, port: int, token: str = SECRET, create_time: float = 0.0) -> None:
     state = paths.state_dir() / "bridge.json"
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(
@@ -298,6 +298,7 @@ def _write_state(pid: int, port: int, token: str = SECRET) -> None:
                 "profile": "local",
                 "token": token,
                 "log": "/tmp/bridge.log",
+                "create_time": create_time,
             }
         )
     )
@@ -332,27 +333,54 @@ def test_bridge_port_taken_by_another_program(isolated_home: Path) -> None:
 
 
 def test_running_detached_bridge_is_ok(isolated_home: Path, tmp_path: Path) -> None:
+    import re
+    import time
+
+    import psutil
+
+    onboard(isolated_home)
+    # A real bridge process: only one that runs ccb's module, as this user, and proves it holds the recorded
+    # token counts as the detached bridge.
+    out = tmp_path / "serve.out"
+    with out.open("wb") as fh:
+        bridge = subprocess.Popen([sys.executable, "-m", "ccb.cli", "serve", "--upstream", "http://127.0.0.1:9/v1",
+                                   "--model", "m", "--engine", "vllm", "--port", "0", "--auth-token", SECRET],
+                                  stdout=fh, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30  # hang guard only
+        while not (found := re.search(r"ANTHROPIC_BASE_URL=http://127.0.0.1:(\d+)", out.read_text())):
+            assert bridge.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        port = int(found.group(1))
+        _write_state(bridge.pid, port, create_time=psutil.Process(bridge.pid).create_time())
+        user_settings(isolated_home, {"env": {"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}"}})
+        report = by_id(doctor_json(code=0))
+    finally:
+        bridge.terminate()
+        bridge.wait(30)
+    assert report["bridge.daemon"]["status"] == "ok" and "/health ok" in report["bridge.daemon"]["finding"]
+    assert report["bridge.settings_port"]["status"] == "ok"
+
+
+def test_a_serve_process_that_is_not_ccb_is_not_taken_for_the_bridge(isolated_home: Path) -> None:
     from aiohttp import web
 
     onboard(isolated_home)
     app = web.Application()
 
-    async def health(request: web.Request) -> web.Response:
+    async def health(request: web.Request) -> web.Response:  # answers like a bridge, cannot prove the token
         return web.json_response({"status": "ok", "upstream": "http://127.0.0.1:1/v1", "model": "m"})
 
     app.router.add_get("/health", health)
-    # A process whose command line says `serve`, standing in for `python -m ccb.cli serve`.
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "serve"])
     try:
-        with ServerThread(app) as bridge:
-            _write_state(sleeper.pid, bridge.port)
-            user_settings(isolated_home, {"env": {"ANTHROPIC_BASE_URL": bridge.url}})
-            report = by_id(doctor_json(code=0))
+        with ServerThread(app) as impostor:
+            _write_state(sleeper.pid, impostor.port)
+            report = by_id(doctor_json(code=1))
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert report["bridge.daemon"]["status"] == "ok" and "/health ok" in report["bridge.daemon"]["finding"]
-    assert report["bridge.settings_port"]["status"] == "ok"
+    assert report["bridge.daemon"]["status"] != "ok"
 
 
 def test_garbage_state_file_is_tolerated(isolated_home: Path) -> None:
