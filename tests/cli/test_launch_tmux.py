@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.claude_harness import claude_path
 from tests.cli.launch_helpers import ccb, serving
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.openai_engine import Answer, FakeEngine
 from tests.tmux_harness import Terminal
 
 pytestmark = pytest.mark.claude
@@ -59,3 +62,51 @@ async def test_model_lists_the_profiles_models(tmp_path: Path, isolated_home: Pa
             await asyncio.sleep(0.8)
             term.keys("Enter")
             await term.wait_for("[exit 0]", timeout=30)
+
+
+def _cron_engine(body: dict[str, Any]) -> Answer:
+    """The scripted model: ToolSearch for CronList, then CronList, then the answer. Requests without tools
+    (2.1.197's session title, asked alongside the first turn) get a title."""
+    if not body.get("tools"):
+        return Answer(text='{"title": "Scheduled cron jobs"}')
+    answered = sum(1 for m in body["messages"] if m["role"] == "tool")
+    if answered == 0:
+        return Answer(tool_calls=[("ToolSearch", {"query": "select:CronList", "max_results": 5})])
+    if answered == 1:
+        return Answer(tool_calls=[("CronList", {})])
+    return Answer(text="Nothing is scheduled: the cron list is empty.")
+
+
+async def test_a_deferred_tool_works_through_toolsearch_in_a_real_terminal(tmp_path: Path, isolated_home: Path,
+                                                                           claude_version: str) -> None:
+    """`ccb launch` through the bridge, interactive: the engine finds CronList with ToolSearch, gets its definition,
+    calls it, and the answer reaches the screen. 2.1.197 defers tools only when asked (ENABLE_TOOL_SEARCH)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    engine = FakeEngine("vllm", context=131072)
+    engine.choose = _cron_engine
+    extra = {"ENABLE_TOOL_SEARCH": "true"} if claude_version == "2.1.197" else {}
+    async with serving(engine.app) as url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3-coder")
+        with Terminal(launch_argv("local"), env=terminal_env(isolated_home, **extra), cwd=project) as term:
+            await term.trust_folder()
+            await term.wait_for("? for shortcuts", "for agents", timeout=90)
+            term.type("Which cron jobs are scheduled?")
+            await asyncio.sleep(0.5)
+            term.keys("Enter")
+            await term.wait_for("the cron list is empty", timeout=180)
+            term.type("/exit")
+            await asyncio.sleep(0.8)
+            term.keys("Enter")
+            await term.wait_for("[exit 0]", timeout=30)
+    turns = [r for r in engine.requests if r.get("tools")]
+    assert len(turns) == 3, [(len(r["messages"]), len(r["tools"])) for r in turns]
+    offered = [{t["function"]["name"] for t in r["tools"]} for r in turns]
+    assert "ToolSearch" in offered[0] and "CronList" not in offered[0]
+    assert "CronList" in offered[1] and "CronList" in offered[2]
+    assert not any("DeferredToolPlaceholder" in names for names in offered)
+    # ToolSearch's result reached the engine as CronList's definition, not as an empty answer.
+    found = [m for m in turns[1]["messages"] if m["role"] == "tool"][-1]
+    assert "<functions>" in found["content"] and '"name": "CronList"' in found["content"], found
+    listed = [m for m in turns[2]["messages"] if m["role"] == "tool"][-1]
+    assert listed["content"] and "<functions>" not in listed["content"]

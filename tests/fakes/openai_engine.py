@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +128,9 @@ class FakeEngine:
         self.headers: list[dict[str, str]] = []
         self.script: deque[Answer | Raw] = deque()
         self.default: Answer | Raw = Answer(text="Hello from the fake engine.")
+        # When set, picks the reply from the request body (None: take the script as usual), for clients whose
+        # side requests (titles, subagents) would otherwise take a scripted reply out of turn.
+        self.choose: Callable[[dict[str, Any]], Answer | Raw | None] | None = None
         self.disconnects = 0
         # Ollama: what POST /api/show reports (None: an Ollama older than 0.6.4, no `capabilities` key).
         self.capabilities: list[str] | None = ["completion", "tools", "thinking"]
@@ -153,7 +157,8 @@ class FakeEngine:
         refusal = self._refusal(body)
         if refusal is not None:
             return refusal
-        reply = self.script.popleft() if self.script else self.default
+        chosen = self.choose(body) if self.choose is not None else None
+        reply = chosen or (self.script.popleft() if self.script else self.default)
         if isinstance(reply, Raw):
             return await self._raw(request, reply)
         if not body.get("stream"):

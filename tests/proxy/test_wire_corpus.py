@@ -100,6 +100,20 @@ def test_recorded_request_translates(path: Path, dialect: str) -> None:
     assert len(names) == len(set(names))
     assert all(t["type"] == "function" and t["function"]["parameters"].get("type") == "object" for t in tools)
     assert out.get("max_tokens", out.get("max_completion_tokens")) == body["max_tokens"]
+    # Tool search: the placeholder never reaches an engine; a deferred tool only once a reference names it,
+    # and then the tool message carries its definition.
+    assert "DeferredToolPlaceholder" not in names
+    references = [r["tool_name"] for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], list)
+                  for b in m["content"] if b.get("type") == "tool_result" and isinstance(b.get("content"), list)
+                  for r in b["content"] if r.get("type") == "tool_reference"]
+    deferred = {t["name"] for t in body.get("tools", []) if t.get("defer_loading")}
+    assert set(names) & deferred <= set(references)
+    tool_text = "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
+                          for m in messages if m["role"] == "tool")
+    for name in references:
+        definition = next(t for t in body["tools"] if t["name"] == name)
+        assert name in names
+        assert json.dumps(definition["description"], ensure_ascii=False)[1:60] in tool_text
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
