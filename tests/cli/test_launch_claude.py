@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,30 @@ async def test_launch_gives_claude_the_engines_window_and_an_output_limit_that_f
     assert result["modelUsage"]["small-model"]["contextWindow"] == 65536, (code, err)
     sent = [r["max_tokens"] for r in upstream.requests]
     assert len(sent) >= 2 and set(sent) == {16384}, sent
+
+
+def _explore_engine(body: dict[str, Any]) -> Answer:
+    """The main model sends an Explore agent once; the agent (on whatever model) answers at once."""
+    if body["model"] != "main-model":
+        return Answer(text="Explored: nothing interesting.")
+    calls = [c for m in body["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or []]
+    if not calls:
+        return Answer(tool_calls=[("Agent", {"description": "Look around", "prompt": "List the files here.",
+                                             "subagent_type": "Explore"})])
+    return Answer(text="The agent has looked around.")
+
+
+async def test_a_profiles_subagent_model_runs_explore_agents(tmp_path: Path) -> None:
+    """A profile's subagent model reaches Explore agents (2.1.332 gives them the main model unless forced)."""
+    engine = FakeEngine("sglang", context=131072)
+    engine.choose = _explore_engine
+    async with serving(engine.app) as url:
+        ccb("profile", "add", "sub", "--preset", "sglang", "--base-url", url + "/v1", "--model", "main-model",
+            "--subagent-model", "agent-model")
+        code, out, err = await run_ccb("launch", "sub", "--", "-p", "explore this folder",
+                                       "--dangerously-skip-permissions", "--max-turns", "6", env=quiet_env(),
+                                       cwd=tmp_path, timeout=240)
+    assert code == 0, err
+    models = [r["model"] for r in engine.requests if r.get("messages")]
+    assert "agent-model" in models, models
+    assert set(models) <= {"main-model", "agent-model"}
