@@ -16,14 +16,26 @@ except ImportError:  # pragma: no cover - the fallback keeps every behaviour, on
     orjson = None  # type: ignore[assignment]
 
 
+MAX_NESTING = 1024  # orjson's limit; the standard library's is Python's recursion limit, a little lower
+
+
+class TooDeep(ValueError):
+    """JSON nested beyond what the bridge parses."""
+
+
 def parse(data: bytes | str) -> tuple[Any, bool]:
     """(value, True when the standard library had to parse it: only then can lone surrogates be in it)."""
     if orjson is not None:
         try:
             return orjson.loads(data), False
-        except orjson.JSONDecodeError:
-            pass  # invalid JSON gets the standard library's message; odd-but-valid JSON gets parsed
-    return json.loads(data), True
+        except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc):
+                raise TooDeep(f"JSON nested deeper than {MAX_NESTING} levels") from None
+            # invalid JSON gets the standard library's message; odd-but-valid JSON gets parsed
+    try:
+        return json.loads(data), True
+    except RecursionError:
+        raise TooDeep(f"JSON nested deeper than {MAX_NESTING} levels") from None
 
 
 def loads(data: bytes | str) -> Any:

@@ -90,12 +90,17 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         raise RequestError(f"request body cannot be read: {exc}") from exc
     try:
         body, fallback = jsonio.parse(raw)
+    except jsonio.TooDeep as exc:
+        raise RequestError(f"request body: {exc}") from exc
     except ValueError as exc:
         raise RequestError(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
     if fallback and _SURROGATE_ESCAPE.search(raw):  # orjson refuses lone surrogates, so only the fallback sees them
-        body = _without_lone_surrogates(body)
+        try:
+            body = _without_lone_surrogates(body)
+        except RecursionError as exc:
+            raise RequestError(f"request body: JSON nested deeper than {jsonio.MAX_NESTING} levels") from exc
     return body
 
 

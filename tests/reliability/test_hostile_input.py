@@ -141,6 +141,115 @@ def test_bodies_that_pass_validation_reach_the_translator_safely(bridge: ThreadB
         event(answer.error()["error"]["message"][:60])
 
 
+# Well-formed by construction: every one is served (200), on both routes, streamed or not.
+_plain_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=10),
+                           lambda children: st.lists(children, max_size=3)
+                           | st.dictionaries(st.text(max_size=6), children, max_size=3), max_leaves=8)
+_texts = st.text(min_size=1, max_size=20)
+_ok_text = st.builds(lambda t: {"type": "text", "text": t}, _texts)
+_ok_image = st.sampled_from([
+    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+    {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}])
+_ok_search = st.builds(lambda s, t, c: {"type": "search_result", "source": s, "title": t,
+                                        "content": [{"type": "text", "text": c}]}, _texts, _texts, _texts)
+_ok_document = st.one_of(
+    st.builds(lambda title, data: {"type": "document", "title": title,
+                                   "source": {"type": "text", "media_type": "text/plain", "data": data}},
+              st.none() | _texts, _texts),
+    st.just({"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}),
+    st.builds(lambda t: {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": t}]}},
+              _texts))
+_ok_result = st.builds(lambda i, c, e: {"type": "tool_result", "tool_use_id": i, "content": c, "is_error": e},
+                       st.sampled_from(["toolu_1", "toolu_2"]),
+                       st.one_of(_texts, st.lists(st.one_of(_ok_text, _ok_search, _ok_image), max_size=3)),
+                       st.booleans())
+_ok_call = st.builds(lambda i, n, a: {"type": "tool_use", "id": i, "name": n, "input": a},
+                     st.sampled_from(["toolu_1", "toolu_2"]), st.sampled_from(["Bash", "Read"]),
+                     st.dictionaries(st.text(max_size=6), _plain_json, max_size=3))
+_ok_thinking = st.builds(lambda t: {"type": "thinking", "thinking": t, "signature": "sig"}, _texts)
+_ok_other = st.sampled_from([{"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_fetch", "input": {}},
+                             {"type": "a_newer_block", "anything": [1]}])
+_ok_messages = st.lists(st.one_of(
+    st.builds(lambda c: {"role": "user", "content": c}, st.one_of(
+        _texts, st.lists(st.one_of(_ok_text, _ok_image, _ok_search, _ok_document, _ok_result, _ok_other),
+                         min_size=1, max_size=4))),
+    st.builds(lambda c: {"role": "assistant", "content": c}, st.one_of(
+        _texts, st.lists(st.one_of(_ok_text, _ok_thinking, _ok_call, _ok_other), min_size=1, max_size=3))),
+    st.builds(lambda c: {"role": "system", "content": c}, _texts)), min_size=1, max_size=5)
+_ok_tools = st.lists(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True), unique=True, max_size=3).map(
+    lambda names: [{"name": n, "description": "does " + n,
+                    "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}}} for n in names])
+well_formed = st.builds(
+    lambda required, optional: {**required, **optional},
+    st.fixed_dictionaries({"model": _texts, "max_tokens": st.integers(1, 4096), "messages": _ok_messages}),
+    st.fixed_dictionaries({}, optional={
+        "system": st.one_of(st.text(max_size=20), st.lists(_ok_text, max_size=2)),
+        "stream": st.booleans(), "temperature": st.floats(0, 1), "top_p": st.floats(0, 1),
+        "top_k": st.integers(0, 500), "stop_sequences": st.lists(_texts, max_size=3),
+        "metadata": st.builds(lambda u: {"user_id": u}, _texts), "tools": _ok_tools,
+        "tool_choice": st.sampled_from([{"type": "auto"}, {"type": "any"}, {"type": "none"},
+                                        {"type": "auto", "disable_parallel_tool_use": True}]),
+        "thinking": st.sampled_from([{"type": "adaptive"}, {"type": "disabled"},
+                                     {"type": "enabled", "budget_tokens": 2048}]),
+        "output_config": st.sampled_from([{"effort": "high"}, {"effort": "low"}, {}]),
+        "a_future_field": _plain_json,
+    }))
+
+
+@FUZZ
+@given(body=well_formed, path=st.sampled_from(ROUTES))
+def test_every_well_formed_request_is_served(bridge: ThreadBridge, body: Any, path: str) -> None:
+    answer = exchange(bridge.port, "POST", path, AUTH, json.dumps(body).encode())
+    assert answer.status == 200, answer.body[:500]
+
+
+def _set(field: str, values: list[Any], message: str) -> Any:
+    return st.tuples(st.just(field), st.sampled_from(values), st.just(message))
+
+
+# One fault put into a well-formed body: always a 400 whose message names exactly that field.
+_BAD_TEXT = [1, None, [], {}, True]
+_faults = st.one_of(
+    _set("model", [5, "", None, [], True], "model: expected a non-empty string"),
+    _set("max_tokens", ["10", 0, -3, 1.5, True, [1]], "max_tokens: expected a positive integer"),
+    _set("system", [3, {}, True], "system: expected a string or an array of text blocks"),
+    _set("stream", ["yes", 1, {}], "stream: expected a boolean"),
+    _set("temperature", [2, -0.1, "hot", [0.5]], "temperature: expected a number from 0 to 1"),
+    _set("stop_sequences", [[1], [None]], "stop_sequences.0: expected a string"),
+    _set("tools", [{}, "Bash", 3], "tools: expected an array of tools"),
+    _set("tool_choice", [{"type": "sometimes"}, {"type": None}, {}], "tool_choice.type: expected one of 'auto', "
+                                                                      "'any', 'tool', 'none'"),
+    _set("thinking", [{"type": "enabled"}], "thinking.budget_tokens: field required"),
+    _set("messages", [{}, "hi", 3], "messages: expected an array of messages"),
+)
+
+
+@FUZZ
+@given(body=well_formed, path=st.sampled_from(ROUTES), fault=_faults, data=st.data())
+def test_every_malformed_request_is_a_400_naming_its_field(bridge: ThreadBridge, body: Any, path: str,
+                                                          fault: tuple[str, Any, str], data: st.DataObject) -> None:
+    field, value, message = fault
+    i = data.draw(st.integers(0, len(body["messages"]) - 1))
+    where = data.draw(st.sampled_from(["top", "role", "content", "block"]))
+    if where == "role":
+        body["messages"][i]["role"] = data.draw(st.sampled_from(["bot", None, 1, "tool"]))
+        message = f"messages.{i}.role: expected 'user' or 'assistant'"
+    elif where == "content":
+        body["messages"][i]["content"] = data.draw(st.sampled_from([5, None, {}, True]))
+        message = f"messages.{i}.content: expected a string or an array of content blocks"
+    elif where == "block":
+        content = body["messages"][i]["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        blocks.append({"type": "text", "text": data.draw(st.sampled_from(_BAD_TEXT))})
+        body["messages"][i]["content"] = blocks
+        message = f"messages.{i}.content.{len(blocks) - 1}.text: expected a string"
+    else:
+        body[field] = value
+    answer = exchange(bridge.port, "POST", path, AUTH, json.dumps(body).encode())
+    assert answer.status == 400, answer.body[:300]
+    assert answer.error()["error"] == {"type": "invalid_request_error", "message": message}
+
+
 LONE = "\udc80"
 SURROGATE_BODIES = {
     "model": {**ask(stream=False), "model": "m" + LONE},
