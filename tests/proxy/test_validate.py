@@ -219,3 +219,18 @@ def test_only_the_first_error_is_named() -> None:
         validate({"model": 1, "messages": 2})
     assert str(info.value) == "model: expected a non-empty string"
     json.dumps(MALFORMED)  # the table itself is plain JSON the SDK can send
+
+
+async def test_every_recorded_claude_code_request_is_served(rig: Rig) -> None:
+    """The wire corpus (both pinned Claude Code versions) passes the bridge's validation, end to end."""
+    from tests.record_wire import FIXTURES
+
+    records = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*/*.json"))]
+    posts = [r for r in records if r["method"] == "POST" and r["path"].startswith("/v1/messages")]
+    assert len(posts) >= 20
+    async with aiohttp.ClientSession() as session:
+        for record in posts:
+            async with session.post(rig.bridge.url + record["path"], params=record["query"], json=record["body"],
+                                    headers={"x-api-key": TOKEN}) as resp:
+                assert resp.status == 200, (record["path"], await resp.text())
+                await resp.read()
