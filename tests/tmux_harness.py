@@ -68,6 +68,16 @@ class Terminal:
                 pytest.fail(f"none of {texts!r} appeared within {timeout} s; the screen:\n{screen}")
             await asyncio.sleep(0.3)
 
+    async def select(self, text: str, *, tries: int = 12) -> None:
+        """Move a menu's selection (the `❯` row) down onto the row showing `text`."""
+        for _ in range(tries):
+            chosen = [line for line in self.screen().splitlines() if "❯" in line]
+            if chosen and text in chosen[-1]:
+                return
+            self.keys("Down")
+            await asyncio.sleep(0.3)
+        pytest.fail(f"could not select the row with {text!r}:\n{self.screen()}")
+
     async def trust_folder(self) -> None:
         """Answer Claude Code's folder trust dialog with "Yes". 2.1.332 preselects "No, exit", earlier versions
         "Yes": move the selection onto "Yes" (never just press Enter), then confirm."""

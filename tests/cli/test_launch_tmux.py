@@ -34,8 +34,8 @@ def launch_argv(profile: str) -> list[str]:
 
 
 async def test_model_lists_the_profiles_models(tmp_path: Path, isolated_home: Path, claude_version: str) -> None:
-    """`/model` offers the profile's models (2.1.332's modelPicker, the tier names before it), and a 64k window
-    brings no auto-compact warning."""
+    """`/model` offers the profile's models (2.1.332's modelPicker, the tier names before it) and picking one
+    switches to it; a 64k window brings no auto-compact warning."""
     project = tmp_path / "project"
     project.mkdir()
     upstream = FakeAnthropic(key=KEY)
@@ -56,8 +56,16 @@ async def test_model_lists_the_profiles_models(tmp_path: Path, isolated_home: Pa
             assert "ccb profile nat" in rows
             if claude_version != "2.1.197":  # the modelPicker rows: one per model, naming its slots
                 assert "haiku · ccb profile nat" in rows, picker
-            term.keys("Escape")
+            # Picking a row sends the next prompt to that model.
+            await term.select("kimi-mini")
+            term.keys("Enter")
             await asyncio.sleep(0.8)
+            term.type("hello")
+            await asyncio.sleep(0.5)
+            term.keys("Enter")
+            await term.wait_for("Hello from the native endpoint.")
+            turns = [r for r in upstream.requests if r.get("tools")]  # not 2.1.197's title request
+            assert turns and turns[-1]["model"] == "kimi-mini", [r["model"] for r in upstream.requests]
             term.type("/exit")
             await asyncio.sleep(0.8)
             term.keys("Enter")
