@@ -10,7 +10,8 @@ HOME and working folder written as `$HOME` and `$CWD`. The old recordings of tha
 
 Scenarios: `plain` (one `-p` answer), `tool` (a Bash round trip), `toolsearch` (ToolSearch selects CronList,
 then CronList runs; a release without tool search calls CronList at once), `count_tokens` (tool search in
-`auto` mode with a 32k window counts its tools first) and `compact` (`/compact` of a saved session).
+`auto` mode with a 32k window counts its tools first), `interactive` (one prompt typed in a tmux terminal)
+and `compact` (`/compact` of a saved session).
 `tests/run.sh --new-release VERSION` installs a release, records it and runs the tests against it.
 """
 
@@ -184,7 +185,30 @@ def _env(home: Path, url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+async def _interactive(binary: Path, env: dict[str, str], cwd: Path) -> None:
+    """One prompt in a real terminal (tmux): interactive requests carry `safeguards` and more tools."""
+    from tests.tmux_harness import Terminal
+
+    home = Path(env["HOME"])
+    # A folder already trusted and onboarding done, so no first-run dialog stands in the way.
+    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True, "projects": {
+        str(cwd): {"hasTrustDialogAccepted": True}}}))
+    with Terminal([str(binary)], env={**env, "TERM": "xterm-256color"}, cwd=cwd) as term:
+        await term.wait_for("? for shortcuts", "for agents", timeout=90)
+        term.type("Say hello.")
+        await asyncio.sleep(0.5)
+        term.keys("Enter")
+        await term.wait_for("Hello from the recording server.", timeout=90)
+        term.type("/exit")
+        await asyncio.sleep(0.8)
+        term.keys("Enter")
+        await term.wait_for("[exit 0]", timeout=30)
+
+
 async def _claude(binary: Path, args: list[str], env: dict[str, str], cwd: Path) -> None:
+    if args == ["(interactive)"]:
+        await _interactive(binary, env, cwd)
+        return
     proc = await asyncio.create_subprocess_exec(
         str(binary), *args, "--output-format", "json", "--dangerously-skip-permissions", "--max-turns", "6",
         cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -202,6 +226,7 @@ SCENARIOS: dict[str, tuple[Script, list[tuple[list[str], dict[str, str]]]]] = {
     "toolsearch": (toolsearch, [(["-p", "List the scheduled cron jobs.", "--no-session-persistence"], {})]),
     "count_tokens": (plain, [(["-p", "Say hello.", "--no-session-persistence"],
                               {"ENABLE_TOOL_SEARCH": "auto", "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "32768"})]),
+    "interactive": (plain, [(["(interactive)"], {})]),
     # 2.1.197 finds one exchange "not enough messages to compact".
     "compact": (compact, [(["-p", "Say hello."], {}), (["-p", "--continue", "Say it again."], {}),
                           (["-p", "--continue", "/compact"], {})]),

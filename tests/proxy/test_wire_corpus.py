@@ -68,6 +68,7 @@ def test_the_corpus_holds_the_shapes_it_exists_for() -> None:
     text = json.dumps(newest)
     assert '"tool_reference"' in text and '"defer_loading": true' in text
     assert any(isinstance(m["content"], list) for b in newest for m in b["messages"] if m["role"] == "system")
+    assert any(b.get("safeguards") for b in newest), "no interactive request (with safeguards) was recorded"
     assert COUNTS, "no count_tokens request was recorded"
 
 
