@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.claude_harness import claude_path
-from tests.cli.launch_helpers import ccb, serving
+from tests.cli.launch_helpers import ccb, run_ccb, serving
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer, FakeEngine
 from tests.tmux_harness import Terminal
@@ -118,3 +118,45 @@ async def test_a_deferred_tool_works_through_toolsearch_in_a_real_terminal(tmp_p
     assert "<functions>" in found["content"] and '"name": "CronList"' in found["content"], found
     listed = [m for m in turns[2]["messages"] if m["role"] == "tool"][-1]
     assert listed["content"] and "<functions>" not in listed["content"]
+
+
+async def test_after_a_switch_plain_claude_lists_the_profiles_models(tmp_path: Path, isolated_home: Path,
+                                                                      claude_version: str) -> None:
+    """`ccb profile switch` puts the profile (env and modelPicker) into ~/.claude/settings.json: plain `claude`
+    in a terminal offers its models in `/model` and answers from it; `ccb restore` gives the file back."""
+    project = tmp_path / "project"
+    project.mkdir()
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"modelPicker": {"options": [{"model": "claude-opus-5-5", "label": "Mine"}]},
+                                    "theme": "dark"}))
+    original = settings.read_bytes()
+    upstream = FakeAnthropic(key=KEY)
+    async with serving(upstream.app) as url:
+        ccb("profile", "add", "nat", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
+            "--api-key", KEY, "--model", "kimi-k3", "--haiku-model", "kimi-mini")
+        code, _, err = await run_ccb("profile", "switch", "nat", env=dict(os.environ), cwd=tmp_path)
+        assert code == 0, err
+        with Terminal([str(claude_path())], env=terminal_env(isolated_home), cwd=project) as term:
+            await term.trust_folder()
+            await term.wait_for("? for shortcuts", "for agents", timeout=90)
+            term.type("/model")
+            await asyncio.sleep(0.8)
+            term.keys("Enter")
+            picker = await term.wait_for("Select model")
+            rows = picker[picker.index("Select model"):]
+            assert "kimi-k3" in rows and "kimi-mini" in rows and "Mine" not in rows, picker
+            term.keys("Escape")
+            await asyncio.sleep(0.8)
+            term.type("hello")
+            await asyncio.sleep(0.5)
+            term.keys("Enter")
+            await term.wait_for("Hello from the native endpoint.")
+            term.type("/exit")
+            await asyncio.sleep(0.8)
+            term.keys("Enter")
+            await term.wait_for("[exit 0]", timeout=30)
+    assert [r["model"] for r in upstream.requests if r.get("tools")] == ["kimi-k3"]
+    code, _, err = await run_ccb("restore", env=dict(os.environ), cwd=tmp_path)
+    assert code == 0, err
+    assert json.loads(settings.read_text()) == json.loads(original)
