@@ -186,3 +186,33 @@ def test_ccb_serve_prints_the_window_output_and_model_lines(tmp_path: Path, isol
     assert lines[0].startswith("export ANTHROPIC_BASE_URL=http://127.0.0.1:")
     assert lines[3:] == ["export ANTHROPIC_MODEL='qwen/coder 7b'", "export CLAUDE_CODE_MAX_CONTEXT_TOKENS=65536",
                          "export CLAUDE_CODE_MAX_OUTPUT_TOKENS=16384"]
+
+
+def test_ccb_serve_profile_prints_every_model_slot_and_the_probed_window(tmp_path: Path,
+                                                                         isolated_home: Path) -> None:
+    from tests.fakes.openai_engine import FakeEngine
+
+    engine = FakeEngine("vllm", context=65536)
+    with serving_in_thread(engine.app) as url:
+        ccb("profile", "add", "vl", "--preset", "vllm", "--base-url", url + "/v1", "--model", "big-m",
+            "--haiku-model", "small-m", "--subagent-model", "agent-m")
+        argv = [sys.executable, "-m", "ccb.cli", "serve", "--profile", "vl", "--port", "0"]
+        env = {**os.environ, "HOME": str(isolated_home)}
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True) as proc:
+            try:
+                assert proc.stdout is not None
+                lines = []
+                while not lines or "CLAUDE_CODE_MAX_OUTPUT_TOKENS" not in lines[-1]:
+                    line = proc.stdout.readline()
+                    assert line, lines
+                    lines.append(line.strip())
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+    assert exported["ANTHROPIC_MODEL"] == "big-m" and exported["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "big-m"
+    assert exported["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == exported["ANTHROPIC_SMALL_FAST_MODEL"] == "small-m"
+    assert exported["CLAUDE_CODE_SUBAGENT_MODEL"] == "agent-m" and exported["CLAUDE_CODE_SUBAGENT_MODEL_FORCE"] == "1"
+    assert exported["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "65536"
+    assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in exported
+    assert exported["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "16384"
