@@ -31,6 +31,7 @@ from ccb.cli.doctor_checks_common import AREAS, STATUSES, Check, Context, collec
 from ccb.cli.doctor_checks_engine import engine_checks, skipped_engine, vllm_tool_probe
 from ccb.cli.doctor_checks_smoke import run_smoke, skipped_smoke
 from ccb.cli.doctor_checks_url import url_checks
+from ccb.cli.doctor_checks_websearch import web_search_checks
 from ccb.cli.errors import CcbError
 from ccb.cli.fileio import read_json
 from ccb.cli.launch_plan import is_local, with_engine_model
@@ -157,6 +158,7 @@ async def run_checks(ctx: Context) -> list[Check]:
         ]
         checks += await _online_checks(ctx, profile, status, listing, probe_engine)
     checks += bridge
+    checks += await web_search_checks(ctx)
     order = list(AREAS)
     checks.sort(key=lambda c: order.index(c.area) if c.area in order else len(order))  # stable within an area
     return [scrub(c, ctx.secrets) for c in checks]

@@ -29,6 +29,7 @@ AREAS: dict[str, str] = {
     "engine": "Local engine",
     "smoke": "Live smoke test",
     "bridge": "Detached bridge",
+    "websearch": "Web search",
 }
 
 

@@ -124,7 +124,22 @@ def bridge_config(profile: Profile, *, token: str, status: EngineStatus | None =
         auth_token=token,
         context_length=context_length(profile, status),
         dialect=dialect_for(kind, frozenset(profile.quirks)),
+        **web_search_fields(profile),
     )
+
+
+def web_search_fields(profile: Profile) -> dict[str, str | None]:
+    """The bridge's search backend: the profile's `web_search`, else $CCB_WEB_SEARCH, else none."""
+    import os
+
+    from ccb.proxy.websearch.spec import SpecError, bridge_fields
+
+    spec = profile.web_search or os.environ.get("CCB_WEB_SEARCH")
+    try:
+        return bridge_fields(spec, profile.web_search_key_env)
+    except SpecError as exc:
+        where = f"profile '{profile.name}'" if profile.web_search else "$CCB_WEB_SEARCH"
+        raise CcbError(f"web search setting of {where}: {exc}") from exc
 
 
 def output_limit(window: int | None) -> int:

@@ -349,6 +349,42 @@ async def _test(profile: Profile, status: EngineStatus | None, tester: Tester) -
             return answer, False
 
 
+async def _ask_web_search(profile: Profile) -> Profile:
+    """Claude Code's WebSearch through the bridge: a search backend, or none (only for profiles the bridge serves)."""
+    if profile.protocol != "openai":
+        return profile
+    from ccb.proxy.websearch.spec import DEFAULT_KEY_ENVS, SpecError, parse_spec
+
+    current = os.environ.get("CCB_WEB_SEARCH", "")
+    choice = str(await ask(questionary.select(
+        "Web search for Claude Code (its WebSearch tool needs a search service when the model is not Claude):",
+        choices=[Choice("None for now (WebSearch will say it is not configured)", value="none"),
+                 Choice("A SearXNG instance (self-hosted, no key)", value="searxng"),
+                 Choice("Brave Search API (key in an environment variable)", value="brave"),
+                 Choice("Tavily (key in an environment variable)", value="tavily")])))
+    if choice == "none":
+        return profile
+    if choice == "searxng":
+        def check(text: str) -> bool | str:
+            try:
+                parse_spec(text.strip())
+            except SpecError as exc:
+                return str(exc)
+            return text.strip().startswith(("http://", "https://")) or "write it like http://127.0.0.1:8888"
+
+        url = str(await ask(questionary.text("SearXNG address (its JSON API must be on):",
+                                             default=current if current.startswith("http") else
+                                             "http://127.0.0.1:8888", validate=check))).strip()
+        return replace(profile, web_search=url)
+    usual = DEFAULT_KEY_ENVS[choice]
+    name = str(await ask(questionary.text(
+        "Name of the environment variable holding its key:", default=usual,
+        validate=lambda text: bool(ENV_NAME_RE.match(text.strip())) or "letters, digits and _, e.g. MY_KEY"))).strip()
+    if not os.environ.get(name):
+        render.warn(f"${name} is not set in this shell; export it before launching")
+    return replace(profile, web_search=choice, web_search_key_env=None if name == usual else name)
+
+
 async def _ask_name(preset: str, taken: set[str]) -> str:
     def check(text: str) -> bool | str:
         if not NAME_RE.match(text.strip()):
@@ -394,6 +430,7 @@ async def run_wizard(tester: Tester, *, ports: Iterable[int] = DEFAULT_PORTS, pr
         verdict, tested = await _test(profile, endpoint.status, tester)
         if verdict != "back":
             break
+    profile = await _ask_web_search(profile)
     name = await _ask_name(profile.preset, taken)
     action = "launch" if launching else await _ask_action(name)
     return OnboardingChoices(replace(profile, name=name), action, endpoint.status, tested)

@@ -6,6 +6,7 @@ Data goes to stdout, chatter to stderr. Keys are shown masked only, in every out
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -54,6 +55,19 @@ def _models_summary(slots: dict[str, str]) -> str:
     return main + (f" ({', '.join(others)})" if others else "")
 
 
+def _web_search_summary(spec: str, key_env: str | None) -> str:
+    from ccb.proxy.websearch.spec import SpecError, parse_spec
+
+    try:
+        backend = parse_spec(spec, key_env)
+    except SpecError:
+        return spec
+    if not backend.key_env:
+        return f"{backend.label} at {spec}"
+    state = "set" if os.environ.get(backend.key_env) else "not set in this shell"
+    return f"{backend.label} at {backend.url}, key from ${backend.key_env} ({state})"
+
+
 def _key_summary(view: dict[str, Any]) -> str:
     if view["key_source"] == "literal":
         return f"{view['api_key']} (stored in profiles.json)"
@@ -78,6 +92,8 @@ def _print_details(view: dict[str, Any]) -> None:
     rows += [(slot, value) for slot, value in view["slots"].items()] or [("model", "(none: set --model)")]
     if view["quirks"]:
         rows.append(("quirks", ", ".join(view["quirks"])))
+    if view.get("web_search"):
+        rows.append(("web search", _web_search_summary(view["web_search"], view.get("web_search_key_env"))))
     rows += [("env", f"{k}={v}") for k, v in view["env"].items()]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
@@ -180,6 +196,14 @@ def add(
     context_length: Annotated[
         int | None, typer.Option("--context-length", min=1, help="Context window in tokens.")
     ] = None,
+    web_search: Annotated[
+        str | None,
+        typer.Option("--web-search", help="Search backend for WebSearch: a SearXNG URL, brave or tavily."),
+    ] = None,
+    web_search_key_env: Annotated[
+        str | None,
+        typer.Option("--web-search-key-env", help="Variable holding the Brave/Tavily key, if not the usual one."),
+    ] = None,
     activate: Annotated[bool, typer.Option("--activate", help="Make it the active profile.")] = False,
 ) -> None:
     """Add a profile from a built-in preset.
@@ -203,6 +227,8 @@ def add(
         ccb profile add box --preset vllm --base-url http://gpu:8000/v1
 
         ccb profile add orq --preset openrouter --protocol openai --model qwen/qwen3-coder
+
+        ccb profile add box --preset vllm --web-search http://127.0.0.1:8888
     """
     if api_key == "-":
         api_key = _read_key_from_stdin()
@@ -220,6 +246,8 @@ def add(
         subagent_model=subagent_model,
         context_length=context_length,
         protocol=protocol,
+        web_search=web_search,
+        web_search_key_env=web_search_key_env,
     )
     store.add_profile(profile)
     if activate:

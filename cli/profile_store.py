@@ -74,6 +74,8 @@ class Profile:
     region: str | None = None
     quirks: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    web_search: str | None = None  # search backend for WebSearch through the bridge (ccb.proxy.websearch.spec)
+    web_search_key_env: str | None = None  # variable holding a Brave or Tavily key, when not the usual one
 
     def __post_init__(self) -> None:
         if problem := _profile_problem(self):
@@ -137,6 +139,9 @@ class Profile:
             k: mask_key(v) if looks_secret(k) else v for k, v in self.env.items()
         }
         data["slots"] = self.slots()
+        if self.web_search and "@" in self.web_search:  # a SearXNG behind a password
+            kind, sep, rest = self.web_search.partition(":") if not self.web_search.startswith("http") else ("", "", "")
+            data["web_search"] = kind + sep + redact_url(rest) if sep else redact_url(self.web_search)
         return data
 
 
@@ -194,6 +199,15 @@ def _profile_problem(p: Profile) -> str | None:
         return f"unknown quirk {unknown[0]!r}; known: {', '.join(sorted(QUIRKS))}"
     if bad := [k for k in p.env if not ENV_NAME_RE.match(k)]:
         return f"env name {bad[0]!r} is not an environment variable name"
+    if p.web_search_key_env is not None and not ENV_NAME_RE.match(p.web_search_key_env):
+        return f"{p.web_search_key_env!r} is not an environment variable name"
+    if p.web_search is not None:
+        from ccb.proxy.websearch.spec import SpecError, parse_spec
+
+        try:
+            parse_spec(p.web_search)
+        except SpecError as exc:
+            return str(exc)
     return None
 
 
@@ -337,6 +351,8 @@ def profile_from_preset(
     subagent_model: str | None = None,
     context_length: int | None = None,
     protocol: str | None = None,
+    web_search: str | None = None,
+    web_search_key_env: str | None = None,
 ) -> Profile:
     """A new profile filled from a preset, with the caller's values taking precedence.
 
@@ -402,4 +418,6 @@ def profile_from_preset(
         region=region_name,
         quirks=preset.quirks,
         env=env,
+        web_search=web_search.strip() if web_search and web_search.strip() else None,
+        web_search_key_env=web_search_key_env,
     )

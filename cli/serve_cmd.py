@@ -137,7 +137,7 @@ def _timeouts(connect: float | None, first_byte: float | None, idle: float | Non
 
 def _web_search(spec: str | None, key_env: str | None) -> dict[str, str | None]:
     """The bridge's web search settings from --web-search (or CCB_WEB_SEARCH); none when not given."""
-    from ccb.proxy.websearch.backends import SpecError, bridge_fields
+    from ccb.proxy.websearch.spec import SpecError, bridge_fields
 
     try:
         fields = bridge_fields(spec, key_env)

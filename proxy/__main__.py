@@ -80,7 +80,7 @@ async def _run(data: dict[str, Any]) -> int:
         loop.add_signal_handler(sig, stop.set)
     _say(f"ccb bridge on {bridge.url} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
     if config.web_search:
-        from ccb.proxy.websearch.backends import parse_spec
+        from ccb.proxy.websearch.spec import parse_spec
 
         backend = parse_spec(config.web_search, config.web_search_key_env)
         _say(f"web search: {backend.label} at {config.redact(backend.search_url)}")

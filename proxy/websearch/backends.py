@@ -1,14 +1,7 @@
 """Search backends the bridge queries for the emulated web search: SearXNG, Brave Search, Tavily. Does I/O.
 
-A backend is named by one string (the `web_search` setting):
-
-    http://127.0.0.1:8888            a SearXNG instance (its JSON API must be on: `search.formats: [json]`)
-    searxng:URL                      the same, spelled out
-    brave  /  brave:URL              Brave Search API (key from BRAVE_API_KEY unless named otherwise)
-    tavily /  tavily:URL             Tavily (key from TAVILY_API_KEY unless named otherwise)
-
-Keys are never part of the setting: they are read from an environment variable. Every failure becomes an
-`Outcome` with one of Anthropic's error codes, never an exception.
+Which backend and key a setting names is `ccb.proxy.websearch.spec`. Every failure becomes an `Outcome` with
+one of Anthropic's error codes, never an exception.
 """
 
 from __future__ import annotations
@@ -16,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,65 +17,15 @@ import aiohttp
 
 from ccb.proxy.net import is_loopback
 from ccb.proxy.translate.websearch import Outcome, SearchResult, ServerTool, filter_results
+from ccb.proxy.websearch.spec import Backend, SpecError, bridge_fields, parse_spec, resolve_key
+
+__all__ = ["Backend", "SpecError", "bridge_fields", "parse_spec", "resolve_key", "search"]
 
 log = logging.getLogger("ccb.bridge")
 
-KINDS = ("searxng", "brave", "tavily")
-DEFAULT_URLS = {"brave": "https://api.search.brave.com/res/v1/web/search", "tavily": "https://api.tavily.com/search"}
-DEFAULT_KEY_ENVS = {"brave": "BRAVE_API_KEY", "tavily": "TAVILY_API_KEY"}
 TIMEOUT = 20.0
 MAX_BODY = 4 * 1024 * 1024
 FETCH = 20  # results asked of the backend, before the domain filter
-
-
-class SpecError(ValueError):
-    """A `web_search` setting ccb cannot use."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backend:
-    kind: str
-    url: str
-    key_env: str | None = None
-
-    @property
-    def label(self) -> str:
-        return "SearXNG" if self.kind == "searxng" else "Brave Search" if self.kind == "brave" else "Tavily"
-
-    @property
-    def search_url(self) -> str:
-        if self.kind == "searxng":
-            base = self.url.rstrip("/")
-            return base if base.endswith("/search") else base + "/search"
-        return self.url
-
-
-def parse_spec(spec: str, key_env: str | None = None) -> Backend:
-    """The backend a `web_search` setting names; SpecError with the fix when it names none."""
-    text = spec.strip()
-    kind, url = "searxng", text
-    if not text.lower().startswith(("http://", "https://")):
-        head, _, rest = text.partition(":")
-        kind = head.strip().lower()
-        if kind not in KINDS:
-            raise SpecError(f"web search backend {spec!r} is unknown: give a SearXNG URL (http://127.0.0.1:8888), "
-                            f"or one of {', '.join(KINDS)} (e.g. brave, tavily:https://api.tavily.com/search)")
-        url = rest.strip() or DEFAULT_URLS.get(kind, "")
-        if not url:
-            raise SpecError("searxng needs its URL: searxng:http://127.0.0.1:8888 (or just the URL)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SpecError(f"web search URL {url!r} is not an http(s) URL")
-    if kind == "searxng":
-        return Backend(kind, url.rstrip("/"), None)
-    return Backend(kind, url, key_env or DEFAULT_KEY_ENVS[kind])
-
-
-def resolve_key(backend: Backend, environ: dict[str, str] | None = None) -> str | None:
-    if not backend.key_env:
-        return None
-    value = (environ if environ is not None else os.environ).get(backend.key_env, "").strip()
-    return value or None
 
 
 def _fail(query: str, code: str, message: str) -> Outcome:
@@ -198,12 +139,3 @@ def _parse(kind: str, data: Any) -> list[SearchResult]:
         out.append(SearchResult(url=_text(item["url"]), title=title, snippet=snippet[:1000], date=date))
     return out
 
-
-def bridge_fields(spec: str | None, key_env: str | None = None,
-                  environ: dict[str, str] | None = None) -> dict[str, str | None]:
-    """The BridgeConfig fields for a `web_search` setting (none when it is empty); SpecError when unusable."""
-    if not spec or not spec.strip():
-        return {}
-    backend = parse_spec(spec, key_env)
-    return {"web_search": spec.strip(), "web_search_key_env": backend.key_env,
-            "web_search_key": resolve_key(backend, environ)}

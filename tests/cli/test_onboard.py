@@ -102,8 +102,8 @@ def test_local_engine_found_tested_and_saved(kind: str, capsys: pytest.CaptureFi
     engine = FakeEngine(kind, context=32768, model="qwen-tiny")
     with serving_in_thread(engine.app) as url:
         port = urlsplit(url).port or 0
-        # The running engine is preselected, and so is its loaded model; default name; "Just save it".
-        with terminal(ENTER, ENTER, ENTER, DOWN, DOWN, ENTER) as screen:
+        # The running engine is preselected, and so is its loaded model; no web search; default name; "Just save it".
+        with terminal(ENTER, ENTER, ENTER, ENTER, DOWN, DOWN, ENTER) as screen:
             assert setup_cmd.run_setup(ports=[port]) is None
     err = capsys.readouterr().err
     assert "running at 127.0.0.1:" in screen.getvalue()
@@ -122,6 +122,31 @@ def test_local_engine_found_tested_and_saved(kind: str, capsys: pytest.CaptureFi
     # Claude Code needs 64k: the warning names the engine's own fix.
     assert "32768 tokens" in err and onboard.CONTEXT_FIXES[kind] in err
     assert not paths.claude_settings_file().exists()
+
+
+def test_web_search_backend_offered_for_a_bridged_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    engine = FakeEngine("vllm", context=131072, model="qwen-tiny")
+    with serving_in_thread(engine.app) as url:
+        port = urlsplit(url).port or 0
+        # Engine, model, then "A SearXNG instance" with its address typed over the default, name, "Just save it".
+        keys = [ENTER, ENTER, DOWN, ENTER, CLEAR_LINE, "http://127.0.0.1:8888", ENTER, ENTER, DOWN, DOWN, ENTER]
+        with terminal(*keys) as screen:
+            assert setup_cmd.run_setup(ports=[port]) is None
+    assert "Web search for Claude Code" in screen.getvalue()
+    assert stored()["profiles"]["vllm"]["web_search"] == "http://127.0.0.1:8888"
+
+
+def test_web_search_with_a_keyed_service(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TAVILY_API_KEY", raising=False)
+    engine = FakeEngine("vllm", context=131072, model="qwen-tiny")
+    with serving_in_thread(engine.app) as url:
+        port = urlsplit(url).port or 0
+        keys = [ENTER, ENTER, DOWN, DOWN, DOWN, ENTER, ENTER, ENTER, DOWN, DOWN, ENTER]  # Tavily, usual variable
+        with terminal(*keys):
+            assert setup_cmd.run_setup(ports=[port]) is None
+    profile = stored()["profiles"]["vllm"]
+    assert profile["web_search"] == "tavily" and profile["web_search_key_env"] is None
+    assert "$TAVILY_API_KEY is not set" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------ hosted, key
@@ -270,7 +295,7 @@ def test_launch_with_nothing_set_up_onboards_then_launches(
         monkeypatch.setattr(sys, "stdout", Terminal())
         monkeypatch.setattr(sys, "argv", ["ccb", "launch", "--claude", str(claude)])
         # Engine, model, name: no "what next?" question, since launching is what was asked for.
-        with terminal(ENTER, ENTER, ENTER), pytest.raises(SystemExit) as exited:
+        with terminal(ENTER, ENTER, ENTER, ENTER), pytest.raises(SystemExit) as exited:
             main()
     assert exited.value.code == 0, capsys.readouterr().err
     assert stored()["active"] == "llamacpp"

@@ -343,7 +343,7 @@ async def test_tool_choice_naming_the_server_tool_forces_one_search(rig_factory:
     ("tavily:http://127.0.0.1:9/search", "tavily", "http://127.0.0.1:9/search", "TAVILY_API_KEY"),
 ])
 def test_backend_settings(spec: str, kind: str, url: str, key_env: str | None) -> None:
-    from ccb.proxy.websearch.backends import parse_spec
+    from ccb.proxy.websearch.spec import parse_spec
 
     backend = parse_spec(spec)
     assert (backend.kind, backend.search_url, backend.key_env) == (kind, url, key_env)
@@ -351,14 +351,14 @@ def test_backend_settings(spec: str, kind: str, url: str, key_env: str | None) -
 
 @pytest.mark.parametrize("spec", ["bing", "searxng", "ftp://x", "brave:not-a-url", "127.0.0.1:8888"])
 def test_unusable_backend_settings_say_what_to_write(spec: str) -> None:
-    from ccb.proxy.websearch.backends import SpecError, parse_spec
+    from ccb.proxy.websearch.spec import SpecError, parse_spec
 
     with pytest.raises(SpecError, match="URL|unknown"):
         parse_spec(spec)
 
 
 def test_keys_come_from_the_named_variable_only() -> None:
-    from ccb.proxy.websearch.backends import bridge_fields
+    from ccb.proxy.websearch.spec import bridge_fields
 
     assert bridge_fields("brave", environ={"BRAVE_API_KEY": "k-1234"}) == {
         "web_search": "brave", "web_search_key_env": "BRAVE_API_KEY", "web_search_key": "k-1234"}

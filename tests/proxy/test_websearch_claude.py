@@ -161,3 +161,32 @@ async def test_claude_code_search_without_a_backend_is_told_how_to_configure(tmp
     assert "search-request" not in engine.kinds  # the bridge answered the search request itself
     assert engine.kinds[-1] == "final"
     assert "Web search is not configured" in done.result["result"]
+
+
+async def test_claude_code_searches_through_ccb_launch(tmp_path: Path) -> None:
+    from tests.cli.launch_helpers import ccb, child_env, run_ccb, serving
+    from tests.claude_harness import claude_path
+
+    backends = SearchBackends()
+    base = await backends.start()
+    engine = SearchingEngine(use_tool_search=True)
+    env = child_env(claude_path().parent, IS_SANDBOX="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+                    DISABLE_AUTOUPDATER="1", CLAUDE_CODE_MAX_RETRIES="0", MY_TAVILY=TAVILY_KEY)
+    for key in [k for k in env if k.startswith("ANTHROPIC_") or k == "CCB_WEB_SEARCH"]:
+        env.pop(key)
+    try:
+        async with serving(engine.app) as url:
+            ccb("profile", "add", "searching", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3",
+                "--web-search", f"tavily:{base}/search", "--web-search-key-env", "MY_TAVILY")
+            code, out, err = await run_ccb("launch", "searching", "--", "-p", "search the web for ccb",
+                                           "--dangerously-skip-permissions", "--max-turns", "5",
+                                           env=env, cwd=tmp_path, timeout=180)
+    finally:
+        await backends.stop()
+    assert code == 0, (err, engine.kinds)
+    assert engine.kinds[-1] == "final", engine.kinds
+    assert [r["api"] for r in backends.requests] == ["tavily"]
+    assert '"url":"https://docs.example.org/ccb/web-search"' in out
+    for hit in backends.hits:
+        assert hit.url in out
+    assert TAVILY_KEY not in out + err
