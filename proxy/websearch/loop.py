@@ -26,7 +26,7 @@ from ccb.proxy.config import BridgeConfig
 from ccb.proxy.translate import sse
 from ccb.proxy.translate import websearch as ws
 from ccb.proxy.translate.errors import Mapped, error_body, extract_message, map_upstream
-from ccb.proxy.translate.request import RequestError
+from ccb.proxy.translate.request import RequestError, Translated
 from ccb.proxy.translate.response import accumulate
 from ccb.proxy.translate.stream import StreamTranslator, new_id
 from ccb.proxy.translate.thinking import has_switch, refuses_switch, strip_switch
@@ -173,8 +173,8 @@ async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfi
             return await out.finish("end_turn", ws.usage_with_searches(
                 {"input_tokens": translated.prompt_estimate, "output_tokens": 1, "cache_creation_input_tokens": 0,
                  "cache_read_input_tokens": 0}, 0))
-        return await _run(translated.body, translated.tool_names, translated.prompt_estimate, tool, fn, out,
-                          config, upstream, forced=_forces_search(body, tool))
+        return await _run(translated.body, translated, tool, fn, out, config, upstream,
+                          forced=_forces_search(body, tool))
     except (ConnectionError, aiohttp.ClientConnectionError):
         log.info("client disconnected during a web search answer")
         return out.resp or web.Response(status=499)
@@ -187,12 +187,12 @@ def _forces_search(body: dict[str, Any], tool: ws.ServerTool) -> bool:
     return isinstance(choice, dict) and choice.get("type") == "tool" and choice.get("name") == tool.name
 
 
-async def _run(payload: dict[str, Any], tool_names: dict[str, str], estimate: int, tool: ws.ServerTool, fn: str,
-               out: _Out, config: BridgeConfig, upstream: Upstream, *, forced: bool) -> web.StreamResponse:
+async def _run(payload: dict[str, Any], translated: Translated, tool: ws.ServerTool, fn: str, out: _Out,
+               config: BridgeConfig, upstream: Upstream, *, forced: bool) -> web.StreamResponse:
     backend = backends.parse_spec(config.web_search, config.web_search_key_env) if config.web_search else None
     window = await upstream.window()
     if window:
-        _clamp(payload, window - estimate - relay.MARGIN)
+        _clamp(payload, window - translated.prompt_estimate - relay.MARGIN)
     base_tools = list(payload.get("tools") or [])
     # The client's tool_choice holds for every round; one naming the server tool forces a search in the first.
     base_choice = "auto" if forced else payload.get("tool_choice")
@@ -214,7 +214,7 @@ async def _run(payload: dict[str, Any], tool_names: dict[str, str], estimate: in
             if choice is not None and config.dialect.tool_choice != "omit":
                 payload["tool_choice"] = choice
         try:
-            message = await _ask_once_more_without_switch(payload, tool_names, config, upstream, out)
+            message = await _ask_once_more_without_switch(payload, translated, config, upstream, out)
         except relay._Failed as failed:
             return await out.fail(failed)
         for key in usage:
@@ -282,7 +282,7 @@ def _assistant_turn(content: list[Block], calls: list[Block], fn: str, config: B
     return msg
 
 
-async def _ask_once_more_without_switch(payload: dict[str, Any], tool_names: dict[str, str], config: BridgeConfig,
+async def _ask_once_more_without_switch(payload: dict[str, Any], translated: Translated, config: BridgeConfig,
                                         upstream: Upstream, out: _Out) -> dict[str, Any]:
     """`_ask`, with the relay's rule for models that cannot think: no switch for them, and one retry without
     it when the engine refuses it."""
@@ -290,15 +290,15 @@ async def _ask_once_more_without_switch(payload: dict[str, Any], tool_names: dic
     if has_switch(payload) and await upstream.caps.thinking(model) is False:
         strip_switch(payload)
     try:
-        return await _ask(payload, tool_names, config, upstream, out)
+        return await _ask(payload, translated, config, upstream, out)
     except relay._Failed as failed:
         if not out.started and refuses_switch(failed.status, failed.engine_message) and strip_switch(payload):
             upstream.caps.refused(model)
-            return await _ask(payload, tool_names, config, upstream, out)
+            return await _ask(payload, translated, config, upstream, out)
         raise
 
 
-async def _ask(payload: dict[str, Any], tool_names: dict[str, str], config: BridgeConfig, upstream: Upstream,
+async def _ask(payload: dict[str, Any], translated: Translated, config: BridgeConfig, upstream: Upstream,
                out: _Out) -> dict[str, Any]:
     """One engine round, read whole: the answer as an Anthropic Message. Raises relay._Failed."""
     raw_payload = jsonio.dumps(payload)
@@ -332,5 +332,5 @@ async def _ask(payload: dict[str, Any], tool_names: dict[str, str], config: Brid
         raw = await relay._read(resp, config)
     finally:
         resp.close()
-    machine = StreamTranslator(model="-", tool_names=tool_names)
+    machine = StreamTranslator(model="-", tool_names=translated.tool_names, stop_sequences=translated.stop_sequences)
     return accumulate(relay._complete(raw, machine, config, is_sse))

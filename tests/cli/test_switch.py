@@ -153,3 +153,38 @@ def _alive(pid: int) -> bool:
     import psutil
 
     return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+
+def test_background_bridge_searches_with_the_profile_backend(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakes.search_backends import BRAVE_KEY, SearchBackends
+    from tests.fakes.openai_engine import Answer
+
+    monkeypatch.delenv("CCB_WEB_SEARCH", raising=False)
+    monkeypatch.setenv("MY_BRAVE", BRAVE_KEY)  # the background bridge reads it from the switching shell
+    engine = FakeEngine("vllm", context=131072)
+    engine.push(Answer(tool_calls=[("web_search", {"query": "ccb"})]), Answer(text="found it"))
+    search = SearchBackends()
+    with serving_in_thread(engine.app) as url, serving_in_thread(search.app) as search_url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3",
+            "--web-search", f"brave:{search_url}/res/v1/web/search", "--web-search-key-env", "MY_BRAVE")
+        try:
+            result = invoke("profile", "switch", "local", "--json")
+            assert result.exit_code == 0, result.output
+            env = json.loads(settings_path(isolated_home).read_text())["env"]
+            with httpx.Client(trust_env=False) as client:
+                resp = client.post(env["ANTHROPIC_BASE_URL"] + "/v1/messages", timeout=30,
+                                   headers={"Authorization": f"Bearer {env['ANTHROPIC_AUTH_TOKEN']}"},
+                                   json={"model": env["ANTHROPIC_MODEL"], "max_tokens": 50,
+                                         "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+                                         "messages": [{"role": "user", "content": "search"}]})
+        finally:
+            bridge_daemon.stop()
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert [b["type"] for b in answer["content"]] == ["server_tool_use", "web_search_tool_result", "text"]
+    assert answer["content"][1]["content"][0]["url"] == search.hits[0].url
+    assert answer["usage"]["server_tool_use"]["web_search_requests"] == 1
+    assert [r["api"] for r in search.requests] == ["brave"]
+    logs = [p for p in isolated_home.rglob("*.log") if p.is_file()]
+    assert logs and all(BRAVE_KEY not in p.read_text() for p in logs)
+    assert any("web search answer: 1 searches" in p.read_text() for p in logs)
