@@ -174,12 +174,19 @@ async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfi
                 {"input_tokens": translated.prompt_estimate, "output_tokens": 1, "cache_creation_input_tokens": 0,
                  "cache_read_input_tokens": 0}, 0))
         return await _run(translated.body, translated, tool, fn, out, config, upstream,
-                          forced=_forces_search(body, tool))
+                          forced=_forces_search(body, tool), body_choice=body.get("tool_choice"))
     except (ConnectionError, aiohttp.ClientConnectionError):
         log.info("client disconnected during a web search answer")
         return out.resp or web.Response(status=499)
     finally:
         await out.close()
+
+
+def _choice_for_search_only(choice: Any) -> str | None:
+    """The client's auto / any / none when the search function is the engine's only tool (the translator
+    maps tool_choice only alongside client tools)."""
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    return {"auto": "auto", "any": "required", "none": "none"}.get(kind or "")
 
 
 def _forces_search(body: dict[str, Any], tool: ws.ServerTool) -> bool:
@@ -188,18 +195,19 @@ def _forces_search(body: dict[str, Any], tool: ws.ServerTool) -> bool:
 
 
 async def _run(payload: dict[str, Any], translated: Translated, tool: ws.ServerTool, fn: str, out: _Out,
-               config: BridgeConfig, upstream: Upstream, *, forced: bool) -> web.StreamResponse:
+               config: BridgeConfig, upstream: Upstream, *, forced: bool, body_choice: Any) -> web.StreamResponse:
     backend = backends.parse_spec(config.web_search, config.web_search_key_env) if config.web_search else None
     window = await upstream.window()
     if window:
         _clamp(payload, window - translated.prompt_estimate - relay.MARGIN)
     base_tools = list(payload.get("tools") or [])
-    # The client's tool_choice holds for every round; one naming the server tool forces a search in the first.
-    base_choice = "auto" if forced else payload.get("tool_choice")
-    first_choice: Any = base_choice
+    # The client's tool_choice holds for the first round; a search done meets "any" (or a choice naming the
+    # server tool), so later rounds leave the engine free to answer.
+    first_choice: Any = payload.get("tool_choice", _choice_for_search_only(body_choice))
     if forced:
         first_choice = {"type": "function", "function": {"name": fn}} if config.dialect.tool_choice == "named" \
             else "required"
+    base_choice = "auto" if forced or first_choice == "required" else first_choice
     messages: list[dict[str, Any]] = payload["messages"]
     usage = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     used = 0

@@ -393,3 +393,14 @@ async def test_ccb_serve_takes_the_backend_from_ccb_web_search(search: SearchBac
         await runner.cleanup()
     assert [b.type for b in message.content] == ["text", "server_tool_use", "web_search_tool_result", "text"]
     assert search.requests[0]["api"] == "searxng"
+
+
+@pytest.mark.parametrize(("choice", "first", "then"), [({"type": "auto"}, "auto", "auto"),
+                                                       ({"type": "any"}, "required", "auto"), (None, None, None)])
+async def test_tool_choice_of_a_search_only_request(rig_factory: RigFactory, search: SearchBackends,
+                                                    choice: Any, first: Any, then: Any) -> None:
+    rig = await rig_factory("vllm", web_search=search.url)
+    rig.engine.push(*searching())
+    await ask(rig, stream=True, **({"tool_choice": choice} if choice else {}))
+    assert rig.engine.requests[0].get("tool_choice") == first
+    assert rig.engine.requests[1].get("tool_choice") == then
