@@ -8,6 +8,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -80,3 +81,23 @@ async def test_overflowing_prompt_is_prompt_too_long(llama: str, tmp_path: Path,
     assert done.result["api_error_status"] == 400
     assert done.result.get("terminal_reason") == "prompt_too_long"
     assert "Prompt is too long" in done.result["result"]
+
+
+async def test_prefill_is_continued_and_never_repeated(llama: str) -> None:
+    """llama.cpp continues a final assistant message by itself; its whole (non-streamed) answer restates the
+    prefill, its stream does not. Through the bridge, both answers are the continuation alone."""
+    import anthropic
+
+    prefill = "one, two, three,"
+    history: Any = [{"role": "user", "content": "Count from one to ten in words."},
+                    {"role": "assistant", "content": prefill}]
+    async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve:
+        async with anthropic.AsyncAnthropic(base_url=serve.url, api_key="tok", max_retries=0) as client:
+            whole = await client.messages.create(model="smollm2", max_tokens=8, messages=history,
+                                                 extra_body={"temperature": 0})
+            async with client.messages.stream(model="smollm2", max_tokens=8, extra_body={"temperature": 0},
+                                              messages=history) as stream:
+                streamed = await stream.get_final_message()
+    texts = ["".join(b.text for b in m.content if b.type == "text") for m in (whole, streamed)]
+    assert texts[0] == texts[1], texts
+    assert texts[0].strip() and not texts[0].lstrip().startswith(prefill), texts
