@@ -89,6 +89,8 @@ def validate(body: Any, *, require_max_tokens: bool = True) -> None:
         _fail("messages", "expected an array of messages")
     for i, msg in enumerate(messages):
         _message(msg, f"messages.{i}")
+    if messages and messages[-1]["role"] == "assistant" and _ends_in_space(messages[-1]["content"]):
+        _fail(f"messages.{len(messages) - 1}", "final assistant content cannot end with trailing whitespace")
     if require_max_tokens and "max_tokens" not in body:
         _fail("max_tokens", "field required")
     mt = body.get("max_tokens")
@@ -103,6 +105,16 @@ def validate(body: Any, *, require_max_tokens: bool = True) -> None:
         _tool_choice(body["tool_choice"])
     if body.get("thinking") is not None:
         _thinking(body["thinking"])
+
+
+def _ends_in_space(content: Any) -> bool:
+    """A prefill ending in whitespace (the Messages API refuses one: the model would continue oddly)."""
+    if isinstance(content, list):
+        texts = [b for b in content if b.get("type") == "text"]
+        if not texts or texts[-1] is not content[-1]:
+            return False
+        content = texts[-1].get("text")
+    return isinstance(content, str) and content != content.rstrip()
 
 
 def _top_level(body: dict[str, Any]) -> None:

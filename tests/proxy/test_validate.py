@@ -76,6 +76,11 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
      "messages.1.content.0.thinking: field required"),
     ("cache_control", {"messages": [{"role": "user", "content": [{**TEXT, "cache_control": "ephemeral"}]}]},
      "messages.0.content.0.cache_control: expected an object"),
+    ("prefill trailing space", {"messages": [*HI, {"role": "assistant", "content": "Sure, "}]},
+     "messages.1: final assistant content cannot end with trailing whitespace"),
+    ("prefill block trailing newline", {"messages": [*HI, {"role": "assistant", "content": [
+        {"type": "text", "text": "Here:\n"}]}]},
+     "messages.1: final assistant content cannot end with trailing whitespace"),
     ("max_tokens type", {"max_tokens": "10"}, "max_tokens: expected a positive integer"),
     ("max_tokens zero", {"max_tokens": 0}, "max_tokens: expected a positive integer"),
     ("max_tokens bool", {"max_tokens": True}, "max_tokens: expected a positive integer"),
