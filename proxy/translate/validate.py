@@ -13,8 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the walk below does the same, only slower
+    orjson = None  # type: ignore[assignment]
+
 # Deeper free-form JSON (tool schemas, tool inputs, output schemas) is refused: real ones stay far below.
-MAX_DEPTH = 100
+# The limit is orjson's, so that its C encoder does the check at no cost for every real request.
+MAX_DEPTH = 254
 ROLES = ("user", "assistant", "system")
 TOOL_CHOICES = ("auto", "any", "tool", "none")
 THINKING = ("enabled", "disabled", "adaptive")
@@ -61,7 +67,15 @@ def _optional(obj: dict[str, Any], key: str, path: str, kind: type, expected: st
 
 
 def _depth(value: Any, path: str) -> None:
-    """Refuse free-form JSON nested deeper than MAX_DEPTH (walked without recursion)."""
+    """Refuse free-form JSON nested deeper than MAX_DEPTH."""
+    if orjson is not None:
+        try:
+            orjson.dumps(value)
+            return
+        except orjson.JSONEncodeError as exc:
+            if "ecursion" in str(exc):
+                _fail(path, f"nested deeper than {MAX_DEPTH} levels")
+            # anything else orjson refuses (integers past 64 bits): walk it
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()

@@ -239,3 +239,25 @@ async def test_every_recorded_claude_code_request_is_served(rig: Rig) -> None:
                                     headers={"x-api-key": TOKEN}) as resp:
                 assert resp.status == 200, (record["path"], await resp.text())
                 await resp.read()
+
+
+@pytest.mark.parametrize("with_orjson", [True, False])
+def test_the_depth_limit_is_the_same_with_and_without_orjson(monkeypatch: pytest.MonkeyPatch,
+                                                              with_orjson: bool) -> None:
+    from ccb.proxy.translate import validate as module
+
+    if not with_orjson:
+        monkeypatch.setattr(module, "orjson", None)
+
+    def lists(depth: int) -> Any:
+        value: Any = []
+        for _ in range(depth - 1):
+            value = [value]
+        return value
+
+    body = {"model": "m", "max_tokens": 5, "messages": [*HI, {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "toolu_1", "name": "T", "input": {"a": lists(MAX_DEPTH - 1)}}]}]}
+    validate(body)
+    body["messages"][1]["content"][0]["input"] = {"a": lists(MAX_DEPTH), "big": 2**70}  # type: ignore[index]
+    with pytest.raises(RequestError, match=f"messages.1.content.0.input: nested deeper than {MAX_DEPTH} levels"):
+        validate(body)
