@@ -10,11 +10,13 @@
   "published_date"}], "response_time"}`; a bad key is 401.
 
 `mode` scripts a fault for every following request: "ok", "429", "500", "garbage" (HTML with status 200),
-"wrong_shape" (JSON that is not a search result), "forbidden" (SearXNG with its JSON API off).
+"wrong_shape" (JSON that is not a search result), "forbidden" (SearXNG with its JSON API off), "hang" (takes
+the request and never answers).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +54,7 @@ class SearchBackends:
         self.app.router.add_get("/res/v1/web/search", self._brave)
         self.app.router.add_post("/search", self._tavily)
         self._runner: web.AppRunner | None = None
+        self._release = asyncio.Event()
         self.url = ""
 
     async def start(self) -> str:
@@ -62,6 +65,7 @@ class SearchBackends:
         return self.url
 
     async def stop(self) -> None:
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -78,6 +82,8 @@ class SearchBackends:
 
     async def _searxng(self, request: web.Request) -> web.Response:
         self.requests.append({"api": "searxng", "query": dict(request.query), "headers": dict(request.headers)})
+        if self.mode == "hang":
+            await self._release.wait()  # set when the fake stops, so shutting down does not wait on it
         if self.mode == "forbidden" or request.query.get("format") != "json":
             return web.Response(status=403, text="403 Forbidden")
         fault = self._fault()

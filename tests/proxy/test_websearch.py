@@ -404,3 +404,42 @@ async def test_tool_choice_of_a_search_only_request(rig_factory: RigFactory, sea
     await ask(rig, stream=True, **({"tool_choice": choice} if choice else {}))
     assert rig.engine.requests[0].get("tool_choice") == first
     assert rig.engine.requests[1].get("tool_choice") == then
+
+
+async def test_a_backend_that_never_answers_is_unavailable(search: SearchBackends) -> None:
+    from ccb.proxy.websearch.backends import search as run_search
+    from ccb.proxy.websearch.spec import parse_spec
+
+    search.mode = "hang"
+    outcome = await run_search(parse_spec(search.url), None, "q", ws.ServerTool(), timeout=0.5)
+    assert outcome.error == "unavailable" and "did not answer within 0.5 s" in outcome.message
+
+
+async def test_client_gone_during_a_search_leaves_the_bridge_serving(rig_factory: RigFactory,
+                                                                    search: SearchBackends) -> None:
+    import asyncio
+
+    import aiohttp
+
+    search.mode = "hang"
+    rig = await rig_factory("vllm", web_search=search.url)
+    rig.engine.push(*searching())
+    body = {"model": "m", "max_tokens": 100, "stream": True, "tools": [SERVER_TOOL],
+            "messages": [{"role": "user", "content": PROMPT}]}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(rig.bridge.url + "/v1/messages", json=body,
+                                headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+            assert resp.status == 200
+            seen = b""
+            while b"server_tool_use" not in seen:  # the search has started
+                seen += await resp.content.readany()
+    for _ in range(100):  # wait for the fake backend to see the query
+        if search.requests:
+            break
+        await asyncio.sleep(0.05)
+    assert search.requests
+    search.mode = "ok"
+    rig.engine.script.clear()  # the answer after the abandoned search was never asked for
+    rig.engine.push(*searching())
+    message = await ask(rig, stream=False)
+    assert message["content"][2]["content"][0]["url"] == search.hits[0].url
