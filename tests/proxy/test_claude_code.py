@@ -64,3 +64,30 @@ async def test_wrong_token_is_an_authentication_failure(tmp_path: Path, isolated
     assert done.returncode == 1 and done.result["is_error"] is True
     assert done.result["api_error_status"] == 401
     assert engine.requests == []
+
+
+@pytest.mark.parametrize("capabilities", [["completion", "tools"], ["completion", "tools", "thinking"]],
+                         ids=["no-thinking", "thinking"])
+async def test_ollama_models_get_a_thinking_switch_only_when_they_think(capabilities: list[str], tmp_path: Path,
+                                                                        isolated_home: Path) -> None:
+    """Claude Code asks for thinking on every turn; an Ollama model without the capability answers a switch with
+    400 "does not support thinking", which used to fail every turn."""
+    engine = FakeEngine("ollama", context=131072)
+    engine.capabilities = capabilities
+    engine.push(Answer(text="Hello there."))
+    runner, url = await start_engine(engine)
+    try:
+        async with Serve("--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine",
+                         "ollama") as serve:
+            env = claude_env(isolated_home, serve.url, "t0k", MAX_THINKING_TOKENS="4096")
+            done = await run_claude(["-p", "say hello"], env, tmp_path)
+    finally:
+        await runner.cleanup()
+    assert done.returncode == 0, done
+    assert done.result["is_error"] is False and done.result["result"] == "Hello there."
+    efforts = [r.get("reasoning_effort") for r in engine.requests]
+    if "thinking" in capabilities:
+        assert "low" in efforts or "medium" in efforts or "high" in efforts, efforts  # Claude Code asked to think
+    else:
+        assert efforts == [None] * len(engine.requests), efforts
+    assert engine.shows == ["fake-model"]  # learned once, not per request
