@@ -38,6 +38,7 @@ def range_position(version: str) -> str:
 class KnownIssue:
     id: str
     since: str  # first release with the problem
+    summary: str  # one short line, problem and how it is handled, for a set-up it does not hurt
     problem: str
     remedy: str
     fixed_in: str | None = None
@@ -83,6 +84,7 @@ def _unforced_subagent(env: Mapping[str, str]) -> bool:
 ISSUES: tuple[KnownIssue, ...] = (
     KnownIssue(
         "tool_search", "2.1.304",
+        "tool search: deferred tools arrive through ToolSearch (the ccb bridge expands its results)",
         "tool search is on for a custom base URL: most tools (web, cron, worktree, notebook, every MCP tool) "
         "reach the model only through ToolSearch, whose results are `tool_reference` blocks",
         "through the ccb bridge each reference becomes the tool's full definition; a provider endpoint that "
@@ -90,6 +92,7 @@ ISSUES: tuple[KnownIssue, ...] = (
     ),
     KnownIssue(
         "window_1m", "2.1.323",
+        "unknown models are assumed to have a 1M window (ccb sets CLAUDE_CODE_MAX_CONTEXT_TOKENS)",
         "a model name Claude Code does not know is assumed to have a 1M-token window, so a smaller engine "
         "overflows before Claude Code compacts",
         "ccb launch and ccb profile switch set CLAUDE_CODE_MAX_CONTEXT_TOKENS to the engine's window when they "
@@ -98,6 +101,7 @@ ISSUES: tuple[KnownIssue, ...] = (
     ),
     KnownIssue(
         "output_128k", "2.1.327",
+        "a max_tokens stop is retried asking for 128k (ccb sets CLAUDE_CODE_MAX_OUTPUT_TOKENS)",
         "after an answer stops at max_tokens, Claude Code retries asking for 128,000 output tokens, more than "
         "most engines and providers allow",
         "ccb sets CLAUDE_CODE_MAX_OUTPUT_TOKENS (32000, or a quarter of a smaller window), which stops the "
@@ -106,12 +110,14 @@ ISSUES: tuple[KnownIssue, ...] = (
     ),
     KnownIssue(
         "subagent_model", "2.1.332",
+        "Explore agents ignore the subagent model unless forced (ccb forces a profile's)",
         "Explore subagents run on the main model and ignore CLAUDE_CODE_SUBAGENT_MODEL",
         "ccb sets CLAUDE_CODE_SUBAGENT_MODEL_FORCE=1 when the profile names a subagent model",
         affected=_unforced_subagent,
     ),
     KnownIssue(
         "auto_compact_min", "2.1.332",
+        "auto-compact windows under 100k are raised to 100k (ccb leaves them unset)",
         "CLAUDE_CODE_AUTO_COMPACT_WINDOW below 100k is read as 100k, with a warning at every start",
         "leave it unset below 100k (ccb does) and set CLAUDE_CODE_MAX_CONTEXT_TOKENS, which still drives "
         "compaction",
@@ -119,6 +125,7 @@ ISSUES: tuple[KnownIssue, ...] = (
     ),
     KnownIssue(
         "trust_default_no", "2.1.332",
+        "the folder trust dialog preselects \"No, exit\": choose \"Yes, I trust this folder\"",
         "the folder trust dialog preselects \"No, exit\": pressing Enter ends Claude Code (\"this folder isn't "
         "trusted\")",
         "choose \"Yes, I trust this folder\" with the arrow keys first; scripts that drive the terminal must "

@@ -123,11 +123,11 @@ def issue_checks(version: str, env: dict[str, str]) -> list[Check]:
     affected, for information otherwise."""
     checks = []
     for issue in issues_for(version):
-        finding = f"{issue.since}+: {issue.problem}"
         if issue.affected is not None and issue.affected(env):
-            checks.append(Check(f"claude.issue.{issue.id}", "claude", "warn", finding, issue.remedy))
+            checks.append(Check(f"claude.issue.{issue.id}", "claude", "warn", f"{issue.since}+: {issue.problem}",
+                                issue.remedy))
         else:
-            checks.append(Check(f"claude.issue.{issue.id}", "claude", "ok", f"{finding}; remedy: {issue.remedy}"))
+            checks.append(Check(f"claude.issue.{issue.id}", "claude", "ok", f"{issue.since}+: {issue.summary}"))
     return checks
 
 

@@ -59,6 +59,7 @@ def test_issues_warn_only_for_a_set_up_they_hurt() -> None:
     assert set(warned) == {"claude.issue.window_1m", "claude.issue.output_128k", "claude.issue.subagent_model",
                            "claude.issue.auto_compact_min"}
     assert all(c.fix for c in warned.values())
+    assert warned["claude.issue.auto_compact_min"].finding.startswith("2.1.332+: CLAUDE_CODE_AUTO_COMPACT_WINDOW below")
     # 2.1.197 has none of these problems, whatever the set-up.
     assert issue_checks("2.1.197", hurt) == []
 
