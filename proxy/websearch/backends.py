@@ -6,7 +6,6 @@ one of Anthropic's error codes, never an exception.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -53,13 +52,17 @@ async def search(backend: Backend, key: str | None, query: str, tool: ServerTool
     method, url, params, payload, headers = _request(backend, key, query, tool)
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     try:
-        async with aiohttp.ClientSession(timeout=client_timeout, trust_env=not is_loopback(url)) as session:
-            async with session.request(method, url, params=params, json=payload, headers=headers,
-                                       allow_redirects=True) as resp:
-                raw = await resp.content.read(MAX_BODY)
-                if resp.status != 200:
-                    return _status_outcome(backend, query, resp.status)
-    except (asyncio.TimeoutError, TimeoutError):
+        async with aiohttp.ClientSession(timeout=client_timeout, trust_env=not is_loopback(url)) as session, \
+                session.request(method, url, params=params, json=payload, headers=headers,
+                                allow_redirects=False) as resp:
+            raw = await resp.content.read(MAX_BODY)
+            if 300 <= resp.status <= 399:  # never followed: a key would go wherever the redirect points
+                where = _safe(resp.headers.get("Location", "")) or "no Location given"
+                return _fail(query, "unavailable", f"{backend.label} answered a redirect ({where}): put the address "
+                                                   "it should use in the web search setting")
+            if resp.status != 200:
+                return _status_outcome(backend, query, resp.status)
+    except TimeoutError:
         return _fail(query, "unavailable", f"{backend.label} did not answer within {timeout:g} s")
     except (aiohttp.ClientError, OSError) as exc:
         return _fail(query, "unavailable", f"cannot reach {backend.label} at {_safe(url)}: "

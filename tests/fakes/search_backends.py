@@ -11,7 +11,7 @@
 
 `mode` scripts a fault for every following request: "ok", "429", "500", "garbage" (HTML with status 200),
 "wrong_shape" (JSON that is not a search result), "forbidden" (SearXNG with its JSON API off), "hang" (takes
-the request and never answers).
+the request and never answers), "redirect" (302 elsewhere).
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class SearchBackends:
             await self._runner.cleanup()
 
     def _fault(self) -> web.Response | None:
+        if self.mode == "redirect":
+            return web.Response(status=302, headers={"Location": "http://127.0.0.1:9/elsewhere"})
         if self.mode == "429":
             return web.Response(status=429, text="Too Many Requests")
         if self.mode == "500":

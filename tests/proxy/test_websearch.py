@@ -51,10 +51,9 @@ async def ask(rig: Rig, *, stream: bool, tool: dict[str, Any] | None = None, **e
 async def raw_stream(rig: Rig, body: dict[str, Any]) -> tuple[int, bytes]:
     import aiohttp
 
-    async with aiohttp.ClientSession() as session:
-        async with session.post(rig.bridge.url + "/v1/messages", json=body,
-                                headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-            return resp.status, await resp.read()
+    async with aiohttp.ClientSession() as session, session.post(rig.bridge.url + "/v1/messages", json=body,
+                            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        return resp.status, await resp.read()
 
 
 def events_of(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -186,6 +185,7 @@ def _closed_port() -> int:
     ("wrong_shape", "unavailable", "not its JSON search result"),
     ("forbidden", "unavailable", "formats"),
     ("down", "unavailable", "cannot reach SearXNG"),
+    ("redirect", "unavailable", "answered a redirect (http://127.0.0.1:9/elsewhere)"),
 ])
 @pytest.mark.parametrize("stream", [True, False])
 async def test_backend_failures_are_error_results_not_failed_turns(rig_factory: RigFactory, search: SearchBackends,
@@ -426,13 +426,12 @@ async def test_client_gone_during_a_search_leaves_the_bridge_serving(rig_factory
     rig.engine.push(*searching())
     body = {"model": "m", "max_tokens": 100, "stream": True, "tools": [SERVER_TOOL],
             "messages": [{"role": "user", "content": PROMPT}]}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(rig.bridge.url + "/v1/messages", json=body,
-                                headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-            assert resp.status == 200
-            seen = b""
-            while b"server_tool_use" not in seen:  # the search has started
-                seen += await resp.content.readany()
+    async with aiohttp.ClientSession() as session, session.post(rig.bridge.url + "/v1/messages", json=body,
+                            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.status == 200
+        seen = b""
+        while b"server_tool_use" not in seen:  # the search has started
+            seen += await resp.content.readany()
     for _ in range(100):  # wait for the fake backend to see the query
         if search.requests:
             break

@@ -164,8 +164,8 @@ async def test_claude_code_search_without_a_backend_is_told_how_to_configure(tmp
 
 
 async def test_claude_code_searches_through_ccb_launch(tmp_path: Path) -> None:
-    from tests.cli.launch_helpers import ccb, child_env, run_ccb, serving
     from tests.claude_harness import claude_path
+    from tests.cli.launch_helpers import ccb, child_env, run_ccb, serving
 
     backends = SearchBackends()
     base = await backends.start()
