@@ -17,7 +17,7 @@ from ccb.proxy.translate.content import document_text, search_result_text
 from ccb.proxy.translate.estimate import IMAGE_TOKENS, Estimate
 from ccb.proxy.translate.shape import continue_final, merge_turns, prefill_of
 from ccb.proxy.translate.thinking import apply as apply_thinking
-from ccb.proxy.translate.tools import function_tool, is_function_tool, schema_chars, tool_choice
+from ccb.proxy.translate.tools import function_tool, is_function_tool, sanitize, schema_chars, tool_choice
 from ccb.proxy.translate.validate import RequestError, validate
 
 __all__ = ["RequestError", "Translated", "estimate_tokens", "translate", "validate"]
@@ -89,7 +89,7 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
         tool_choice(out, body.get("tool_choice"), dialect, tool_names)
     apply_thinking(out, body, dialect)
     continue_final(out, dialect.name)
-    _response_format(out, body)
+    _response_format(out, body, dialect)
     return Translated(out, tool_names, est.tokens(), stops, prefill_of(out, dialect.name))
 
 
@@ -292,7 +292,7 @@ def _pair_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # -- thinking and output format ---------------------------------------------------------------
 
-def _response_format(out: dict[str, Any], body: dict[str, Any]) -> None:
+def _response_format(out: dict[str, Any], body: dict[str, Any], dialect: Dialect) -> None:
     config = body.get("output_config")
     fmt = config.get("format") if isinstance(config, dict) else None
     if fmt is None:
@@ -300,7 +300,8 @@ def _response_format(out: dict[str, Any], body: dict[str, Any]) -> None:
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
         out["response_format"] = {
             "type": "json_schema",
-            "json_schema": {"name": "output", "schema": fmt["schema"], "strict": False},
+            "json_schema": {"name": "output", "schema": sanitize(fmt["schema"]) if dialect.sanitize_schema
+                            else fmt["schema"], "strict": False},
         }
 
 

@@ -129,3 +129,19 @@ async def test_structured_output_maps_to_a_json_schema_response_format(rig_facto
                                              extra_body={"output_format": {"type": "json_schema", "schema": SCHEMA}})
     assert beta.content[0].type == "text"
     assert [r.get("response_format") for r in rig.engine.requests] == [EXPECTED_FORMAT, EXPECTED_FORMAT]
+
+
+def test_structured_output_schema_is_sanitized_for_strict_backends() -> None:
+    from ccb.proxy.config import dialect_for
+    from ccb.proxy.translate.request import translate
+
+    schema = {**SCHEMA, "$schema": "https://json-schema.org/draft/2020-12/schema",
+              "properties": {"name": {"type": "string", "format": "email"}, "age": {"type": "integer"}}}
+    body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}],
+            "output_config": {"format": {"type": "json_schema", "schema": schema}}}
+    strict = dialect_for("openai", frozenset({"sanitize_schema"}))
+    sent = translate(body, model="m", dialect=strict, stream=False).body["response_format"]["json_schema"]["schema"]
+    assert sent == {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                    "required": ["name", "age"]}
+    plain = translate(body, model="m", dialect=dialect_for("vllm"), stream=False).body
+    assert plain["response_format"]["json_schema"]["schema"] == schema
