@@ -114,7 +114,7 @@ def bridge_config(profile: Profile, *, token: str, status: EngineStatus | None =
                        f"`ccb profile add {profile.name} --preset {profile.preset} --model NAME`")
     exact = {name: name for name in slots.values()}
     models = ModelMap(default=slots["model"], opus=slots.get("opus"), sonnet=slots.get("sonnet"),
-                      haiku=slots.get("haiku"), exact=exact)
+                      haiku=slots.get("haiku"), fable=slots.get("fable"), exact=exact)
     kind = profile.engine or (status.kind if status is not None and status.kind in DIALECTS else None)
     return BridgeConfig(
         upstream=(profile.openai_base_url or profile.base_url).rstrip("/"),

@@ -82,11 +82,15 @@ def dialect_for(engine: str | None, quirks: frozenset[str] = frozenset()) -> Dia
     return DIALECTS.get(engine or "openai", DIALECTS["openai"]).with_quirks(quirks)
 
 
+TIERS = ("opus", "sonnet", "haiku", "fable")
+
+
 @dataclass(frozen=True, slots=True)
 class ModelMap:
     """Which upstream model serves a request, by the tier the client's model name names.
 
-    `default` serves every name; a tier entry (opus, sonnet, haiku) serves names containing that word;
+    `default` serves every name; a tier entry (opus, sonnet, haiku, fable) serves names containing that word
+    (Claude Code 2.1.332 sends `claude-fable-5-2` for its Fable tier); an unset tier falls to `default`;
     `exact` maps a client name to an upstream name verbatim (a profile's own model ids map to themselves).
     """
 
@@ -95,12 +99,13 @@ class ModelMap:
     sonnet: str | None = None
     haiku: str | None = None
     exact: dict[str, str] = field(default_factory=dict)
+    fable: str | None = None
 
     def resolve(self, requested: str) -> str:
         if requested in self.exact:
             return self.exact[requested]
         low = requested.lower()
-        for tier in ("opus", "sonnet", "haiku"):
+        for tier in TIERS:
             target = getattr(self, tier)
             if target and tier in low:
                 return str(target)

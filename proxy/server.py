@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from ccb.proxy import jsonio, relay, requestid
-from ccb.proxy.config import BridgeConfig, ModelMap
+from ccb.proxy.config import TIERS, BridgeConfig, ModelMap
 from ccb.proxy.net import health_proof
 from ccb.proxy.translate.errors import error_for
 from ccb.proxy.translate.request import RequestError, estimate_tokens, validate
@@ -146,7 +146,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
 async def list_models(request: web.Request) -> web.Response:
     models = request.app[CONFIG].models
     ids: list[str] = []
-    for name in (models.default, models.opus, models.sonnet, models.haiku, *models.exact.values()):
+    for name in (models.default, models.opus, models.sonnet, models.haiku, models.fable, *models.exact.values()):
         if name and name not in ids:
             ids.append(name)
     data = [{"type": "model", "id": i, "display_name": i, "created_at": "1970-01-01T00:00:00Z"} for i in ids]
@@ -157,12 +157,13 @@ async def list_models(request: web.Request) -> web.Response:
 def _served(models: ModelMap, model_id: str) -> str | None:
     """The engine model a client name reaches, for the names the bridge serves: its own model ids, the
     profile's exact names, and Anthropic model names and tiers (which all map to a model)."""
-    own = {m for m in (models.default, models.opus, models.sonnet, models.haiku, *models.exact.values()) if m}
+    own = {m for m in (models.default, models.opus, models.sonnet, models.haiku, models.fable,
+                       *models.exact.values()) if m}
     if model_id in own:
         return model_id
     low = model_id.lower()
-    if model_id in models.exact or low.startswith("claude") or low in ("opus", "sonnet", "haiku", "default") \
-            or any(tier in low for tier in ("opus", "sonnet", "haiku")):
+    if model_id in models.exact or low.startswith("claude") or low in (*TIERS, "default") \
+            or any(tier in low for tier in TIERS):
         return models.resolve(model_id)
     return None
 

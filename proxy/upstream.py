@@ -21,6 +21,9 @@ log = logging.getLogger("ccb.bridge")
 
 MAX_ERROR_BODY = 1 << 20
 LARGE_BODY = 1 << 20
+# While the engine cannot be reached, its window is probed again at most this often (seconds): a bridge
+# started before its engine learns the window once the engine is up, without a probe per request.
+WINDOW_RETRY = 30.0
 
 
 async def read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
@@ -45,6 +48,8 @@ class Upstream:
         self._window: int | None = config.context_length
         self._window_known = config.context_length is not None
         self._window_lock = asyncio.Lock()
+        self._window_retry_at = 0.0  # loop time before which an unreachable engine is not probed again
+        self._reached = False  # some probe got a definite HTTP answer (not a 5xx)
         self._count_route: str | None = None  # the counting route that worked, or "" when none does
         self.headers = config.upstream_headers()
         self.caps = Capabilities(self)
@@ -84,15 +89,24 @@ class Upstream:
     # -- context window --------------------------------------------------------------------
 
     async def window(self) -> int | None:
-        """The engine's context window: configured, else read once from /v1/models or /props."""
+        """The engine's context window: configured, else read from /v1/models or /props once the engine
+        answers (an engine that is down is asked again after WINDOW_RETRY seconds, not on every request)."""
         if self._window_known:
             return self._window
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._window_retry_at:
+            return None
         async with self._window_lock:
-            if not self._window_known:
+            if not self._window_known and loop.time() >= self._window_retry_at:
+                self._reached = False
                 self._window = await self._discover_window()
-                self._window_known = True
-                if self._window:
-                    log.info("engine context window: %d tokens", self._window)
+                if self._window or self._reached:
+                    self._window_known = True  # found, or the engine answered without telling
+                    if self._window:
+                        log.info("engine context window: %d tokens", self._window)
+                else:
+                    self._window_retry_at = loop.time() + WINDOW_RETRY
+                    log.info("engine not reachable for its context window; asking again in %g s", WINDOW_RETRY)
         return self._window
 
     async def _discover_window(self) -> int | None:
