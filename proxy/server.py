@@ -28,7 +28,7 @@ log = logging.getLogger("ccb.bridge")
 CONFIG = web.AppKey("config", BridgeConfig)
 UPSTREAM = web.AppKey("upstream", Upstream)
 REQUEST_ID = web.RequestKey("request_id", str)
-PUBLIC = frozenset({"/", "/health"})
+PUBLIC = frozenset({"/", "/health", "/api/hello"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -217,8 +217,10 @@ def make_app(config: BridgeConfig) -> web.Application:
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model_id}", get_model)
-    app.router.add_get("/", root)  # also answers HEAD: Claude Code pre-warms the connection with it
+    app.router.add_get("/", root)  # also answers HEAD: Claude Code up to 2.1.197 pre-warms the connection with it
     app.router.add_get("/health", health)
+    # Claude Code 2.1.247+ pre-warms the connection with `HEAD /api/hello` (no token, status ignored).
+    app.router.add_get("/api/hello", root)
     return app
 
 

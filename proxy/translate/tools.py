@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from ccb.proxy.config import Dialect
@@ -39,8 +40,9 @@ def function_tool(tool: dict[str, Any], dialect: Dialect, names: dict[str, str],
         schema = {"type": "object", "properties": {}}
     if dialect.sanitize_schema:
         schema = sanitize(schema)
-    elif "$schema" in schema:
-        schema = {k: v for k, v in schema.items() if k != "$schema"}
+    else:
+        schema = portable(schema)
+        schema.pop("$schema", None)
     fn: dict[str, Any] = {"name": name, "parameters": schema}
     description = tool.get("description")
     if description:
@@ -55,6 +57,49 @@ def schema_chars(schemas: list[dict[str, Any]]) -> int:
     `[a, b]` encodes as `[` + a + `, ` + b + `]`: two characters of framing per schema.
     """
     return len(_SIZER.encode(schemas)) - 2 * len(schemas) if schemas else 0
+
+
+# Regex features outside the common subset (ECMA-262 without flags, Python `re`, RE2): Unicode property
+# escapes, lookaround, named groups, backreferences, atomic groups. OpenAI, DeepSeek and GLM
+# answer 400 "... is not a 'regex'" to a tool schema holding one (Claude Code's Artifact tool, 2.1.265).
+_NON_PORTABLE = re.compile(r"\\[pPk]|\(\?[=!<>P]|\\[1-9]")
+
+
+def portable_pattern(pattern: Any) -> bool:
+    if not isinstance(pattern, str) or _NON_PORTABLE.search(pattern):
+        return False
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return True
+
+
+def portable(schema: Any) -> Any:
+    """A schema every OpenAI-style validator takes: `allOf` members folded into their parent (a key the
+    parent already has is kept from the parent), regex `pattern`s outside the common subset dropped.
+    Everything else stays; walks schemas structurally, so a property may be named `pattern`."""
+    if isinstance(schema, list):
+        return [portable(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "pattern":
+            if portable_pattern(value):
+                out[key] = value
+        elif key == "allOf":
+            continue
+        elif key in ("properties", "patternProperties", "$defs", "definitions") and isinstance(value, dict):
+            out[key] = {name: portable(sub) for name, sub in value.items()}
+        elif key in ("items", "anyOf", "oneOf", "not", "additionalProperties", "prefixItems", "contains"):
+            out[key] = portable(value)
+        else:
+            out[key] = value
+    for member in schema.get("allOf") or () if isinstance(schema.get("allOf"), list) else ():
+        for key, value in (portable(member) if isinstance(member, dict) else {}).items():
+            out.setdefault(key, value)
+    return out
 
 
 def sanitize(schema: Any) -> Any:
