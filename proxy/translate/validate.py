@@ -101,6 +101,8 @@ def validate(body: Any, *, require_max_tokens: bool = True) -> None:
     messages = body["messages"]
     if not isinstance(messages, list):
         _fail("messages", "expected an array of messages")
+    if not messages:
+        _fail("messages", "expected at least one message")
     for i, msg in enumerate(messages):
         _message(msg, f"messages.{i}")
     if messages and messages[-1]["role"] == "assistant" and _ends_in_space(messages[-1]["content"]):
@@ -154,8 +156,18 @@ def _top_level(body: dict[str, Any]) -> None:
     for key in ("service_tier", "inference_geo", "speed"):
         if body.get(key) is not None and not isinstance(body[key], str):
             _fail(key, "expected a string")
-    if body.get("context_management") is not None:
-        _object(body["context_management"], "context_management")
+    for key in ("context_management", "cache_control"):
+        if body.get(key) is not None:
+            _object(body[key], key)
+    container = body.get("container")
+    if container is not None and not isinstance(container, (str, dict)):
+        _fail("container", "expected a string or an object")
+    servers = body.get("mcp_servers")
+    if servers is not None:
+        if not isinstance(servers, list):
+            _fail("mcp_servers", "expected an array of objects")
+        for i, server in enumerate(servers):
+            _object(server, f"mcp_servers.{i}")
     config = body.get("output_config")
     if config is not None:
         config = _object(config, "output_config")

@@ -270,15 +270,15 @@ INVALID = [
     ([], "request body must be a JSON object"),
     ({"messages": [], "max_tokens": 1}, "model"),
     ({"model": "m", "max_tokens": 1}, "messages"),
-    ({"model": "m", "messages": []}, "max_tokens"),
-    ({"model": "m", "messages": [], "max_tokens": "10"}, "max_tokens"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "10"}, "max_tokens"),
     ({"model": "m", "messages": [{"role": "bot", "content": "x"}], "max_tokens": 1}, "messages.0.role"),
     ({"model": "m", "messages": [{"role": "user", "content": 5}], "max_tokens": 1}, "messages.0.content"),
     ({"model": "m", "messages": [{"role": "user", "content": [{"text": "x"}]}], "max_tokens": 1}, "messages.0.content.0"),
-    ({"model": "m", "messages": [], "max_tokens": 1, "tools": [{"description": "x"}]}, "tools.0.name"),
-    ({"model": "m", "messages": [], "max_tokens": 1, "temperature": "hot"}, "temperature"),
-    ({"model": "m", "messages": [], "max_tokens": 1, "stop_sequences": "END"}, "stop_sequences"),
-    ({"model": "m", "messages": [], "max_tokens": 1, "system": 3}, "system"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1, "tools": [{"description": "x"}]}, "tools.0.name"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1, "temperature": "hot"}, "temperature"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1, "stop_sequences": "END"}, "stop_sequences"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1, "system": 3}, "system"),
 ]
 
 
