@@ -53,7 +53,8 @@ class ServerTool:
     @classmethod
     def from_definition(cls, tool: dict[str, Any]) -> ServerTool:
         max_uses = tool.get("max_uses")
-        location = tool.get("user_location") if isinstance(tool.get("user_location"), dict) else {}
+        found = tool.get("user_location")
+        location: dict[str, Any] = found if isinstance(found, dict) else {}
 
         def text(value: Any) -> str | None:
             return value.strip() if isinstance(value, str) and value.strip() else None

@@ -116,6 +116,7 @@ def _text(value: Any) -> str:
 
 
 def _parse(kind: str, data: Any) -> list[SearchResult]:
+    date_keys: tuple[str, ...]
     if kind == "searxng":
         items = data["results"]
         date_keys = ("publishedDate",)
