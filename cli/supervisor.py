@@ -146,9 +146,31 @@ def _send(proc: asyncio.subprocess.Process, sig: int) -> None:
             proc.send_signal(sig)
 
 
+class _Routing:
+    """Where SIGTERM/SIGHUP go: to the child once it runs; one that arrives while it starts is sent on start."""
+
+    def __init__(self) -> None:
+        self.proc: asyncio.subprocess.Process | None = None
+        self.pending: list[int] = []
+
+    def forward(self, sig: int) -> None:
+        if self.proc is None:
+            self.pending.append(sig)
+        else:
+            _send(self.proc, sig)
+
+    def started(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        for sig in self.pending:
+            _send(proc, sig)
+        self.pending.clear()
+
+
 @contextlib.contextmanager
-def _signals_routed_to(proc: asyncio.subprocess.Process) -> Iterator[None]:
-    """While the child runs: SIGINT is absorbed, SIGTERM/SIGHUP are forwarded; previous handlers come back."""
+def _signals_routed(routing: _Routing) -> Iterator[None]:
+    """From before the child starts until it ends: SIGINT is absorbed, SIGTERM/SIGHUP are forwarded;
+    previous handlers come back. Installed before the spawn, so a Ctrl-C at the very start cannot kill ccb
+    while claude runs on."""
     loop = asyncio.get_running_loop()
     installed: list[tuple[signal.Signals, _Handler]] = []
     try:
@@ -159,7 +181,7 @@ def _signals_routed_to(proc: asyncio.subprocess.Process) -> Iterator[None]:
                     # The terminal already delivered Ctrl-C to claude (same process group).
                     loop.add_signal_handler(sig, lambda: None)
                 else:
-                    loop.add_signal_handler(sig, _send, proc, sig)
+                    loop.add_signal_handler(sig, routing.forward, sig)
             except (RuntimeError, ValueError, NotImplementedError):
                 # Not the main thread, or no Unix signals: run unsupervised rather than not at all.
                 continue
@@ -206,14 +228,15 @@ async def run_claude(
         if settings_file is not None:
             argv += ["--settings", str(settings_file)]
         argv += [str(arg) for arg in args]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, env=dict(env), preexec_fn=_make_pdeathsig_setup()
-            )
-        except OSError as exc:
-            raise CcbError(f"could not start Claude Code ({claude}): {exc.strerror or exc}") from exc
-
-        with _signals_routed_to(proc):
+        routing = _Routing()
+        with _signals_routed(routing):
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, env=dict(env), preexec_fn=_make_pdeathsig_setup()
+                )
+            except OSError as exc:
+                raise CcbError(f"could not start Claude Code ({claude}): {exc.strerror or exc}") from exc
+            routing.started(proc)
             try:
                 returncode = await proc.wait()
             except asyncio.CancelledError:
