@@ -25,6 +25,7 @@ from ccb.cli.engines.status import EngineStatus
 from ccb.cli.complete import profile_names
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.cli.paths import claude_install_dir
+from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, engine_verdict
 from ccb.cli.launch_plan import Route, bridge_config, choose_route, claude_env, context_length, is_local
 from ccb.cli.launch_plan import direct_base_url, launch_settings, with_engine_model, with_model
 from ccb.cli.profile_store import Profile, active_profile, get_profile, looks_secret, mask_key, profile_from_preset
@@ -67,6 +68,7 @@ async def _launch(name: str | None, model: str | None, claude_opt: str | None, y
     chosen, status = await resolve_profile(name)
     chosen = with_model(with_engine_model(chosen, status), model)
     claude = await _claude_binary(claude_opt, yes)
+    verdict = check_window(chosen, status, claude)
     route = choose_route(chosen, status)
     bridge = None
     if route.kind == "bridge":
@@ -86,8 +88,10 @@ async def _launch(name: str | None, model: str | None, claude_opt: str | None, y
             raise CcbError(f"profile '{chosen.name}' takes its key from ${chosen.api_key_env}, which is not set: "
                            f"export {chosen.api_key_env}=... or store one with `ccb profile add`")
         base_url = direct_base_url(chosen, status)
-    block = claude_env(chosen, base_url=base_url, token=token, route=route.kind,
-                       context=context_length(chosen, status))
+    window = context_length(chosen, status)
+    if verdict is not None and verdict.claude_window:
+        window = verdict.claude_window
+    block = claude_env(chosen, base_url=base_url, token=token, route=route.kind, context=window)
     _announce(chosen, route, base_url)
     _warn_overrides(block)
     if ensure_onboarding():
@@ -165,6 +169,25 @@ async def _claude_binary(explicit: str | None, yes: bool) -> Path:
     render.info(f"Installed Claude Code {NEWEST_TESTED} at {installed}; ccb finds it there from now on."
                 + ("" if on_path else f" To run plain `claude` too, add {installed.parent} to your PATH."))
     return installed
+
+
+def check_window(profile: Profile, status: EngineStatus | None, claude: Path) -> WindowVerdict | None:
+    """Before launching on a local engine: refuse a window Claude Code cannot answer in, warn about a tight one."""
+    if status is None or status.context_length is None:
+        return None
+    trained = [m.max_context_length for m in status.models if m.max_context_length]
+    if status.context_length >= RECOMMENDED_WINDOW and all(t >= RECOMMENDED_WINDOW for t in trained):
+        return None  # fine for every Claude Code release: no need to ask claude for its version
+    from ccb.cli.claude_bin import claude_version
+
+    verdict = engine_verdict(status, kind=profile.engine or status.kind, claude_version=claude_version(claude),
+                             user_window=profile.context_length)
+    if verdict is None:
+        return None
+    if verdict.level == "refuse":
+        raise CcbError(f"Claude Code cannot answer on '{profile.name}': {verdict.line()}")
+    render.warn(verdict.line())
+    return verdict
 
 
 def _announce(profile: Profile, route: Route, base_url: str) -> None:

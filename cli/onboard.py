@@ -20,19 +20,11 @@ from ccb.cli.engines.catalog import list_models
 from ccb.cli.engines.probe import DEFAULT_PORTS, probe_local, probe_url
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError
-from ccb.cli.launch_plan import MIN_DIRECT_CONTEXT
+from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, judge_window
 from ccb.cli.profile_store import NAME_RE, Profile, load_profiles, profile_from_preset
 from ccb.profiles import ENGINE_KINDS, ENV_NAME_RE, Preset, load_presets, url_problem
 from questionary import Choice, Separator
 
-# How to give each engine a window Claude Code can live with (its prompts alone are 20-60k tokens).
-CONTEXT_FIXES: dict[str, str] = {
-    "ollama": "restart Ollama with OLLAMA_CONTEXT_LENGTH=65536 (or set num_ctx 65536 in a Modelfile)",
-    "llamacpp": "restart llama-server with -c 65536 or more (the window per slot is -c divided by -np)",
-    "vllm": "restart vLLM with --max-model-len 65536 (the model must support that length)",
-    "sglang": "restart SGLang with --context-length 65536",
-    "lmstudio": "reload the model in LM Studio with a context length of 65536 or more",
-}
 # Above this many models a menu is unwieldy (gateways list hundreds): type with completion instead.
 MAX_MENU_MODELS = 30
 
@@ -98,13 +90,18 @@ async def ask(question: questionary.Question) -> Any:
     return answer
 
 
-def context_warning(kind: str | None, window: int | None) -> str | None:
-    """The warning for a local engine whose window is too small for Claude Code, or None."""
-    if window is None or window >= MIN_DIRECT_CONTEXT:
-        return None
-    fix = CONTEXT_FIXES.get(kind or "", "configure the server for a context window of 65536 tokens or more")
-    return (f"the engine's context window is {window} tokens; Claude Code needs {MIN_DIRECT_CONTEXT} or more "
-            f"(its prompts alone are 20-60k tokens) and will fail or compact constantly. Fix: {fix}")
+def context_warning(kind: str | None, window: int | None, *, trained: int | None = None,
+                    tools: bool | None = True, claude_version: str | None = None) -> WindowVerdict | None:
+    """What is wrong with a local engine's window for the installed Claude Code (cli/window.py), or None."""
+    return judge_window(window, kind=kind, trained=trained, claude_version=claude_version, tools_in_prompt=tools)
+
+
+def installed_claude_version() -> str | None:
+    """The version of the `claude` ccb would launch, or None when there is none yet."""
+    from ccb.cli.claude_bin import claude_version, find_claude
+
+    found = find_claude()
+    return claude_version(found) if found is not None else None
 
 
 def unique_name(base: str, taken: Iterable[str]) -> str:
@@ -292,7 +289,7 @@ def _model_id_ok(text: str) -> bool | str:
     return bool(text.strip()) and not any(c.isspace() for c in text.strip()) or "one model id, without spaces"
 
 
-async def _ask_models(endpoint: Endpoint) -> Profile:
+async def _ask_models(endpoint: Endpoint) -> tuple[Profile, WindowVerdict | None]:
     draft = _draft(endpoint)
     models, problem = await _list(draft, endpoint.status)
     ids = sorted({m.id for m in models})
@@ -323,21 +320,38 @@ async def _ask_models(endpoint: Endpoint) -> Profile:
     roles = {"opus": "hardest tasks", "sonnet": "sonnet", "haiku": "quick tasks", "subagent": "subagents"}
     others = ", ".join(f"{roles[slot]}: {m}" for slot, m in slots.items() if m != main)
     render.info(f"Models: {main}" + (f" ({others})" if others else " for everything (including quick tasks)"))
+    verdict = None
     if endpoint.status is not None:
         chosen = next((m for m in models if m.id == main), None)
         window = chosen.context_length if chosen and chosen.context_length else endpoint.status.context_length
-        if warning := context_warning(endpoint.status.kind, window):
-            render.warn(warning)
-    return _draft(endpoint, main, slots)
+        trained = chosen.max_context_length if chosen else None
+        if window is not None and min(window, trained or window) < RECOMMENDED_WINDOW:
+            verdict = context_warning(endpoint.status.kind, window, trained=trained, tools=endpoint.status.tools,
+                                      claude_version=installed_claude_version())
+        if verdict is not None and verdict.level == "warn":
+            render.warn(verdict.line())
+    return _draft(endpoint, main, slots), verdict
 
 
-async def _test(profile: Profile, status: EngineStatus | None, tester: Tester) -> tuple[str, bool]:
-    """("ok" | "save" | "back", whether the test passed), retrying as long as the user asks."""
+async def _test(profile: Profile, status: EngineStatus | None, tester: Tester,
+                verdict: WindowVerdict | None = None) -> tuple[str, bool]:
+    """("ok" | "save" | "back", whether the test passed), retrying as long as the user asks. A window Claude
+    Code cannot answer in is not tested at all (a tiny request would pass and prove nothing)."""
+    if verdict is not None and verdict.level == "refuse":
+        render.warn(f"Claude Code cannot answer on this set-up: {verdict.line()}")
+        answer = str(await ask(questionary.select("What now?", choices=[
+            Choice("Go back and change the settings", value="back"),
+            Choice("Save it anyway (ccb launch will refuse until the window is fixed)", value="save")])))
+        return answer, False
     while True:
         with render.err.status(f"Testing {profile.slots().get('model', 'the model')} with a tiny request…"):
             result = await tester(profile, status)
         if result.ok:
-            render.info(f"It works ({result.via}): {result.detail}")
+            if verdict is None:
+                render.info(f"It works ({result.via}): {result.detail}")
+            else:
+                render.info(f"The model answered ({result.via}): {result.detail}; with the limits warned "
+                            "about above")
             return "ok", True
         render.warn(f"the test request failed ({result.via}): {result.detail}")
         if result.hint:
@@ -426,8 +440,8 @@ async def run_wizard(tester: Tester, *, ports: Iterable[int] = DEFAULT_PORTS, pr
             endpoint = await _custom_endpoint(target)
         else:
             endpoint = await _hosted_endpoint(target)
-        profile = await _ask_models(endpoint)
-        verdict, tested = await _test(profile, endpoint.status, tester)
+        profile, window = await _ask_models(endpoint)
+        verdict, tested = await _test(profile, endpoint.status, tester, window)
         if verdict != "back":
             break
     profile = await _ask_web_search(profile)

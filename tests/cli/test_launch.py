@@ -203,3 +203,45 @@ async def test_direct_route_to_a_capable_local_engine_uses_its_root(tmp_path: Pa
     assert block["ANTHROPIC_BASE_URL"] == url
     assert block["ANTHROPIC_MODEL"] == "qwen3-coder-30b-a3b-q4_k_m.gguf"  # the engine's loaded model
     assert block["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "131072"
+
+
+async def test_a_window_claude_code_cannot_answer_in_is_refused_before_launching(tmp_path: Path, bin_dir: Path,
+                                                                                 record: Path) -> None:
+    from tests.fakes.discovery import llamacpp_app
+
+    async with serving(llamacpp_app(n_ctx=8192, n_ctx_train=131072, supports_tools=True)) as url:
+        ccb("profile", "add", "small", "--preset", "llamacpp", "--base-url", url + "/v1")
+        code, _, err = await run_ccb("launch", "small", env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record)),
+                                     cwd=tmp_path)
+    assert code == 1
+    assert not record.exists()  # claude never started
+    flat = " ".join(err.split())
+    assert "Claude Code cannot answer on 'small': the engine's window is 8,192 tokens" in flat
+    assert "Claude Code 2.1.197 sends about" in flat  # the fake claude reports 2.1.197: its figures
+    assert "Fix: restart llama-server with `-c 65536 -np 1`" in flat
+
+
+async def test_a_model_trained_for_a_small_window_is_told_a_bigger_one_will_not_help(
+        tmp_path: Path, bin_dir: Path, record: Path) -> None:
+    from tests.fakes.discovery import llamacpp_app
+
+    async with serving(llamacpp_app(n_ctx=8192, n_ctx_train=8192, supports_tools=True)) as url:
+        ccb("profile", "add", "small", "--preset", "llamacpp", "--base-url", url + "/v1")
+        code, _, err = await run_ccb("launch", "small", env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record)),
+                                     cwd=tmp_path)
+    assert code == 1 and not record.exists()
+    flat = " ".join(err.split())
+    assert "trained for only 8,192 tokens, so a bigger window will not help" in flat
+    assert "-c 65536" not in flat
+
+
+async def test_a_tight_window_warns_and_launches(tmp_path: Path, bin_dir: Path, record: Path) -> None:
+    from tests.fakes.discovery import llamacpp_app
+
+    async with serving(llamacpp_app(n_ctx=32768, supports_tools=True)) as url:
+        ccb("profile", "add", "tight", "--preset", "llamacpp", "--base-url", url + "/v1")
+        code, _, err = await run_ccb("launch", "tight", env=child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record)),
+                                     cwd=tmp_path)
+    assert code == 0, err
+    assert "warning: the engine's window is 32,768 tokens" in " ".join(err.split())
+    assert read_record(record)["settings"]["env"]["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "32768"
