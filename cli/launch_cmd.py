@@ -23,12 +23,14 @@ from ccb.cli.claude_bin import NEWEST_TESTED, find_claude, install_hint, install
 from ccb.cli.claude_settings import effective_env, ensure_onboarding, settings_layers
 from ccb.cli.engines.status import EngineStatus
 from ccb.cli.complete import profile_names
+from ccb.cli.embedded import is_embedded
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.cli.paths import claude_install_dir
 from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, engine_verdict
 from ccb.cli.launch_plan import Route, bridge_config, choose_route, claude_env, context_length, is_local
 from ccb.cli.launch_plan import direct_base_url, launch_settings, with_engine_model, with_model
-from ccb.cli.profile_store import Profile, active_profile, get_profile, looks_secret, mask_key, profile_from_preset
+from ccb.cli.profile_store import Profile, active_profile, get_profile, load_profiles, looks_secret, mask_key
+from ccb.cli.profile_store import profile_from_preset
 from ccb.proxy.runner import start_bridge
 
 # Arguments after `--` on the command line, set by `main()` before Typer parses the rest.
@@ -41,6 +43,32 @@ def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
         cut = argv.index("--")
         return argv[:cut], argv[cut + 1:]
     return argv, []
+
+
+_LAUNCH_FLAGS = {"--yes", "-y", "--help", "-h"}
+_LAUNCH_VALUED = {"--model", "-m", "--claude"}
+
+
+def misplaced_claude_option(args: list[str]) -> str | None:
+    """For `ccb launch NAME --resume x` (a Claude Code option before `--`): the line that says where it goes."""
+    if "launch" not in args:
+        return None
+    rest = args[args.index("launch") + 1:]
+    kept: list[str] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg in _LAUNCH_VALUED:
+            kept += rest[i:i + 2]
+            i += 2
+            continue
+        if arg.startswith("-") and arg not in _LAUNCH_FLAGS and arg.split("=", 1)[0] not in _LAUNCH_VALUED:
+            own = " ".join(["ccb", "launch", *kept])
+            return (f"{arg} is not an option of ccb launch; arguments for Claude Code go after `--`: "
+                    f"`{own} -- {' '.join(rest[i:])}`")
+        kept.append(arg)
+        i += 1
+    return None
 
 
 def launch(
@@ -66,8 +94,22 @@ def launch(
 
 async def _launch(name: str | None, model: str | None, claude_opt: str | None, yes: bool, args: list[str]) -> int:
     chosen, status = await resolve_profile(name)
-    chosen = with_model(with_engine_model(chosen, status), model)
     claude = await _claude_binary(claude_opt, yes)
+    if not is_embedded(chosen):
+        return await _launch_on(with_model(with_engine_model(chosen, status), model), status, claude, args)
+    from ccb.cli.claude_bin import claude_version
+    from ccb.cli.embedded import start_for_profile
+    from ccb.cli.window import prompt_size
+
+    minimum = prompt_size(claude_version(claude)).minimum_window()
+    live, status, engine = await start_for_profile(chosen, minimum=minimum)
+    try:
+        return await _launch_on(with_model(with_engine_model(live, status), model), status, claude, args)
+    finally:
+        await engine.stop()
+
+
+async def _launch_on(chosen: Profile, status: EngineStatus | None, claude: Path, args: list[str]) -> int:
     verdict = check_window(chosen, status, claude)
     route = choose_route(chosen, status)
     bridge = None
@@ -99,11 +141,16 @@ async def _launch(name: str | None, model: str | None, claude_opt: str | None, y
     from ccb.cli.supervisor import build_child_env, run_claude
 
     try:
-        return await run_claude(claude, args, build_child_env(os.environ, block),
+        code = await run_claude(claude, args, build_child_env(os.environ, block),
                                 settings=launch_settings(chosen, block))
     finally:
         if bridge is not None:
             await bridge.stop()
+    if sys.stderr.isatty() and not {"-p", "--print"} & set(args):
+        # Claude Code's parting `claude --resume <id>` would resume without the profile.
+        render.info(f"To resume a session on this profile: `ccb launch {chosen.name} -- --resume <id>` "
+                    "(or `-- --continue` for the last one)")
+    return code
 
 
 async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | None]:
@@ -123,6 +170,11 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
                     from ccb.cli.setup_cmd import onboard_for_launch
 
                     return await onboard_for_launch()
+                saved = sorted(load_profiles().profiles)
+                if saved:
+                    raise CcbError(f"no active profile, and no local engine answered on the usual ports: launch "
+                                   f"one of yours with `ccb launch {saved[0]}`, or make it the default with `ccb "
+                                   f"profile use {saved[0]}` (profiles: {', '.join(saved)})")
                 raise CcbError("no profile to launch: none is active and no local engine answered on the usual "
                                "ports. Add one with `ccb profile add NAME --preset PRESET` (see `ccb profile "
                                "presets`), or start an engine and run `ccb probe`")
@@ -131,7 +183,7 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
             render.info(f"no active profile: using the {status.kind} engine found at {status.url}")
             return profile_from_preset(f"{preset}-local", preset, base_url=status.openai_base), status
     status: EngineStatus | None = None
-    if profile.protocol == "openai" and is_local(profile):
+    if profile.protocol == "openai" and is_local(profile) and not is_embedded(profile):
         status = await probe_url(profile.base_url, api_key=profile.resolve_key(), timeout=3.0)
         if status.status not in ("ok", "needs_key"):
             raise CcbError(f"the engine for profile '{profile.name}' at {profile.base_url} is not answering "

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +22,9 @@ from ccb.cli.engines.catalog import list_models
 from ccb.cli.engines.probe import DEFAULT_PORTS, probe_local, probe_url
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError
-from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, judge_window
+from ccb.cli.embedded import NOMINAL_URL
+from ccb.cli.embedded import PRESET as EMBEDDED
+from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, judge_window, prompt_size
 from ccb.cli.profile_store import NAME_RE, Profile, load_profiles, profile_from_preset
 from ccb.profiles import ENGINE_KINDS, ENV_NAME_RE, Preset, load_presets, url_problem
 from questionary import Choice, Separator
@@ -125,7 +129,11 @@ def target_menu(running: list[EngineStatus]) -> tuple[list[Choice | Separator], 
         kind = status.kind if status.kind in ENGINE_KINDS else "custom"
         targets[f"engine:{i}"] = Target(f"engine:{i}", presets[kind or "custom"], status)
         menu.append(Choice(_engine_title(status), value=f"engine:{i}"))
-    running_kinds = {s.kind for s in running}
+    if EMBEDDED in presets:  # first (the default) when nothing runs here: it needs neither an engine nor a key
+        targets[f"preset:{EMBEDDED}"] = Target(f"preset:{EMBEDDED}", presets[EMBEDDED])
+        menu.append(Choice("ccb's built-in engine — runs a GGUF model file on this computer (llama.cpp)",
+                           value=f"preset:{EMBEDDED}"))
+    running_kinds = {s.kind for s in running} | {EMBEDDED}
     direct, translated = "works with Claude Code directly", "ccb translates for Claude Code"
     groups = (("local", None, ""), ("anthropic-cloud", f"── Hosted, {direct} ──", f" — {direct}"),
               ("openai-cloud", f"── Hosted, {translated} ──", f" — {translated}"))
@@ -173,7 +181,7 @@ async def _ask_key(preset: Preset, *, optional: bool) -> tuple[str | None, str |
         return None, usual if how == "usual" else None
     if how == "paste":
         key = await ask(questionary.password(
-            "Paste the API key (nothing is shown):",
+            "Paste the API key (shown as *):",
             validate=lambda text: bool(text.strip()) or "the key is empty: paste it, or Ctrl-C to cancel"))
         return str(key).strip(), None
     name = await ask(questionary.text(
@@ -312,7 +320,7 @@ async def _ask_models(endpoint: Endpoint) -> tuple[Profile, WindowVerdict | None
             main = str(await ask(questionary.select("Main model:", choices=choices,
                                                     default=first[0] if first else None)))
     if not ids or not main:
-        example = f" (e.g. {suggested})" if suggested else ""
+        example = f" (e.g. {suggested})" if suggested else " (`ccb models --url URL` lists them)"
         main = str(await ask(questionary.text(
             f"Model id, as the provider names it{example}:", default=suggested or "",
             validate=_model_id_ok))).strip()
@@ -356,9 +364,10 @@ async def _test(profile: Profile, status: EngineStatus | None, tester: Tester,
         render.warn(f"the test request failed ({result.via}): {result.detail}")
         if result.hint:
             render.info(f"Hint: {result.hint}")
-        answer = str(await ask(questionary.select("What now?", choices=[
-            Choice("Try again", value="retry"), Choice("Go back and change the settings", value="back"),
-            Choice("Save it anyway", value="save")])))
+        choices = [Choice("Go back and change the settings", value="back"), Choice("Save it anyway", value="save")]
+        if result.via != "not sent":  # a request that was never sent fails the same way again in this process
+            choices.insert(0, Choice("Try again", value="retry"))
+        answer = str(await ask(questionary.select("What now?", choices=choices)))
         if answer != "retry":
             return answer, False
 
@@ -429,10 +438,20 @@ async def run_wizard(tester: Tester, *, ports: Iterable[int] = DEFAULT_PORTS, pr
         running = [s for s in await probe_local(ports=ports, timeout=probe_timeout) if s.found]
     render.info(f"Found: {', '.join(s.label + ' at ' + s.url for s in running)}." if running else
                 "No engine is running on the usual ports (Ollama, LM Studio, vLLM, SGLang, llama.cpp).")
+    async with AsyncExitStack() as engines:  # a built-in engine started for the test stops with the wizard
+        return await _ask_all(tester, running, taken, engines, launching=launching)
+
+
+async def _ask_all(tester: Tester, running: list[EngineStatus], taken: set[str], engines: AsyncExitStack, *,
+                   launching: bool) -> OnboardingChoices:
     last: Target | None = None
     while True:
         last = target = await _ask_target(running, last)
-        if target.preset.category == "local" or target.status is not None:
+        if target.preset.name == EMBEDDED:
+            endpoint = await _embedded_endpoint(target, engines)
+            if endpoint is None:
+                continue
+        elif target.preset.category == "local" or target.status is not None:
             endpoint = await _local_endpoint(target)
             if endpoint is None:
                 continue
@@ -447,5 +466,38 @@ async def run_wizard(tester: Tester, *, ports: Iterable[int] = DEFAULT_PORTS, pr
     profile = await _ask_web_search(profile)
     name = await _ask_name(profile.preset, taken)
     action = "launch" if launching else await _ask_action(name)
+    if profile.preset == EMBEDDED:  # the engine's address and key are for this run only
+        profile = replace(profile, base_url=NOMINAL_URL, openai_base_url=None, api_key=None, api_key_env=None)
+        return OnboardingChoices(replace(profile, name=name), action, None, tested)
     return OnboardingChoices(replace(profile, name=name), action, endpoint.status, tested)
+
+
+async def _embedded_endpoint(target: Target, engines: AsyncExitStack) -> Endpoint | None:
+    """Start ccb's built-in engine on a model file the user names; None to go back to the list."""
+    from ccb.cli import embedded
+
+    try:
+        embedded.check_installed()
+    except CcbError as exc:
+        render.warn(exc.message)
+        return None
+    while True:
+        answer = str(await ask(questionary.text(
+            "GGUF model file (or a Hugging Face reference, org/repo:QUANT):",
+            validate=lambda text: embedded.model_problem(text.strip()) or True if text.strip() else
+            "give the model's .gguf file"))).strip()
+        model = answer if embedded.is_reference(answer) else str(Path(answer).expanduser().resolve())
+        minimum = prompt_size(installed_claude_version()).minimum_window()
+        try:
+            engine = await embedded.start(model, minimum=minimum)
+        except CcbError as exc:
+            render.warn(exc.message)
+            again = await ask(questionary.select("What now?", choices=[
+                Choice("Pick another model file", value="retry"), Choice("Go back to the list", value="back")]))
+            if again == "back":
+                return None
+            continue
+        engines.push_async_callback(engine.stop)
+        status = await probe_url(engine.url, api_key=engine.key, timeout=10.0)
+        return Endpoint(target, "openai", base_url=engine.url, api_key=engine.key, status=status)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -205,6 +206,11 @@ def add(
         typer.Option("--web-search-key-env", help="Variable holding the Brave/Tavily key, if not the usual one."),
     ] = None,
     activate: Annotated[bool, typer.Option("--activate", help="Make it the active profile.")] = False,
+    model_file: Annotated[
+        str | None,
+        typer.Option("--model-file", help="GGUF model for the built-in engine (--preset embedded): a file, or a "
+                                          "Hugging Face reference org/repo:QUANT."),
+    ] = None,
 ) -> None:
     """Add a profile from a built-in preset.
 
@@ -229,9 +235,13 @@ def add(
         ccb profile add orq --preset openrouter --protocol openai --model qwen/qwen3-coder
 
         ccb profile add box --preset vllm --web-search http://127.0.0.1:8888
+
+        ccb profile add mine --preset embedded --model-file ~/models/qwen2.5-coder-7b-q4_k_m.gguf
     """
     if api_key == "-":
         api_key = _read_key_from_stdin()
+    if model_file is not None or preset == "embedded":
+        model = _embedded_model(preset, model_file or model)
     profile = store.profile_from_preset(
         name,
         preset,
@@ -255,8 +265,11 @@ def add(
     view = _view(profile, profile.name if activate else None)
     render.info(f"Added profile '{profile.name}': {view['provider']}, {profile.protocol}, {profile.base_url}")
     render.info(f"Note: {load_presets()[profile.preset].note}")
-    if not profile.slots():
-        render.warn("no model set and the preset suggests none: re-add the profile with --model M")
+    if not profile.slots() and load_presets()[profile.preset].category == "local":
+        render.info("No model set: ccb launch uses the model the engine has loaded (or pass --model M).")
+    elif not profile.slots():
+        render.warn(f"no model set and the preset suggests none: launch with `ccb launch {profile.name} --model M`, "
+                    f"or re-add it (`ccb profile remove {profile.name}` first) with --model M")
     if profile.api_key:
         render.info("The key is stored in profiles.json (readable by you only).")
     elif profile.api_key_env and not view["key_available"]:
@@ -419,3 +432,17 @@ def presets(json_output: JsonFlag = False) -> None:
             table.add_row(Text(p.name), Text(p.display_name), Text(where), Text(key))
         render.out.print(table)
         render.out.print("")
+
+
+def _embedded_model(preset: str, model_file: str | None) -> str:
+    """The model reference an embedded profile stores: an absolute GGUF path, or what llama.cpp fetches."""
+    from ccb.cli import embedded
+
+    if preset != embedded.PRESET:
+        raise CcbError(f"--model-file is for the built-in engine: use --preset {embedded.PRESET}")
+    if not model_file:
+        raise CcbError("the built-in engine needs a model: --model-file PATH.gguf (or a Hugging Face reference "
+                       "org/repo:QUANT)")
+    if problem := embedded.model_problem(model_file):
+        raise CcbError(problem)
+    return model_file if embedded.is_reference(model_file) else str(Path(model_file).expanduser().resolve())

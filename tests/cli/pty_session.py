@@ -33,7 +33,8 @@ def plain(raw: bytes) -> str:
 def fresh_env(home: Path, path_dirs: list[Path], **extra: str) -> dict[str, str]:
     """A new user's environment: a fresh HOME, only `path_dirs` on PATH, nothing of ours inherited."""
     env = {"HOME": str(home), "PATH": os.pathsep.join(str(p) for p in path_dirs), "TERM": "xterm-256color",
-           "LANG": "C.UTF-8", "NO_PROXY": "127.0.0.1,localhost", "COLUMNS": "160", "LINES": "50"}
+           "LANG": "C.UTF-8", "NO_PROXY": "127.0.0.1,localhost", "COLUMNS": "160", "LINES": "50",
+           "PROMPT_TOOLKIT_NO_CPR": "1"}  # a pty answers no cursor-position requests; a terminal would
     env.update(extra)
     return env
 

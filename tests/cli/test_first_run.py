@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ccb.cli.claude_bin import NEWEST_TESTED
-from tests.cli.pty_session import Session, fresh_env
+from tests.cli.pty_session import ENTER, Session, fresh_env
 
 FAKE_NPM = r'''
 import json, os, sys
@@ -23,9 +23,14 @@ from pathlib import Path
 with open(os.environ["FAKE_NPM_RECORD"], "a") as fh:
     fh.write(json.dumps(sys.argv[1:]) + "\n")
 prefix = Path(sys.argv[sys.argv.index("--prefix") + 1])
-sys.path.insert(0, os.environ["FAKE_NPM_TESTS"])
-from fakes import fake_claude
-fake_claude.install(prefix / "node_modules" / ".bin")
+target = prefix / "node_modules" / ".bin"
+if os.environ.get("FAKE_NPM_LINK"):  # "install" a real Claude Code that is already on this machine
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "claude").symlink_to(os.environ["FAKE_NPM_LINK"])
+else:
+    sys.path.insert(0, os.environ["FAKE_NPM_TESTS"])
+    from fakes import fake_claude
+    fake_claude.install(target)
 print("added 3 packages in 1s")
 '''
 
@@ -139,3 +144,65 @@ def test_ctrl_c_at_the_offer_installs_nothing_and_exits_130(newcomer: dict[str, 
     assert code == 130
     assert not (newcomer["cwd"] / "npm.log").exists()  # type: ignore[operator]
 
+
+
+@pytest.mark.claude
+@pytest.mark.engine
+def test_a_new_user_with_nothing_gets_the_builtin_engine_and_claude_code_answers(tmp_path: Path) -> None:
+    """Fresh HOME, no engine, no key, no claude: `ccb launch` → wizard → built-in engine on the SmolLM2 file →
+    install offer (npm here links the real Claude Code) → Claude Code's answer from the model."""
+    from tests.claude_harness import claude_path
+    from tests.llama_server import model_path
+
+    home, bin_dir = tmp_path / "home", tmp_path / "bin"
+    home.mkdir()
+    bin_dir.mkdir()
+    _install_fake_npm(bin_dir)
+    env = fresh_env(home, [bin_dir, Path("/usr/bin"), Path("/bin")], CCB_PROBE_PORTS="",
+                    FAKE_NPM_RECORD=str(tmp_path / "npm.log"), FAKE_NPM_LINK=str(claude_path()))
+    prompt = ["-p", "Say hello.", "--system-prompt", "Answer in at most five words.",
+              "--output-format", "json"]
+    session = Session(["launch", "--", *prompt], env, tmp_path)
+    try:
+        screen = session.expect("Where does the model you want to use run?")
+        assert "No engine is running" in screen
+        assert "» ccb's built-in engine — runs a GGUF model file on this computer" in screen  # the default
+        session.send(ENTER)
+        session.expect("GGUF model file")
+        session.send(str(model_path()) + ENTER)
+        session.expect("Main model", timeout=300)
+        session.send(ENTER)
+        screen = session.expect("Name for this profile", timeout=600)
+        flat = " ".join(screen.split())
+        assert "The model answered (through the ccb bridge" in flat and "It works" not in flat
+        assert "chat template drops tool definitions" in flat
+        session.send(ENTER)
+        screen = session.expect("Install it now?")
+        assert f"Claude Code {NEWEST_TESTED}" in screen
+        session.send("y")
+        code = session.wait(timeout=1500)
+    finally:
+        session.close()
+    text = session.text
+    assert code == 0, text[-3000:]
+    flat = " ".join(text.split())
+    assert "Saved profile 'embedded'" in flat and "Installed Claude Code" in flat
+    assert "The embedded engine is ready" in flat
+    answer = json.loads([line for line in text.splitlines() if line.startswith("{") and '"result"' in line][-1])
+    assert answer["is_error"] is False and answer["result"].strip()
+    stored = json.loads(next(home.rglob("profiles.json")).read_text())
+    profile = stored["profiles"]["embedded"]
+    assert profile["model"] == str(model_path()) and profile.get("api_key") is None
+
+
+def test_after_an_interactive_session_the_resume_hint_keeps_the_profile(newcomer: dict[str, object]) -> None:
+    from tests.fakes import fake_claude
+
+    fake_claude.install(newcomer["bin"])  # type: ignore[arg-type]
+    session = Session(["launch"], newcomer["env"], newcomer["cwd"])  # type: ignore[arg-type]
+    try:
+        code = session.wait()
+    finally:
+        session.close()
+    assert code == 0
+    assert "`ccb launch kimi -- --resume <id>`" in " ".join(session.text.split())
