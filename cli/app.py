@@ -51,6 +51,7 @@ def _root(
 
         if setup_cmd.should_onboard():  # a terminal and no profile yet: walk the user through set-up
             setup_cmd.setup()
+            raise typer.Exit(0)
         typer.echo(ctx.get_help())
         raise typer.Exit(ExitCode.USAGE)
 
@@ -88,8 +89,17 @@ app.command("restore")(restore_cmd.restore_cmd)
 app.command("logs")(logs.logs)
 
 
+def _command() -> str:
+    return " ".join(a for a in sys.argv[1:2] if not a.startswith("-")) or "..."
+
+
 def main() -> None:
     args, launch_cmd.PASSTHROUGH[:] = launch_cmd.split_passthrough(sys.argv[1:])
+    if "--debug" in args[1:]:  # `ccb launch --debug`: the global option, wherever it was typed
+        args = ["--debug", *(a for a in args if a != "--debug")]
+    if hint := launch_cmd.misplaced_claude_option(args):
+        render.error(hint)
+        sys.exit(ExitCode.USAGE)
     try:
         app(args=args, prog_name="ccb")
     except CcbError as exc:
@@ -103,7 +113,7 @@ def main() -> None:
         if _state["debug"]:
             raise
         where = _save_traceback()
-        render.error(f"unexpected {type(exc).__name__}: {exc} (details: {where}; rerun with --debug to see them here)")
+        render.error(f"unexpected {type(exc).__name__}: {exc} (details: {where}; rerun as `ccb --debug {_command()}` to see them here)")
         sys.exit(ExitCode.ERROR)
 
 

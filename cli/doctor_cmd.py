@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from ccb.cli import render
+from ccb.cli.complete import profile_names
 from ccb.cli.doctor_checks_common import AREAS, Check
 
 _MARKS = {
@@ -49,7 +50,8 @@ def _print_report(checks: list[Check]) -> None:
 
 def doctor(
     profile: Annotated[
-        str | None, typer.Option("--profile", "-p", help="Profile to check (default: the active one).")
+        str | None, typer.Option("--profile", "-p", help="Profile to check (default: the active one).",
+                                  autocompletion=profile_names)
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print {checks: [...], summary: {...}} as JSON (docs/doctor.md).")

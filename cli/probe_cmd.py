@@ -16,7 +16,8 @@ from rich.markup import escape
 
 from ccb.cli import render
 from ccb.cli.engines.status import EngineStatus, ModelInfo
-from ccb.cli.errors import CcbError
+from ccb.cli.complete import profile_names
+from ccb.cli.errors import CcbError, ExitCode
 from ccb.proxy.config import AUTH_STYLES as AUTH_SCHEMES
 
 # The probing modules (httpx and the engine families) load only when a probe runs: every `ccb` start pays
@@ -148,7 +149,9 @@ def probe(
     from ccb.cli.engines import probe as engine_probe
 
     api_key = _key_from_env(api_key_env)
-    for url in urls or []:
+    # `ccb probe 8080`: a bare port means this machine
+    urls = [f"http://127.0.0.1:{u}" if u.isdigit() else u for u in urls or []]
+    for url in urls:
         try:
             engine_probe.normalise_root(url)
         except ValueError as exc:  # reject a bad URL before probing anything
@@ -172,7 +175,13 @@ def _resolve_source(
 ) -> tuple[str, str | None, str]:
     """(base URL, key, auth scheme) from --url and/or a profile; explicit options win over the profile."""
     if profile_name is None and url is None:
-        raise CcbError("name a profile (ccb models PROFILE) or give a base URL (ccb models --url URL)")
+        from ccb.cli.profile_store import active_profile
+
+        active = active_profile()
+        if active is None:
+            raise CcbError("no active profile: name one (ccb models PROFILE) or give a base URL "
+                           "(ccb models --url URL)", exit_code=ExitCode.USAGE)
+        profile_name = active.name
     base, key, scheme = url, _key_from_env(api_key_env), auth
     if profile_name is not None:
         # Imported here: the profile store is optional for --url use and is developed separately.
@@ -192,7 +201,8 @@ def models(
     profile: Annotated[
         str | None,
         typer.Argument(
-            metavar="PROFILE", help="Profile whose provider or engine to ask.", show_default=False
+            metavar="PROFILE", help="Profile whose provider or engine to ask (default: the active one).",
+            show_default=False, autocompletion=profile_names,
         ),
     ] = None,
     url: Annotated[

@@ -67,6 +67,7 @@ async def test_connection(profile: Profile, status: EngineStatus | None) -> onbo
                                       f"export {profile.api_key_env}=... in your shell, then try again")
     route = choose_route(profile, status)
     bridge: RunningBridge | None = None
+    quiet = _QuietBridge()  # the test's own warning says what failed; the bridge's log lines stay off the screen
     try:
         if route.kind == "bridge":
             token = "ccb-setup-" + secrets.token_urlsafe(18)
@@ -91,6 +92,7 @@ async def test_connection(profile: Profile, status: EngineStatus | None) -> onbo
     finally:
         if bridge is not None:
             await bridge.stop()
+        quiet.close()
     if result.error is not None:
         # Some providers quote part of a rejected key in their error text: never show more than its tail.
         detail = result.error.replace(key, mask_key(key)) if key else result.error
@@ -101,6 +103,23 @@ async def test_connection(profile: Profile, status: EngineStatus | None) -> onbo
     said = " ".join(result.text.split())
     answer = f', the model said "{said[:60]}"' if said else ""
     return onboard.ConnectionTest(True, via, f"{first}{answer} (total {result.elapsed_s:.2f} s)")
+
+
+class _QuietBridge:
+    """While it lives, the in-process bridge's log records go nowhere unless a handler already takes them."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.logger = logging.getLogger("ccb.bridge")
+        self.handler: logging.Handler | None = None
+        if not self.logger.handlers:
+            self.handler = logging.NullHandler()
+            self.logger.addHandler(self.handler)
+
+    def close(self) -> None:
+        if self.handler is not None:
+            self.logger.removeHandler(self.handler)
 
 
 def save(choices: onboard.OnboardingChoices) -> None:

@@ -7,6 +7,7 @@ that asks more than the script answers ends (as a cancellation) instead of hangi
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -382,3 +383,21 @@ def test_target_menu_lists_running_engines_first_in_plain_words() -> None:
     kimi, groq = titles.index("Moonshot Kimi — works with Claude Code directly"), titles.index(
         "Groq — ccb translates for Claude Code")
     assert titles.index("vLLM — not running now (you will give its address)") < kimi < groq
+
+
+def test_the_bridges_log_lines_stay_out_of_the_wizard(capsys: pytest.CaptureFixture[str]) -> None:  # m8
+    profile = profile_from_preset("gone", "vllm", base_url=f"http://127.0.0.1:{free_port()}/v1", model="m")
+    result = asyncio.run(setup_cmd.test_connection(profile, None))
+    assert not result.ok and "through the ccb bridge" in result.via
+    err = capsys.readouterr().err
+    assert "answering 502" not in err and "cannot reach the engine" not in err
+
+
+def test_an_unset_key_variable_is_not_offered_a_retry_that_cannot_pass(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:  # m9
+    monkeypatch.delenv("NEVER_SET_KEY", raising=False)
+    profile = profile_from_preset("ds", "deepseek", api_key_env="NEVER_SET_KEY", model="deepseek-chat")
+    with terminal(ENTER) as screen:  # the first choice
+        verdict, tested = asyncio.run(onboard._test(profile, None, setup_cmd.test_connection))
+    assert (verdict, tested) == ("back", False)
+    assert "Try again" not in screen.getvalue() and "Go back and change the settings" in screen.getvalue()

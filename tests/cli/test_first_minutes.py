@@ -1,0 +1,100 @@
+"""The walk-through's minor findings, each checked the way a user meets it (ccb as a child process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ccb.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_a_claude_option_before_the_separator_says_where_it_goes(tmp_path: Path) -> None:  # m14
+    done = run("launch", "smol", "--resume", "abc", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "arguments for Claude Code go after `--`: `ccb launch smol -- --resume abc`" in done.stderr
+    done = run("launch", "--model", "m", "-p", "hi", cwd=tmp_path)
+    assert done.returncode == 2 and "`ccb launch --model m -- -p hi`" in done.stderr
+
+
+def test_debug_is_accepted_after_the_command(tmp_path: Path) -> None:  # m13
+    done = run("launch", "nosuchprofile", "--debug", cwd=tmp_path)
+    assert "No such option" not in done.stderr
+    assert done.returncode == 1 and "CcbError" in done.stderr  # --debug shows the traceback
+
+
+def test_plain_ccb_after_a_finished_wizard_exits_0_without_the_help(tmp_path: Path) -> None:  # m10
+    from tests.cli.pty_session import ENTER, KEY_DOWN, KEY_UP, Session, fresh_env
+
+    home = tmp_path / "home"
+    home.mkdir()
+    session = Session([], fresh_env(home, [tmp_path], CCB_PROBE_PORTS=""), tmp_path)
+    try:
+        session.expect("Where does the model you want to use run?")
+        session.send(KEY_UP + ENTER)  # Another server
+        session.expect("Which API does it speak?")
+        session.send(KEY_DOWN + ENTER)  # Anthropic's
+        session.expect("Server address")
+        session.send("\x15http://127.0.0.1:9" + ENTER)
+        session.expect("API key for the server")
+        session.send(KEY_DOWN * 2 + ENTER)  # No key needed
+        session.expect("Model id")
+        session.send("m1" + ENTER)
+        session.expect("What now?")
+        session.send(KEY_DOWN * 2 + ENTER)  # Save it anyway
+        session.expect("Name for this profile")
+        session.send(ENTER)
+        session.expect("What next?")
+        session.send(KEY_DOWN * 2 + ENTER)  # Just save it
+        code = session.wait()
+    finally:
+        session.close()
+    assert code == 0, session.text[-2000:]
+    assert "Saved profile 'custom'" in session.text
+    assert "Usage:" not in session.text
+
+
+def test_probe_with_a_bare_port_probes_this_machine(tmp_path: Path) -> None:  # m6
+    done = run("probe", "9", "--json", cwd=tmp_path)
+    assert done.returncode == 0
+    import json
+
+    assert json.loads(done.stdout)["engines"][0]["url"] == "http://127.0.0.1:9"
+
+
+def test_models_uses_the_active_profile_and_says_so_when_there_is_none(tmp_path: Path) -> None:  # m11, m15
+    done = run("models", cwd=tmp_path)
+    assert done.returncode == 2 and "no active profile" in done.stderr
+    assert run("profile", "add", "box", "--preset", "vllm", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
+               "--activate", cwd=tmp_path).returncode == 0
+    done = run("models", cwd=tmp_path)
+    assert done.returncode == 1 and "127.0.0.1:9" in done.stderr  # it asked the active profile's engine
+
+
+def test_profile_names_complete_for_doctor_and_models(tmp_path: Path) -> None:  # m17
+    import os
+
+    assert run("profile", "add", "kimi", "--preset", "kimi", cwd=tmp_path).returncode == 0
+    for words in ("ccb doctor --profile ", "ccb models "):
+        env = dict(os.environ, _CCB_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(len(words.split())))
+        done = run(cwd=tmp_path, env=env)
+        assert "kimi" in done.stdout.split(), (words, done.stdout, done.stderr)
+
+
+def test_launch_without_an_active_profile_names_the_saved_ones(tmp_path: Path) -> None:  # m19
+    assert run("profile", "add", "q", "--preset", "vllm", "--model", "m", cwd=tmp_path).returncode == 0
+    env = dict(__import__("os").environ, CCB_PROBE_PORTS="")
+    done = run("launch", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert "`ccb launch q`" in done.stderr and "`ccb profile use q`" in done.stderr
+
+
+def test_a_local_profile_without_a_model_is_told_the_loaded_one_is_used(tmp_path: Path) -> None:  # m12
+    done = run("profile", "add", "local", "--preset", "llamacpp", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "uses the model the engine has loaded" in done.stderr and "re-add" not in done.stderr
