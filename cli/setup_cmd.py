@@ -45,13 +45,16 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _hint(status: int) -> str | None:
+def _hint(status: int, url: str = "", detail: str = "") -> str | None:
     if status in (401, 403):
         return "the key was refused: check it, and that it belongs to this region or product"
     if status == 404:
         return "check the model id and the address"
     if status == 0:
-        return "no answer: is the server running and reachable from this computer?"
+        from ccb.cli.engines.catalog import unreachable_advice
+
+        return f"no answer: {unreachable_advice(url, detail)}" if url and not is_loopback(url) else \
+            "no answer: is the server running and reachable from this computer?"
     return None
 
 
@@ -96,7 +99,8 @@ async def test_connection(profile: Profile, status: EngineStatus | None) -> onbo
     if result.error is not None:
         # Some providers quote part of a rejected key in their error text: never show more than its tail.
         detail = result.error.replace(key, mask_key(key)) if key else result.error
-        return onboard.ConnectionTest(False, via, detail, _hint(result.status))
+        upstream = profile.base_url if route.kind == "direct" else (profile.openai_base_url or profile.base_url)
+        return onboard.ConnectionTest(False, via, detail, _hint(result.status, upstream, detail))
     if not result.stopped:
         return onboard.ConnectionTest(False, via, "the answer stopped half-way", "check the server's log")
     first = f"first token after {result.ttft_s:.2f} s" if result.ttft_s is not None else "no text streamed"

@@ -147,6 +147,20 @@ async def _fetch_all(
     return 200, found
 
 
+def unreachable_advice(url: str, detail: str = "") -> str:
+    """Why a connection may have failed, worded for where `url` is: this machine, or a hosted service."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or url
+    if _loopback(url):
+        return "is the server running?"
+    low = detail.lower()
+    if "name or service not known" in low or "nodename nor servname" in low or "name resolution" in low \
+            or "getaddrinfo" in low or "no address associated" in low:
+        return f"{host} could not be resolved: no network or DNS here? behind a proxy (set HTTPS_PROXY)?"
+    return f"{host} did not take the connection: no network, a firewall, or a proxy in the way (HTTPS_PROXY)?"
+
+
 async def list_models(
     openai_base: str, *, api_key: str | None = None, auth: str = "bearer", timeout: float = 10
 ) -> list[ModelInfo]:
@@ -159,8 +173,8 @@ async def list_models(
         for url in urls:
             try:
                 status, models = await _fetch_all(client, url, headers)
-            except httpx.ConnectError:
-                raise CcbError(f"could not connect to {url}: is the server running?") from None
+            except httpx.ConnectError as exc:
+                raise CcbError(f"could not connect to {url}: {unreachable_advice(url, str(exc))}") from None
             except httpx.TimeoutException:
                 raise CcbError(f"{url} did not answer within {timeout:g} s") from None
             except httpx.HTTPError as exc:

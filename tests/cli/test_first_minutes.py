@@ -98,3 +98,19 @@ def test_a_local_profile_without_a_model_is_told_the_loaded_one_is_used(tmp_path
     done = run("profile", "add", "local", "--preset", "llamacpp", cwd=tmp_path)
     assert done.returncode == 0
     assert "uses the model the engine has loaded" in done.stderr and "re-add" not in done.stderr
+
+
+def test_unreachable_hosted_services_are_worded_as_network_problems() -> None:  # m7
+    from ccb.cli.engines.catalog import unreachable_advice
+
+    assert unreachable_advice("http://127.0.0.1:8080/v1") == "is the server running?"
+    dns = unreachable_advice("https://api.moonshot.ai/v1/models", "[Errno -2] Name or service not known")
+    assert dns.startswith("api.moonshot.ai could not be resolved: no network or DNS here?")
+    other = unreachable_advice("https://api.groq.com/openai/v1/models", "[Errno 111] Connection refused")
+    assert "is the server running" not in other and "proxy" in other
+
+
+def test_models_for_an_unresolvable_host_says_so(tmp_path: Path) -> None:  # m7
+    done = run("models", "--url", "https://nonexistent.invalid/v1", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "nonexistent.invalid could not be resolved" in done.stderr, done.stderr
