@@ -249,12 +249,22 @@ def _announce(profile: Profile, route: Route, base_url: str) -> None:
 
 
 def _warn_overrides(block: dict[str, str]) -> None:
-    """Say when the user's own settings files would have overridden the launch block (the --settings layer wins)."""
+    """Say when the user's own settings files would have overridden the launch block (the --settings layer wins).
+    Values `ccb profile switch` wrote there are ccb's own: one line for all of them, not a warning each."""
+    from ccb.cli.claude_settings import owned_keys
+
+    ours = set(owned_keys())
+    switched = False
     for key, value in effective_env(settings_layers(Path.cwd()), {}).items():
-        if key in block and value.value != block[key]:
+        if key in block and value.value != block[key] and value.source == "user" and key in ours:
+            switched = True
+        elif key in block and value.value != block[key]:
             shown = mask_key(value.value) if looks_secret(key) else value.value
             if value.source == "managed":
                 render.warn(f"managed (policy) settings set {key}={shown}; that layer outranks ccb's, so Claude "
                             "Code will use it")
             else:
                 render.warn(f"your {value.source} settings set {key}={shown}; ccb overrides it for this session")
+    if switched:
+        render.info("Plain `claude` is switched to another profile (`ccb profile current`); this session uses "
+                    "the one above, and the switch stays as it is.")

@@ -381,6 +381,7 @@ def switch_cmd(
     if done.daemon:
         render.info(f"The bridge runs in the background (pid {done.daemon.pid}, log {done.daemon.log}); "
                     "`ccb serve --stop` stops it.")
+    render.info(f"'{name}' is also ccb's active profile now (plain `ccb launch` uses it).")
     render.info("Undo with `ccb restore`. Claude Code sessions already running keep their old settings.")
 
 

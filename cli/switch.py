@@ -48,7 +48,7 @@ def switch(name: str) -> Switched:
         if token is None and profile.api_key_env:
             # Plain `claude` cannot read ccb's env-var reference: the key must be in its settings.
             raise CcbError(f"profile '{name}' takes its key from ${profile.api_key_env}, which is not set here; "
-                           f"export it and run the switch again, or use `ccb launch {name}`")
+                           "export it, then run the switch again")
     block = claude_env(profile, base_url=base_url, token=token, route=route.kind,
                        context=context_length(profile, status))
     picker = model_picker(profile)

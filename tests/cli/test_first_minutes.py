@@ -114,3 +114,25 @@ def test_models_for_an_unresolvable_host_says_so(tmp_path: Path) -> None:  # m7
     done = run("models", "--url", "https://nonexistent.invalid/v1", cwd=tmp_path)
     assert done.returncode == 1
     assert "nonexistent.invalid could not be resolved" in done.stderr, done.stderr
+
+
+def test_launch_after_a_switch_gives_one_line_not_a_warning_per_key(tmp_path: Path) -> None:  # m3, m1
+    import os
+
+    from tests.fakes import fake_claude
+
+    bin_dir = tmp_path / "bin"
+    fake_claude.install(bin_dir)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", FAKE_CLAUDE_RECORD=str(tmp_path / "r"),
+               ONE_KEY="sk-one-000000000001", TWO_KEY="sk-two-000000000002")
+    assert run("profile", "add", "one", "--preset", "kimi", "--api-key-env", "ONE_KEY", cwd=tmp_path,
+               env=env).returncode == 0
+    assert run("profile", "add", "two", "--preset", "deepseek", "--api-key-env", "TWO_KEY", cwd=tmp_path,
+               env=env).returncode == 0
+    switched = run("profile", "switch", "one", cwd=tmp_path, env=env)
+    assert switched.returncode == 0, switched.stderr
+    assert "'one' is also ccb's active profile now" in switched.stderr
+    done = run("launch", "two", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "your user settings set" not in done.stderr
+    assert done.stderr.count("Plain `claude` is switched to another profile") == 1
