@@ -23,9 +23,14 @@ def restore_cmd(
 
     result = restore()
     running = bridge_daemon.read_state()
+    stopped = None
+    if not result.nothing_to_restore and running is not None and bridge_daemon.is_alive(running):
+        stopped = bridge_daemon.stop()  # it served the switch just undone: nothing points at it any more
+        running = bridge_daemon.read_state()
     if json_output:
         render.print_json({"settings_file": str(result.path), "restored": list(result.restored),
                             "nothing_to_restore": result.nothing_to_restore,
+                            "bridge_stopped": stopped is not None,
                             "bridge_running": running is not None and bridge_daemon.is_alive(running)})
         return
     if result.nothing_to_restore:
@@ -33,5 +38,7 @@ def restore_cmd(
     else:
         render.info(f"Restored {len(result.restored)} keys in {result.path}; plain `claude` is back to its own "
                     "settings.")
+    if stopped is not None:
+        render.info(f"Stopped the background bridge the switch had started ({stopped.url}).")
     if running is not None and bridge_daemon.is_alive(running):
         render.info(f"A background bridge is still running ({running.url}); stop it with `ccb serve --stop`.")

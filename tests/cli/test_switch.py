@@ -188,3 +188,19 @@ def test_background_bridge_searches_with_the_profile_backend(isolated_home: Path
     logs = [p for p in isolated_home.rglob("*.log") if p.is_file()]
     assert logs and all(BRAVE_KEY not in p.read_text() for p in logs)
     assert any("web search answer: 1 searches" in p.read_text() for p in logs)
+
+
+def test_restore_stops_the_bridge_the_switch_started(isolated_home: Path) -> None:  # walk-through m2
+    engine = FakeEngine("vllm", context=131072)
+    with serving_in_thread(engine.app) as url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        try:
+            report = json.loads(invoke("profile", "switch", "local", "--json").stdout)
+            assert _alive(report["bridge"]["pid"])
+            restored = invoke("restore", "--json")
+            assert restored.exit_code == 0, restored.output
+            result = json.loads(restored.stdout)
+            assert result["bridge_stopped"] is True and result["bridge_running"] is False
+        finally:
+            bridge_daemon.stop()
+    assert not _alive(report["bridge"]["pid"])
