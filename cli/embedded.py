@@ -297,8 +297,9 @@ async def start(model: str, *, minimum: int, window: int | None = None, quiet: b
     argv = python_module_argv("ccb.cli.embedded", "serve", "--model", ref, "--alias", model, "--port", str(port),
                               "--ctx", str(n_ctx), "--threads", str(threads()))
     env = dict(os.environ, CCB_ENGINE_KEY=key)
-    with log.open("wb") as out:
-        os.chmod(log, 0o600)
+    from ccb.cli.fileio import open_private
+
+    with open(open_private(log, os.O_WRONLY | os.O_TRUNC), "wb") as out:
         proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
                                                     stderr=out, env=env, cwd=safe_cwd())
     engine = RunningEngine(f"http://127.0.0.1:{port}/v1", model, n_ctx, key, proc, log)
