@@ -160,7 +160,7 @@ async def _ask_target(running: list[EngineStatus], last: Target | None) -> Targe
     return targets[key]
 
 
-async def _ask_key(preset: Preset, *, optional: bool) -> tuple[str | None, str | None]:
+async def _ask_key(preset: Preset, *, optional: bool, no_key_first: bool = False) -> tuple[str | None, str | None]:
     """(literal key, env var name): exactly one set, or neither when the user says no key is needed."""
     usual = preset.api_key_env
     choices: list[Choice] = []
@@ -173,7 +173,9 @@ async def _ask_key(preset: Preset, *, optional: bool) -> tuple[str | None, str |
         choices.append(Choice(f"Read it from ${usual} (not set in this shell: export it before launching)",
                               value="usual"))
     choices.append(Choice("Read it from another environment variable", value="named"))
-    if optional:
+    if optional and no_key_first:  # the server answered without one
+        choices.insert(0, Choice("No key needed (the server answered without one)", value="none"))
+    elif optional:
         choices.append(Choice("No key needed", value="none"))
     who = "the server" if preset.category == "custom" else preset.display_name
     how = await ask(questionary.select(f"API key for {who}:", choices=choices))
@@ -259,8 +261,20 @@ async def _custom_endpoint(target: Target) -> Endpoint:
         url = await _ask_url("Server address (e.g. http://gpu-box:8000/v1):", "http://", anthropic_root=False)
         if urlsplit(url).path.strip("/") == "":
             url = url.rstrip("/") + "/v1"  # OpenAI-style servers live under /v1; a bare host means that
-    key, env = await _ask_key(target.preset, optional=True)
-    return Endpoint(target, protocol, base_url=url, api_key=key, api_key_env=env)
+    status: EngineStatus | None = None
+    if protocol == "openai":  # what the engine entries get: its window, its tools, whether it wants a key
+        with render.err.status(f"Checking {url}…"):
+            probed = await probe_url(url)
+        status = probed if probed.status in ("ok", "needs_key") and probed.kind else None
+        if urlsplit(url).hostname == "localhost":
+            render.warn("`localhost` may resolve to ::1 first while the engine listens on 127.0.0.1 only; "
+                        "if the test fails, use http://127.0.0.1:PORT/v1")
+    open_server = status is not None and status.status == "ok"
+    key, env = await _ask_key(target.preset, optional=True, no_key_first=open_server)
+    if status is not None and status.status == "needs_key":
+        status = await probe_url(url, api_key=key or os.environ.get(env or "") or None)
+        status = status if status.status == "ok" else None
+    return Endpoint(target, protocol, base_url=url, api_key=key, api_key_env=env, status=status)
 
 
 def _draft(endpoint: Endpoint, main: str | None = None, slots: dict[str, str] | None = None) -> Profile:

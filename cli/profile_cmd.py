@@ -400,7 +400,12 @@ def _print_claude_target(claude: dict[str, Any]) -> None:
         render.warn(f"another user, {claude['foreign_listener']}, is listening at that address, not your bridge: plain `claude` "
                     "would send it your prompts and token. Run `ccb restore` now")
     elif claude.get("bridge_alive") is False:
-        render.warn("nothing answers at that address: start the bridge with `ccb serve --profile NAME --detach` "
+        from ccb.cli import bridge_daemon
+
+        record = bridge_daemon.read_state()
+        active = store.active_profile()
+        name = record.profile if record is not None and record.profile else (active.name if active else "NAME")
+        render.warn(f"nothing answers at that address: start the bridge with `ccb serve --profile {name} --detach` "
                     "or undo the switch with `ccb restore`")
 
 

@@ -401,3 +401,17 @@ def test_an_unset_key_variable_is_not_offered_a_retry_that_cannot_pass(
         verdict, tested = asyncio.run(onboard._test(profile, None, setup_cmd.test_connection))
     assert (verdict, tested) == ("back", False)
     assert "Try again" not in screen.getvalue() and "Go back and change the settings" in screen.getvalue()
+
+
+def test_another_server_gets_the_engine_checks_and_no_key_first(capsys: pytest.CaptureFixture[str]) -> None:  # p8, p9
+    engine = FakeEngine("llamacpp", context=8192, model="qwen-tiny")
+    with serving_in_thread(engine.app) as url:
+        keys = [UP, ENTER, ENTER, CLEAR_LINE, url + "/v1", ENTER]  # Another server, OpenAI's API, its address
+        keys += [ENTER, ENTER]  # "No key needed" comes first (it answered without one), the listed model
+        keys += [DOWN, ENTER, ENTER, DOWN, DOWN, ENTER]  # save anyway at the refusal, default name, just save
+        with terminal(*keys) as screen:
+            assert setup_cmd.run_setup(ports=[free_port()]) is None
+    err = " ".join(capsys.readouterr().err.split())
+    assert "No key needed (the server answered without one)" in screen.getvalue()
+    assert "Claude Code cannot answer on this set-up: the engine's window is 8,192 tokens" in err
+    assert stored()["profiles"]["custom"]["api_key"] is None

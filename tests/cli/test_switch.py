@@ -204,3 +204,17 @@ def test_restore_stops_the_bridge_the_switch_started(isolated_home: Path) -> Non
         finally:
             bridge_daemon.stop()
     assert not _alive(report["bridge"]["pid"])
+
+
+def test_a_dead_bridge_warning_names_the_profile(isolated_home: Path) -> None:  # walk-through p6
+    engine = FakeEngine("vllm", context=131072)
+    with serving_in_thread(engine.app) as url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        try:
+            assert invoke("profile", "switch", "local").exit_code == 0
+            bridge_daemon.stop()
+            current = invoke("profile", "current")
+            assert "`ccb serve --profile local --detach`" in current.stderr, current.stderr
+        finally:
+            bridge_daemon.stop()
+            invoke("restore")
