@@ -21,7 +21,10 @@ def restore_cmd(
     """
     from ccb.cli import bridge_daemon
 
+    from ccb.cli.switch import restore_active
+
     result = restore()
+    active = restore_active() if not result.nothing_to_restore else None
     running = bridge_daemon.read_state()
     stopped = None
     if not result.nothing_to_restore and running is not None and bridge_daemon.is_alive(running):
@@ -30,7 +33,7 @@ def restore_cmd(
     if json_output:
         render.print_json({"settings_file": str(result.path), "restored": list(result.restored),
                             "nothing_to_restore": result.nothing_to_restore,
-                            "bridge_stopped": stopped is not None,
+                            "bridge_stopped": stopped is not None, "active_profile": active or None,
                             "bridge_running": running is not None and bridge_daemon.is_alive(running)})
         return
     if result.nothing_to_restore:
@@ -38,6 +41,10 @@ def restore_cmd(
     else:
         render.info(f"Restored {len(result.restored)} keys in {result.path}; plain `claude` is back to its own "
                     "settings.")
+    if active:
+        render.info(f"ccb's active profile is '{active}' again, as before the switch.")
+    elif active == "":
+        render.info("ccb has no active profile again, as before the switch.")
     if stopped is not None:
         render.info(f"Stopped the background bridge the switch had started ({stopped.url}).")
     if running is not None and bridge_daemon.is_alive(running):

@@ -55,6 +55,7 @@ def switch(name: str) -> Switched:
     applied = apply_env(block, top={"modelPicker": picker} if picker is not None else None)
     _make_private(applied.path)
     onboarding = ensure_onboarding()
+    remember_active_before_switch()
     set_active(name)
     return Switched(profile, route, base_url, applied, daemon, onboarding)
 
@@ -107,3 +108,32 @@ def listener_report(url: str) -> dict[str, object]:
     if state is None or state.url.rstrip("/") != url.rstrip("/"):
         return {"bridge_alive": bridge_daemon.healthy(url, timeout=1.5)}
     return {"bridge_alive": False}
+
+
+def _active_record() -> Path:
+    return paths.state_dir() / "active-before-switch.json"
+
+
+def remember_active_before_switch() -> None:
+    """The first switch records which profile was ccb's active one, so that `ccb restore` can put it back."""
+    from ccb.cli.fileio import write_json_atomic
+    from ccb.cli.profile_store import load_profiles
+
+    if not _active_record().exists():
+        write_json_atomic(_active_record(), {"active": load_profiles().active}, mode=0o600)
+
+
+def restore_active() -> str | None:
+    """Put back the active profile of before the first switch; the name, or None when nothing was recorded."""
+    from ccb.cli.fileio import read_json
+    from ccb.cli.profile_store import load_profiles
+
+    record = read_json(_active_record(), default=None)
+    if not isinstance(record, dict):
+        return None
+    previous = record.get("active")
+    _active_record().unlink(missing_ok=True)
+    if not isinstance(previous, str) or previous not in load_profiles().profiles:
+        previous = None
+    set_active(previous)
+    return previous or ""

@@ -136,3 +136,21 @@ def test_launch_after_a_switch_gives_one_line_not_a_warning_per_key(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert "your user settings set" not in done.stderr
     assert done.stderr.count("Plain `claude` is switched to another profile") == 1
+
+
+def test_restore_puts_back_the_active_profile_of_before_the_switch(tmp_path: Path) -> None:  # m1
+    import json
+    import os
+
+    env = dict(os.environ, ONE_KEY="sk-one-000000000001", TWO_KEY="sk-two-000000000002")
+    assert run("profile", "add", "one", "--preset", "kimi", "--api-key-env", "ONE_KEY", "--activate", cwd=tmp_path,
+               env=env).returncode == 0
+    assert run("profile", "add", "two", "--preset", "deepseek", "--api-key-env", "TWO_KEY", cwd=tmp_path,
+               env=env).returncode == 0
+    assert run("profile", "switch", "two", cwd=tmp_path, env=env).returncode == 0
+    assert run("profile", "switch", "one", cwd=tmp_path, env=env).returncode == 0
+    assert run("profile", "switch", "two", cwd=tmp_path, env=env).returncode == 0
+    done = run("restore", cwd=tmp_path, env=env)
+    assert done.returncode == 0 and "ccb's active profile is 'one' again" in done.stderr
+    current = json.loads(run("profile", "current", "--json", cwd=tmp_path, env=env).stdout)
+    assert current["active"] == "one"
