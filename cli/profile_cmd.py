@@ -120,8 +120,9 @@ def list_profiles(json_output: JsonFlag = False) -> None:
         render.info("No profiles yet. Add one, e.g.: ccb profile add local --preset ollama --activate")
         return
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("", "name", "provider", "protocol", "models"):
+    for column in ("", "name", "provider", "protocol"):
         table.add_column(column, overflow="fold")
+    table.add_column("models", overflow="ellipsis", no_wrap=True)  # long ids end in …, never split mid-word
     for view in views:
         table.add_row(
             "*" if view["active"] else "",

@@ -11,7 +11,7 @@ import typer
 
 from ccb.cli import render
 from ccb.cli.complete import profile_names
-from ccb.cli.errors import CcbError
+from ccb.cli.errors import CcbError, ExitCode
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.net import is_loopback_host
 
@@ -83,6 +83,9 @@ def serve(
         port = 8765
     timeouts = _timeouts(connect_timeout, first_byte_timeout, idle_timeout)
     searching = _web_search(web_search, web_search_key_env)
+    if profile and (upstream or model):  # usage: the profile names both
+        raise CcbError("--profile and --upstream/--model exclude each other: the profile names the upstream and "
+                       "the model", exit_code=ExitCode.USAGE)
     if profile:
         config, exports = _profile_config(profile, auth_token, context_length, log_bodies)
         _check_host(host, auth_token)
@@ -91,7 +94,7 @@ def serve(
         return
     if not upstream or not model:
         raise CcbError("ccb serve needs --upstream URL and --model NAME (e.g. --upstream http://127.0.0.1:8000/v1 "
-                       "--model qwen3-coder)")
+                       "--model qwen3-coder)", exit_code=ExitCode.USAGE)
     if engine and engine not in DIALECTS:
         raise CcbError(f"--engine {engine!r} is unknown; choose one of {', '.join(DIALECTS)}")
     if context_length is not None and context_length < 1:

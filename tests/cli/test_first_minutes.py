@@ -154,3 +154,21 @@ def test_restore_puts_back_the_active_profile_of_before_the_switch(tmp_path: Pat
     assert done.returncode == 0 and "ccb's active profile is 'one' again" in done.stderr
     current = json.loads(run("profile", "current", "--json", cwd=tmp_path, env=env).stdout)
     assert current["active"] == "one"
+
+
+def test_serve_usage_errors_exit_2(tmp_path: Path) -> None:  # m15, p16
+    done = run("serve", "--model", "m", cwd=tmp_path)
+    assert done.returncode == 2 and "needs --upstream URL and --model NAME" in done.stderr
+    assert run("profile", "add", "box", "--preset", "vllm", "--model", "m", cwd=tmp_path).returncode == 0
+    done = run("serve", "--profile", "box", "--upstream", "http://127.0.0.1:9/v1", cwd=tmp_path)
+    assert done.returncode == 2 and "exclude each other" in done.stderr
+
+
+def test_profile_list_shortens_long_model_ids_instead_of_splitting_them(tmp_path: Path) -> None:  # p13
+    import os
+
+    long_id = "accounts/fireworks/models/qwen3-coder-480b-a35b-instruct-extended-context-edition"
+    assert run("profile", "add", "fw", "--preset", "vllm", "--model", long_id, cwd=tmp_path).returncode == 0
+    done = run("profile", "list", cwd=tmp_path, env=dict(os.environ, COLUMNS="80"))
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 2 and lines[1].rstrip().endswith("…"), done.stdout
