@@ -94,6 +94,10 @@ def _command() -> str:
 
 
 def main() -> None:
+    if os.environ.get("NO_COLOR"):  # Typer's own help and usage errors: no escape sequences at all either
+        import typer.rich_utils
+
+        typer.rich_utils.COLOR_SYSTEM = None
     args, launch_cmd.PASSTHROUGH[:] = launch_cmd.split_passthrough(sys.argv[1:])
     if "--debug" in args[1:]:  # `ccb launch --debug`: the global option, wherever it was typed
         args = ["--debug", *(a for a in args if a != "--debug")]

@@ -172,3 +172,16 @@ def test_profile_list_shortens_long_model_ids_instead_of_splitting_them(tmp_path
     done = run("profile", "list", cwd=tmp_path, env=dict(os.environ, COLUMNS="80"))
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(lines) == 2 and lines[1].rstrip().endswith("…"), done.stdout
+
+
+def test_no_color_means_no_escape_sequences_in_usage_errors(tmp_path: Path) -> None:  # p14
+    from tests.cli.pty_session import Session, fresh_env
+
+    for extra, escaped in (({"NO_COLOR": "1"}, False), ({}, True)):
+        session = Session(["lanuch"], fresh_env(tmp_path, [tmp_path], **extra), tmp_path)
+        try:
+            assert session.wait() == 2
+        finally:
+            session.close()
+        assert "Did you mean 'launch'?" in session.text
+        assert (b"\x1b[" in session.raw) is escaped
