@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -93,7 +93,26 @@ def _command() -> str:
     return " ".join(a for a in sys.argv[1:2] if not a.startswith("-")) or "..."
 
 
+def _plain_help_types() -> None:
+    """Help shows `--model MODEL` and `--yes`, not Typer's `<str>` and `<bool>` (and arguments without a type)."""
+    from typer import core
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        return self.metavar or (self.name or "value").upper()
+
+    def argument_type(self: Any, ctx: Any) -> str | None:
+        return None
+
+    for cls, shown in ((getattr(core, "TyperOption", None), option_type),
+                       (getattr(core, "TyperArgument", None), argument_type)):
+        if cls is not None and hasattr(cls, "display_type_rich"):
+            cls.display_type_rich = shown
+
+
 def main() -> None:
+    _plain_help_types()
     if os.environ.get("NO_COLOR"):  # Typer's own help and usage errors: no escape sequences at all either
         import typer.rich_utils
 

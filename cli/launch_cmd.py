@@ -73,9 +73,9 @@ def misplaced_claude_option(args: list[str]) -> str | None:
 
 def launch(
     profile: Annotated[Optional[str], typer.Argument(help="Profile to use (default: the active one).",
-                                                   autocompletion=profile_names)] = None,
+                                                   metavar="PROFILE", autocompletion=profile_names)] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for every slot, this run only.")] = None,
-    claude: Annotated[Optional[str], typer.Option("--claude", help="Path to the claude executable.")] = None,
+    claude: Annotated[Optional[str], typer.Option("--claude", metavar="PATH", help="Path to the claude executable.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes (e.g. install Claude Code when missing).")] = False,
 ) -> None:
     """Run Claude Code on a profile. Arguments after `--` go to claude unchanged.

@@ -185,3 +185,12 @@ def test_no_color_means_no_escape_sequences_in_usage_errors(tmp_path: Path) -> N
             session.close()
         assert "Did you mean 'launch'?" in session.text
         assert (b"\x1b[" in session.raw) is escaped
+
+
+def test_help_shows_plain_metavars(tmp_path: Path) -> None:  # p1
+    import os
+
+    done = run("launch", "--help", cwd=tmp_path, env=dict(os.environ, COLUMNS="120", NO_COLOR="1"))
+    assert done.returncode == 0
+    assert "<bool>" not in done.stdout and "<str>" not in done.stdout
+    assert "[PROFILE]" in done.stdout and "--claude          PATH" in done.stdout
