@@ -172,7 +172,9 @@ def test_a_new_user_with_nothing_gets_the_builtin_engine_and_claude_code_answers
         session.send(str(model_path()) + ENTER)
         session.expect("Main model", timeout=300)
         session.send(ENTER)
-        screen = session.expect("Name for this profile", timeout=600)
+        session.expect("Web search for Claude Code", timeout=600)
+        session.send(ENTER)  # none for now
+        screen = session.expect("Name for this profile")
         flat = " ".join(screen.split())
         assert "The model answered (through the ccb bridge" in flat and "It works" not in flat
         assert "chat template drops tool definitions" in flat

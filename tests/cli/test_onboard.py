@@ -159,7 +159,7 @@ def test_a_window_claude_code_cannot_answer_in_is_never_called_working(capsys: p
     with serving_in_thread(engine.app) as url:
         port = urlsplit(url).port or 0
         # engine, model, then "Save it anyway" at the refusal, default name, "Just save it"
-        with terminal(ENTER, ENTER, DOWN, ENTER, ENTER, DOWN, DOWN, ENTER):
+        with terminal(ENTER, ENTER, DOWN, ENTER, ENTER, ENTER, DOWN, DOWN, ENTER):  # (no web search)
             assert setup_cmd.run_setup(ports=[port]) is None
     err = " ".join(capsys.readouterr().err.split())
     assert "It works" not in err and "answered" not in err
@@ -408,7 +408,7 @@ def test_another_server_gets_the_engine_checks_and_no_key_first(capsys: pytest.C
     with serving_in_thread(engine.app) as url:
         keys = [UP, ENTER, ENTER, CLEAR_LINE, url + "/v1", ENTER]  # Another server, OpenAI's API, its address
         keys += [ENTER, ENTER]  # "No key needed" comes first (it answered without one), the listed model
-        keys += [DOWN, ENTER, ENTER, DOWN, DOWN, ENTER]  # save anyway at the refusal, default name, just save
+        keys += [DOWN, ENTER, ENTER, ENTER, DOWN, DOWN, ENTER]  # save anyway, no web search, default name, save
         with terminal(*keys) as screen:
             assert setup_cmd.run_setup(ports=[free_port()]) is None
     err = " ".join(capsys.readouterr().err.split())
