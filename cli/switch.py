@@ -35,6 +35,9 @@ def switch(name: str) -> Switched:
     from ccb.cli.launch_cmd import resolve_profile
 
     profile, status = asyncio.run(resolve_profile(name))
+    if profile.preset == "embedded":  # its engine lives only as long as one `ccb launch`
+        raise CcbError(f"'{name}' runs on ccb's built-in engine, which runs only during `ccb launch {name}`; "
+                       "plain `claude` cannot be switched to it")
     profile = with_engine_model(profile, status)
     route = choose_route(profile, status)
     daemon = None

@@ -123,3 +123,13 @@ async def test_a_damaged_model_file_is_one_clear_line(tmp_path: Path) -> None:
         await asyncio.wait_for(embedded.start(str(broken), minimum=26624, quiet=True), 300)
     assert "could not load" in caught.value.message or "stopped while loading" in caught.value.message
     assert "\n" not in caught.value.message
+
+
+def test_plain_claude_cannot_be_switched_to_the_builtin_engine() -> None:
+    from typer.testing import CliRunner
+
+    from ccb.cli.app import app
+
+    ccb("profile", "add", "mine", "--preset", "embedded", "--model-file", str(model_path()))
+    done = CliRunner().invoke(app, ["profile", "switch", "mine"])
+    assert done.exit_code == 1 and "runs only during `ccb launch mine`" in str(done.exception or done.output)

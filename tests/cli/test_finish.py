@@ -26,7 +26,7 @@ def test_version() -> None:
 
 @pytest.mark.parametrize(("args", "code"), [
     (("profile", "show", "nope"), 1),
-    (("serve",), 1),
+    (("serve",), 2),  # a missing required option is a usage error
     (("serve", "--upstream", "not a url", "--model", "m"), 1),
     (("profile", "add", "x", "--preset", "no-such-preset"), 1),
     (("--no-such-flag",), 2),

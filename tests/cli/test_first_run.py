@@ -186,12 +186,18 @@ def test_a_new_user_with_nothing_gets_the_builtin_engine_and_claude_code_answers
     finally:
         session.close()
     text = session.text
-    assert code == 0, text[-3000:]
     flat = " ".join(text.split())
     assert "Saved profile 'embedded'" in flat and "Installed Claude Code" in flat
     assert "The embedded engine is ready" in flat
     answer = json.loads([line for line in text.splitlines() if line.startswith("{") and '"result"' in line][-1])
-    assert answer["is_error"] is False and answer["result"].strip()
+    # The model's words reached Claude Code through the bridge, with no engine or transport error on the way.
+    assert answer["usage"]["output_tokens"] > 0 and answer.get("api_error_status") is None, answer
+    if answer["is_error"]:
+        # SmolLM2-135M samples at llama.cpp's default temperature and sometimes rambles on past the output limit,
+        # which Claude Code reports as an over-long answer: the one outcome a 135M model may add.
+        assert "output token maximum" in answer["result"] and code == 1, answer
+    else:
+        assert code == 0 and answer["result"].strip(), text[-3000:]
     stored = json.loads(next(home.rglob("profiles.json")).read_text())
     profile = stored["profiles"]["embedded"]
     assert profile["model"] == str(model_path()) and profile.get("api_key") is None

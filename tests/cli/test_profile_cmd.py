@@ -87,7 +87,7 @@ def test_json_shapes_are_stable() -> None:
 def test_presets_listing() -> None:
     grouped = as_json("presets")
     assert list(grouped) == ["local", "anthropic-cloud", "openai-cloud", "custom"]
-    assert {p["name"] for p in grouped["local"]} == {"ollama", "vllm", "sglang", "llamacpp", "lmstudio"}
+    assert {p["name"] for p in grouped["local"]} == {"ollama", "vllm", "sglang", "llamacpp", "lmstudio", "embedded"}
     for items in grouped.values():
         for preset in items:
             assert set(preset) == PRESET_KEYS
