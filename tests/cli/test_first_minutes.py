@@ -1,4 +1,4 @@
-"""The walk-through's minor findings, each checked the way a user meets it (ccb as a child process)."""
+"""A newcomer's first minutes (issue 12's findings m1-m20, p1-p16), each checked the way a user meets it."""
 
 from __future__ import annotations
 

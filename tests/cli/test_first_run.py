@@ -164,7 +164,7 @@ def test_a_new_user_with_nothing_gets_the_builtin_engine_and_claude_code_answers
               "--output-format", "json"]
     session = Session(["launch", "--", *prompt], env, tmp_path)
     try:
-        screen = session.expect("Where does the model you want to use run?")
+        screen = session.expect("Another server (any address)")  # the whole menu is on the screen
         assert "No engine is running" in screen
         assert "» ccb's built-in engine — runs a GGUF model file on this computer" in screen  # the default
         session.send(ENTER)

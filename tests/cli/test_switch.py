@@ -190,7 +190,7 @@ def test_background_bridge_searches_with_the_profile_backend(isolated_home: Path
     assert any("web search answer: 1 searches" in p.read_text() for p in logs)
 
 
-def test_restore_stops_the_bridge_the_switch_started(isolated_home: Path) -> None:  # walk-through m2
+def test_restore_stops_the_bridge_the_switch_started(isolated_home: Path) -> None:  # issue 12, m2
     engine = FakeEngine("vllm", context=131072)
     with serving_in_thread(engine.app) as url:
         ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
@@ -206,7 +206,7 @@ def test_restore_stops_the_bridge_the_switch_started(isolated_home: Path) -> Non
     assert not _alive(report["bridge"]["pid"])
 
 
-def test_a_dead_bridge_warning_names_the_profile(isolated_home: Path) -> None:  # walk-through p6
+def test_a_dead_bridge_warning_names_the_profile(isolated_home: Path) -> None:  # issue 12, p6
     engine = FakeEngine("vllm", context=131072)
     with serving_in_thread(engine.app) as url:
         ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
