@@ -55,12 +55,13 @@ class Capabilities:
         url = self.upstream.config.root_url + "/api/show"
         timeout = aiohttp.ClientTimeout(total=10, sock_connect=self.upstream.config.connect_timeout)
         try:
-            async with self.upstream.session.post(url, json={"model": model}, headers=self.upstream.headers,
-                                                  timeout=timeout, allow_redirects=False) as resp:
+            async with self.upstream.session.post(
+                url, json={"model": model}, headers=self.upstream.headers, timeout=timeout, allow_redirects=False
+            ) as resp:
                 if resp.status != 200:
                     return None
                 data = json.loads(await read_capped(resp, MAX_SHOW_BODY))
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
         caps = data.get("capabilities") if isinstance(data, dict) else None
         if not isinstance(caps, list):

@@ -19,10 +19,17 @@ def _obj(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 _BASH = (
-    "Run a command in a persistent bash shell and get its output. State (working directory, variables) "
-    "carries over between calls; set restart to true to start a fresh shell.",
-    _obj({"command": {**_STR, "description": "The command to run."},
-          "restart": {"type": "boolean", "description": "Restart the shell instead of running a command."}}, []),
+    (
+        "Run a command in a persistent bash shell and get its output. State (working directory, variables) "
+        "carries over between calls; set restart to true to start a fresh shell."
+    ),
+    _obj(
+        {
+            "command": {**_STR, "description": "The command to run."},
+            "restart": {"type": "boolean", "description": "Restart the shell instead of running a command."},
+        },
+        [],
+    ),
 )
 
 
@@ -33,48 +40,86 @@ def _editor(commands: list[str]) -> tuple[str, dict[str, Any]]:
         "exact occurrence of old_str with new_str; insert puts insert_text (or new_str) after line insert_line"
         + ("; undo_edit reverts the last edit of path." if "undo_edit" in commands else ".")
     )
-    schema = _obj({
-        "command": {"type": "string", "enum": commands},
-        "path": {**_STR, "description": "Absolute path of the file or directory."},
-        "file_text": {**_STR, "description": "Content of the new file (create)."},
-        "old_str": {**_STR, "description": "Exact text to replace (str_replace)."},
-        "new_str": {**_STR, "description": "Replacement text (str_replace), or text to insert (insert)."},
-        "insert_text": {**_STR, "description": "Text to insert (insert)."},
-        "insert_line": {**_INT, "description": "Line after which to insert; 0 inserts at the top (insert)."},
-        "view_range": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2,
-                       "description": "First and last line to show, -1 for the end (view)."},
-    }, ["command", "path"])
+    schema = _obj(
+        {
+            "command": {"type": "string", "enum": commands},
+            "path": {**_STR, "description": "Absolute path of the file or directory."},
+            "file_text": {**_STR, "description": "Content of the new file (create)."},
+            "old_str": {**_STR, "description": "Exact text to replace (str_replace)."},
+            "new_str": {**_STR, "description": "Replacement text (str_replace), or text to insert (insert)."},
+            "insert_text": {**_STR, "description": "Text to insert (insert)."},
+            "insert_line": {**_INT, "description": "Line after which to insert; 0 inserts at the top (insert)."},
+            "view_range": {
+                "type": "array",
+                "items": _INT,
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "First and last line to show, -1 for the end (view).",
+            },
+        },
+        ["command", "path"],
+    )
     return description, schema
 
 
 _MEMORY = (
-    "Read and write files in the /memories directory that persist between conversations. Commands: view, "
-    "create, str_replace, insert, delete, rename.",
-    _obj({
-        "command": {"type": "string", "enum": ["view", "create", "str_replace", "insert", "delete", "rename"]},
-        "path": _STR, "view_range": {"type": "array", "items": _INT}, "file_text": _STR, "old_str": _STR,
-        "new_str": _STR, "insert_line": _INT, "insert_text": _STR, "old_path": _STR, "new_path": _STR,
-    }, ["command"]),
+    (
+        "Read and write files in the /memories directory that persist between conversations. Commands: view, "
+        "create, str_replace, insert, delete, rename."
+    ),
+    _obj(
+        {
+            "command": {"type": "string", "enum": ["view", "create", "str_replace", "insert", "delete", "rename"]},
+            "path": _STR,
+            "view_range": {"type": "array", "items": _INT},
+            "file_text": _STR,
+            "old_str": _STR,
+            "new_str": _STR,
+            "insert_line": _INT,
+            "insert_text": _STR,
+            "old_path": _STR,
+            "new_path": _STR,
+        },
+        ["command"],
+    ),
 )
 
-_COMPUTER_ACTIONS = ["key", "type", "mouse_move", "left_click", "left_click_drag", "right_click", "middle_click",
-                     "double_click", "screenshot", "cursor_position"]
+_COMPUTER_ACTIONS = [
+    "key",
+    "type",
+    "mouse_move",
+    "left_click",
+    "left_click_drag",
+    "right_click",
+    "middle_click",
+    "double_click",
+    "screenshot",
+    "cursor_position",
+]
 _COMPUTER_NEWER = ["scroll", "triple_click", "left_mouse_down", "left_mouse_up", "hold_key", "wait"]
 
 
 def _computer(tool: dict[str, Any], actions: list[str]) -> tuple[str, dict[str, Any]]:
     width, height = tool.get("display_width_px"), tool.get("display_height_px")
     screen = f" The screen is {width}x{height} pixels." if isinstance(width, int) and isinstance(height, int) else ""
-    description = ("Control the computer's mouse and keyboard and take screenshots. Coordinates are [x, y] in "
-                   "pixels from the top left." + screen)
+    description = (
+        "Control the computer's mouse and keyboard and take screenshots. Coordinates are [x, y] in "
+        "pixels from the top left." + screen
+    )
     pair = {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2}
-    schema = _obj({
-        "action": {"type": "string", "enum": actions},
-        "coordinate": pair, "start_coordinate": pair,
-        "text": {**_STR, "description": "Text to type, or the key or key combination (e.g. ctrl+s)."},
-        "scroll_direction": {"type": "string", "enum": ["up", "down", "left", "right"]},
-        "scroll_amount": _INT, "duration": {"type": "number"}, "key": _STR,
-    }, ["action"])
+    schema = _obj(
+        {
+            "action": {"type": "string", "enum": actions},
+            "coordinate": pair,
+            "start_coordinate": pair,
+            "text": {**_STR, "description": "Text to type, or the key or key combination (e.g. ctrl+s)."},
+            "scroll_direction": {"type": "string", "enum": ["up", "down", "left", "right"]},
+            "scroll_amount": _INT,
+            "duration": {"type": "number"},
+            "key": _STR,
+        },
+        ["action"],
+    )
     return description, schema
 
 

@@ -19,8 +19,11 @@ def _block_texts(content: Any) -> list[str]:
         return [content] if content else []
     if not isinstance(content, list):
         return []
-    return [b["text"] for b in content
-            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) and b["text"]]
+    return [
+        b["text"]
+        for b in content
+        if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) and b["text"]
+    ]
 
 
 def search_result_text(block: dict[str, Any]) -> str:
@@ -40,7 +43,8 @@ def _size(data: Any) -> str:
 
 
 def document_text(block: dict[str, Any]) -> str:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    raw = block.get("source")
+    source: dict[str, Any] = raw if isinstance(raw, dict) else {}
     title, context = _str(block.get("title")), _str(block.get("context"))
     kind = source.get("type")
     head = f"Document: {title}" if title else "Document"

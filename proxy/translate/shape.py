@@ -11,8 +11,10 @@ from typing import Any
 
 # Engines that continue a final assistant message when asked to (engines.md: vLLM, SGLang
 # `continue_final_message`); llama.cpp's server continues one by itself.
-CONTINUE_FIELDS = {"vllm": {"continue_final_message": True, "add_generation_prompt": False},
-                   "sglang": {"continue_final_message": True, "add_generation_prompt": False}}
+CONTINUE_FIELDS = {
+    "vllm": {"continue_final_message": True, "add_generation_prompt": False},
+    "sglang": {"continue_final_message": True, "add_generation_prompt": False},
+}
 
 
 def _blocks(content: Any) -> list[Any]:
@@ -86,7 +88,7 @@ class PrefillTrim:
     def _release(self, out: list[Event]) -> None:
         self._done = True
         if self._text.startswith(self._prefill):
-            rest = self._text[len(self._prefill):]
+            rest = self._text[len(self._prefill) :]
             if rest:
                 name, data = self._held[0]
                 out.append((name, {**data, "delta": {"type": "text_delta", "text": rest}}))
@@ -109,8 +111,9 @@ class PrefillTrim:
                 self._text += data["delta"]["text"]
                 if len(self._text) >= len(self._prefill) or not self._prefill.startswith(self._text):
                     self._release(out)
-            elif name in ("content_block_stop", "content_block_start", "message_delta", "message_stop", "error") \
-                    and (self._in_text or name != "content_block_stop"):
+            elif name in ("content_block_stop", "content_block_start", "message_delta", "message_stop", "error") and (
+                self._in_text or name != "content_block_stop"
+            ):
                 if self._held:  # the answer was shorter than the prefill: not a restatement
                     out.extend(self._held)
                     self._held = []

@@ -22,9 +22,15 @@ _GPT_OSS = re.compile(r"gpt-oss|gpt_oss|harmony", re.IGNORECASE)
 SWITCH_FIELDS = ("reasoning_effort", "chat_template_kwargs")
 _TEMPLATE_KEYS = ("enable_thinking", "thinking")
 _REFUSALS = (
-    "does not support thinking", "does not support reasoning", "thinking is not supported",
-    "reasoning is not supported", "invalid reasoning", "reasoning_effort", "reasoning effort",
-    "enable_thinking", "chat_template_kwargs",
+    "does not support thinking",
+    "does not support reasoning",
+    "thinking is not supported",
+    "reasoning is not supported",
+    "invalid reasoning",
+    "reasoning_effort",
+    "reasoning effort",
+    "enable_thinking",
+    "chat_template_kwargs",
 )
 
 

@@ -11,7 +11,7 @@ clients send them, and the translator leaves them out.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 try:
     import orjson
@@ -30,7 +30,7 @@ class RequestError(ValueError):
     """The client's request is malformed; the message names the field."""
 
 
-def _fail(path: str, expected: str) -> None:
+def _fail(path: str, expected: str) -> NoReturn:
     raise RequestError(f"{path}: {expected}")
 
 
@@ -45,7 +45,7 @@ def _is_number(value: Any) -> bool:
 def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         _fail(path, "expected an object")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _string(obj: dict[str, Any], key: str, path: str, *, required: bool = False, nullable: bool = False) -> None:
@@ -110,7 +110,7 @@ def validate(body: Any, *, require_max_tokens: bool = True) -> None:
     if require_max_tokens and "max_tokens" not in body:
         _fail("max_tokens", "field required")
     mt = body.get("max_tokens")
-    if (mt is not None or require_max_tokens) and (not _is_int(mt) or mt < 1):
+    if (mt is not None or require_max_tokens) and (not isinstance(mt, int) or isinstance(mt, bool) or mt < 1):
         _fail("max_tokens", "expected a positive integer")
     _system(body.get("system"))
     _top_level(body)

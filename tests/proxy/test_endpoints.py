@@ -21,18 +21,23 @@ RID = re.compile(r"^req_[0-9a-f]{24}$")
 
 @pytest.fixture
 async def tiered(rig_factory: RigFactory) -> Rig:
-    return await rig_factory("vllm", models=ModelMap(default="qwen3-coder", opus="glm-4.6", haiku="qwen3-4b",
-                                                     exact={"my-alias": "qwen3-coder"}))
+    return await rig_factory(
+        "vllm",
+        models=ModelMap(default="qwen3-coder", opus="glm-4.6", haiku="qwen3-4b", exact={"my-alias": "qwen3-coder"}),
+    )
 
 
-@pytest.mark.parametrize(("model_id", "display"), [
-    ("qwen3-coder", "qwen3-coder"),
-    ("glm-4.6", "glm-4.6"),
-    ("my-alias", "my-alias (served by qwen3-coder)"),
-    ("claude-opus-4-8", "claude-opus-4-8 (served by glm-4.6)"),
-    ("claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001 (served by qwen3-4b)"),
-    ("claude-sonnet-4-5", "claude-sonnet-4-5 (served by qwen3-coder)"),
-])
+@pytest.mark.parametrize(
+    ("model_id", "display"),
+    [
+        ("qwen3-coder", "qwen3-coder"),
+        ("glm-4.6", "glm-4.6"),
+        ("my-alias", "my-alias (served by qwen3-coder)"),
+        ("claude-opus-4-8", "claude-opus-4-8 (served by glm-4.6)"),
+        ("claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001 (served by qwen3-4b)"),
+        ("claude-sonnet-4-5", "claude-sonnet-4-5 (served by qwen3-coder)"),
+    ],
+)
 async def test_retrieve_a_served_model(tiered: Rig, model_id: str, display: str) -> None:
     model = await tiered.client().models.retrieve(model_id)
     assert model.type == "model" and model.id == model_id and model.display_name == display
@@ -60,9 +65,13 @@ async def test_every_answer_carries_a_request_id(rig: Rig) -> None:
     page = await client.models.list()
     ids.append(page._request_id if hasattr(page, "_request_id") else None)  # type: ignore[attr-defined]
     async with aiohttp.ClientSession() as session:
-        for method, path, headers in [("GET", "/", {}), ("HEAD", "/", {}), ("GET", "/health", {}),
-                                      ("GET", "/v1/models", {"x-api-key": "wrong"}),
-                                      ("GET", "/nowhere", {"x-api-key": TOKEN})]:
+        for method, path, headers in [
+            ("GET", "/", {}),
+            ("HEAD", "/", {}),
+            ("GET", "/health", {}),
+            ("GET", "/v1/models", {"x-api-key": "wrong"}),
+            ("GET", "/nowhere", {"x-api-key": TOKEN}),
+        ]:
             async with session.request(method, rig.bridge.url + path, headers=headers) as resp:
                 ids.append(resp.headers.get("request-id"))
                 if resp.status >= 400:
@@ -77,8 +86,13 @@ async def test_validation_and_engine_errors_name_the_same_id_as_the_header(rig: 
     with pytest.raises(anthropic.BadRequestError) as info:
         await client.messages.create(model="m", max_tokens=10, messages=[{"role": "user", "content": 5}])  # type: ignore[typeddict-item]
     assert RID.match(info.value.request_id or "") and info.value.body["request_id"] == info.value.request_id  # type: ignore[index]
-    rig.engine.push(Raw(500, json.dumps({"error": {"message": "engine exploded", "code": 500}}).encode(),
-                        {"Content-Type": "application/json"}))
+    rig.engine.push(
+        Raw(
+            500,
+            json.dumps({"error": {"message": "engine exploded", "code": 500}}).encode(),
+            {"Content-Type": "application/json"},
+        )
+    )
     with pytest.raises(anthropic.InternalServerError) as failed:
         await client.messages.create(model="m", max_tokens=10, messages=HI)
     assert RID.match(failed.value.request_id or "") and failed.value.body["request_id"] == failed.value.request_id  # type: ignore[index]
@@ -86,14 +100,26 @@ async def test_validation_and_engine_errors_name_the_same_id_as_the_header(rig: 
 
 async def test_a_failure_mid_stream_names_the_request(rig: Rig) -> None:
     error = {"error": {"message": "worker died", "code": 500}}
-    rig.engine.push(Raw(200, [b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n',
-                              b"data: " + json.dumps(error).encode() + b"\n\n"],
-                        {"Content-Type": "text/event-stream"}))
-    async with aiohttp.ClientSession() as session:
-        async with session.post(rig.bridge.url + "/v1/messages", headers={"x-api-key": TOKEN},
-                                json={"model": "m", "max_tokens": 10, "messages": HI, "stream": True}) as resp:
-            raw = (await resp.read()).decode()
-            rid = resp.headers["request-id"]
+    rig.engine.push(
+        Raw(
+            200,
+            [
+                b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n',
+                b"data: " + json.dumps(error).encode() + b"\n\n",
+            ],
+            {"Content-Type": "text/event-stream"},
+        )
+    )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            rig.bridge.url + "/v1/messages",
+            headers={"x-api-key": TOKEN},
+            json={"model": "m", "max_tokens": 10, "messages": HI, "stream": True},
+        ) as resp,
+    ):
+        raw = (await resp.read()).decode()
+        rid = resp.headers["request-id"]
     last = raw.strip().split("\n\n")[-1]
     assert last.startswith("event: error")
     assert json.loads(last.split("data: ", 1)[1])["request_id"] == rid
@@ -104,5 +130,6 @@ async def test_the_log_line_of_a_request_names_its_id(rig: Rig, caplog: pytest.L
     rig.engine.push(Answer(text="ok"))
     message = await rig.client().messages.create(model="m", max_tokens=10, messages=HI)
     lines = [r.getMessage() for r in caplog.records if r.name == "ccb.bridge"]
-    assert any(line.startswith("POST /v1/messages 200 ") and line.endswith(message._request_id or "-")
-               for line in lines), lines
+    assert any(
+        line.startswith("POST /v1/messages 200 ") and line.endswith(message._request_id or "-") for line in lines
+    ), lines

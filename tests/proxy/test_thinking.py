@@ -13,7 +13,7 @@ import pytest
 
 from ccb.proxy.config import ModelMap, dialect_for
 from ccb.proxy.translate.thinking import GPT_OSS_EFFORTS, OLLAMA_EFFORTS, map_effort, refuses_switch, strip_switch
-from tests.fakes.openai_engine import Answer, Raw
+from tests.fakes.openai_engine import Raw
 from tests.proxy.conftest import RigFactory
 
 HI: Any = [{"role": "user", "content": "hi"}]
@@ -39,19 +39,25 @@ async def test_ollama_model_without_thinking_gets_no_switch_learned_once(rig_fac
 async def test_ollama_thinking_model_gets_its_effort(rig_factory: RigFactory) -> None:
     rig = await rig_factory("ollama")
     client = rig.client()
-    await client.messages.create(model="m", max_tokens=100, messages=HI, thinking={"type": "adaptive"},
-                                 output_config={"effort": "xhigh"})
+    await client.messages.create(
+        model="m", max_tokens=100, messages=HI, thinking={"type": "adaptive"}, output_config={"effort": "xhigh"}
+    )
     await client.messages.create(model="m", max_tokens=100, messages=HI, thinking={"type": "disabled"})
-    await client.messages.create(model="m", max_tokens=2000, messages=HI,
-                                 thinking={"type": "enabled", "budget_tokens": 1024})
+    await client.messages.create(
+        model="m", max_tokens=2000, messages=HI, thinking={"type": "enabled", "budget_tokens": 1024}
+    )
     assert [switches(r) for r in rig.engine.requests] == [
-        {"reasoning_effort": "high"}, {"reasoning_effort": "none"}, {"reasoning_effort": "low"}]
+        {"reasoning_effort": "high"},
+        {"reasoning_effort": "none"},
+        {"reasoning_effort": "low"},
+    ]
     assert rig.engine.shows == ["fake-model"]
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_a_refused_switch_is_retried_once_without_it_and_remembered(rig_factory: RigFactory,
-                                                                          stream: bool) -> None:
+async def test_a_refused_switch_is_retried_once_without_it_and_remembered(
+    rig_factory: RigFactory, stream: bool
+) -> None:
     rig = await rig_factory("ollama")
     rig.engine.capabilities = None  # an Ollama too old to report capabilities: the bridge cannot know
     client = rig.client()
@@ -68,20 +74,34 @@ async def test_a_refused_switch_is_retried_once_without_it_and_remembered(rig_fa
 
 async def test_vllm_refusing_template_kwargs_answers_without_them(rig_factory: RigFactory) -> None:
     rig = await rig_factory("vllm")
-    refusal = {"error": {"message": "chat_template_kwargs is not supported by this model's template",
-                         "type": "BadRequestError", "param": None, "code": 400}}
+    refusal = {
+        "error": {
+            "message": "chat_template_kwargs is not supported by this model's template",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        }
+    }
     rig.engine.push(Raw(400, json.dumps(refusal).encode(), {"Content-Type": "application/json"}))
-    message = await rig.client().messages.create(model="m", max_tokens=100, messages=HI,
-                                                 thinking={"type": "enabled", "budget_tokens": 2048})
+    message = await rig.client().messages.create(
+        model="m", max_tokens=100, messages=HI, thinking={"type": "enabled", "budget_tokens": 2048}
+    )
     assert message.content[0].text == "Hello from the fake engine."
     assert [switches(r) for r in rig.engine.requests] == [
-        {"chat_template_kwargs": {"enable_thinking": True, "thinking": True}}, {}]
+        {"chat_template_kwargs": {"enable_thinking": True, "thinking": True}},
+        {},
+    ]
 
 
 async def test_other_errors_are_not_retried(rig_factory: RigFactory) -> None:
     rig = await rig_factory("ollama")
-    rig.engine.push(Raw(400, b'{"error":{"message":"bad things","type":"invalid_request_error"}}',
-                        {"Content-Type": "application/json"}))
+    rig.engine.push(
+        Raw(
+            400,
+            b'{"error":{"message":"bad things","type":"invalid_request_error"}}',
+            {"Content-Type": "application/json"},
+        )
+    )
     with pytest.raises(Exception) as info:
         await rig.client().messages.create(model="m", max_tokens=100, messages=HI, **ADAPTIVE)
     assert "bad things" in str(info.value)
@@ -100,8 +120,9 @@ GPT_OSS_CASES = [
 
 @pytest.mark.parametrize("dialect", ["vllm", "sglang"])
 @pytest.mark.parametrize(("extra", "effort"), GPT_OSS_CASES)
-async def test_effort_reaches_gpt_oss_as_reasoning_effort(rig_factory: RigFactory, dialect: str,
-                                                          extra: dict[str, Any], effort: str) -> None:
+async def test_effort_reaches_gpt_oss_as_reasoning_effort(
+    rig_factory: RigFactory, dialect: str, extra: dict[str, Any], effort: str
+) -> None:
     rig = await rig_factory(dialect, models=ModelMap(default="openai/gpt-oss-120b"))
     await rig.client().messages.create(model="claude-opus-4-8", max_tokens=21000, messages=HI, **extra)
     assert switches(rig.engine.requests[-1]) == {"reasoning_effort": effort}
@@ -116,10 +137,18 @@ async def test_effort_alone_is_not_a_template_switch(rig_factory: RigFactory, di
 
 
 def test_effort_mapping() -> None:
-    table = {e: (map_effort(e, OLLAMA_EFFORTS), map_effort(e, GPT_OSS_EFFORTS))
-             for e in ("low", "medium", "high", "xhigh", "max", "minimal")}
-    assert table == {"low": ("low", "low"), "medium": ("medium", "medium"), "high": ("high", "high"),
-                     "xhigh": ("high", "high"), "max": ("high", "high"), "minimal": ("low", "low")}
+    table = {
+        e: (map_effort(e, OLLAMA_EFFORTS), map_effort(e, GPT_OSS_EFFORTS))
+        for e in ("low", "medium", "high", "xhigh", "max", "minimal")
+    }
+    assert table == {
+        "low": ("low", "low"),
+        "medium": ("medium", "medium"),
+        "high": ("high", "high"),
+        "xhigh": ("high", "high"),
+        "max": ("high", "high"),
+        "minimal": ("low", "low"),
+    }
     assert map_effort("max", ("low", "medium", "high", "max")) == "max"
 
 
@@ -129,13 +158,16 @@ def test_strip_switch_keeps_other_template_kwargs() -> None:
     assert strip_switch(body) is False
 
 
-@pytest.mark.parametrize(("status", "message", "refused"), [
-    (400, '"qwen2.5-coder:7b" does not support thinking', True),
-    (400, "invalid reasoning value: 'xhigh'", True),
-    (400, "Unrecognized request argument supplied: reasoning_effort", True),
-    (400, "prompt is too long", False),
-    (500, "does not support thinking", False),
-])
+@pytest.mark.parametrize(
+    ("status", "message", "refused"),
+    [
+        (400, '"qwen2.5-coder:7b" does not support thinking', True),
+        (400, "invalid reasoning value: 'xhigh'", True),
+        (400, "Unrecognized request argument supplied: reasoning_effort", True),
+        (400, "prompt is too long", False),
+        (500, "does not support thinking", False),
+    ],
+)
 def test_refusals(status: int, message: str, refused: bool) -> None:
     assert refuses_switch(status, message) is refused
 
