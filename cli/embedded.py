@@ -65,8 +65,9 @@ def install_command() -> str:
 
 def check_installed() -> None:
     if importlib.util.find_spec("xllamacpp") is None:
-        raise CcbError(f"the embedded engine needs llama.cpp's server from PyPI, which is not installed: "
-                       f"{install_command()}")
+        raise CcbError(
+            f"the embedded engine needs llama.cpp's server from PyPI, which is not installed: {install_command()}"
+        )
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -93,8 +94,10 @@ def model_problem(model: str) -> str | None:
         return None
     path = Path(model).expanduser()
     if not path.exists():
-        return (f"model file not found: {path} (give a .gguf file, or a Hugging Face reference such as "
-                "Qwen/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M)")
+        return (
+            f"model file not found: {path} (give a .gguf file, or a Hugging Face reference such as "
+            "Qwen/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M)"
+        )
     if not path.is_file():
         return f"not a model file: {path}"
     try:
@@ -176,8 +179,12 @@ def model_facts(model: str) -> ModelFacts:
         return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     trained = num("context_length")
-    layers, heads, kv_heads, width = num("block_count"), num("attention.head_count"), \
-        num("attention.head_count_kv"), num("embedding_length")
+    layers, heads, kv_heads, width = (
+        num("block_count"),
+        num("attention.head_count"),
+        num("attention.head_count_kv"),
+        num("embedding_length"),
+    )
     key_len = num("attention.key_length")
     per_token = None
     if layers and heads and width:
@@ -203,14 +210,18 @@ def size_window(facts: ModelFacts, *, available: int, minimum: int) -> int:
         return target
     spare = available - facts.size - RESERVE_BYTES
     if spare <= 0:
-        raise CcbError(f"not enough memory for the model: {facts.path} needs about {_gib(facts.size)} and "
-                       f"{_gib(available)} is free; close other programs, or use a smaller model or quantization")
+        raise CcbError(
+            f"not enough memory for the model: {facts.path} needs about {_gib(facts.size)} and "
+            f"{_gib(available)} is free; close other programs, or use a smaller model or quantization"
+        )
     fits = spare // facts.kv_bytes_per_token // 1024 * 1024
     window = min(target, fits)
     if window < min(minimum, target):
-        raise CcbError(f"not enough memory for a window Claude Code can use: {_gib(available)} free leaves room "
-                       f"for {window:,} tokens after the model, and Claude Code needs {minimum:,}; close other "
-                       "programs, or use a smaller model or quantization")
+        raise CcbError(
+            f"not enough memory for a window Claude Code can use: {_gib(available)} free leaves room "
+            f"for {window:,} tokens after the model, and Claude Code needs {minimum:,}; close other "
+            "programs, or use a smaller model or quantization"
+        )
     return max(window, 1024)
 
 
@@ -247,7 +258,7 @@ class RunningEngine:
                 self.proc.terminate()
             try:
                 await asyncio.wait_for(self.proc.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 with suppress(ProcessLookupError):
                     self.proc.kill()
                 await self.proc.wait()
@@ -267,8 +278,10 @@ def _failure(log: Path, model: str) -> str:
         text = ""
     low = text.lower()
     if "failed to allocate" in low or "out of memory" in low or "cannot allocate" in low or "bad_alloc" in low:
-        return ("the embedded engine ran out of memory loading the model: close other programs, or use a smaller "
-                "model or quantization")
+        return (
+            "the embedded engine ran out of memory loading the model: close other programs, or use a smaller "
+            "model or quantization"
+        )
     if "failed to download" in low or "could not resolve" in low or "curl" in low and "error" in low:
         return f"the embedded engine could not fetch {model}: check the reference and the network"
     if "failed to load model" in low or "error loading model" in low or "unable to load model" in low:
@@ -294,14 +307,25 @@ async def start(model: str, *, minimum: int, window: int | None = None, quiet: b
     key = "ccb-engine-" + secrets.token_urlsafe(18)
     ref = str(facts.path) if facts.path else model
     log = private_dir(log_dir()) / "embedded-engine.log"
-    argv = python_module_argv("ccb.cli.embedded", "serve", "--model", ref, "--alias", model, "--port", str(port),
-                              "--ctx", str(n_ctx), "--threads", str(threads()))
+    argv = python_module_argv(
+        "ccb.cli.embedded",
+        "serve",
+        "--model",
+        ref,
+        "--alias",
+        model,
+        "--port",
+        str(port),
+        "--ctx",
+        str(n_ctx),
+        "--threads",
+        str(threads()),
+    )
     env = dict(os.environ, CCB_ENGINE_KEY=key)
-    from ccb.cli.fileio import open_private
-
-    with open(open_private(log, os.O_WRONLY | os.O_TRUNC), "wb") as out:
-        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                                                    stderr=out, env=env, cwd=safe_cwd())
+    with _open_log(log) as out:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=env, cwd=safe_cwd()
+        )
     engine = RunningEngine(f"http://127.0.0.1:{port}/v1", model, n_ctx, key, proc, log)
     what = facts.path.name if facts.path else model
     size = f", {_gib(facts.size)}" if facts.size else ""
@@ -315,6 +339,12 @@ async def start(model: str, *, minimum: int, window: int | None = None, quiet: b
     return engine
 
 
+def _open_log(log: Path) -> IO[bytes]:
+    from ccb.cli.fileio import open_private
+
+    return open(open_private(log, os.O_WRONLY | os.O_TRUNC), "wb")
+
+
 async def _wait_ready(engine: RunningEngine, label: str, quiet: bool) -> None:
     import httpx
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -323,8 +353,14 @@ async def _wait_ready(engine: RunningEngine, label: str, quiet: bool) -> None:
 
     root = engine.url.removesuffix("/v1")
     deadline = time.monotonic() + LOAD_TIMEOUT_S
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=render.err, transient=True, disable=quiet)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=render.err,
+        transient=True,
+        disable=quiet,
+    )
     with progress:
         progress.add_task(label)
         async with httpx.AsyncClient(trust_env=False) as client:
@@ -336,8 +372,10 @@ async def _wait_ready(engine: RunningEngine, label: str, quiet: bool) -> None:
                     if reply.status_code == 200:
                         return
                 if time.monotonic() > deadline:
-                    raise CcbError(f"the embedded engine did not finish loading {engine.model} within "
-                                   f"{LOAD_TIMEOUT_S:.0f} s (log: {engine.log})")
+                    raise CcbError(
+                        f"the embedded engine did not finish loading {engine.model} within "
+                        f"{LOAD_TIMEOUT_S:.0f} s (log: {engine.log})"
+                    )
                 await asyncio.sleep(0.25)
 
 
@@ -347,8 +385,10 @@ async def start_for_profile(profile: Any, *, minimum: int) -> tuple[Any, Any, Ru
 
     model = profile.slots().get("model")
     if not model:
-        raise CcbError(f"profile '{profile.name}' names no model file: re-add it with "
-                       f"`ccb profile add {profile.name} --preset embedded --model-file PATH`")
+        raise CcbError(
+            f"profile '{profile.name}' names no model file: re-add it with "
+            f"`ccb profile add {profile.name} --preset embedded --model-file PATH`"
+        )
     engine = await start(model, minimum=minimum, window=profile.context_length)
     try:
         status = await probe_url(engine.url, api_key=engine.key, timeout=10.0)
@@ -376,7 +416,7 @@ def serve(argv: list[str]) -> None:
     parser.add_argument("--ctx", type=int, required=True)
     parser.add_argument("--threads", type=int, default=threads())
     args = parser.parse_args(argv)
-    import xllamacpp
+    import xllamacpp  # type: ignore[import-untyped]
 
     params = xllamacpp.CommonParams()
     if is_reference(args.model):

@@ -52,17 +52,19 @@ PROMPT_SIZES: tuple[tuple[str, PromptSize], ...] = (
 # How to give each engine a bigger window.
 WINDOW_FIXES: dict[str, str] = {
     "ollama": "restart Ollama with OLLAMA_CONTEXT_LENGTH={n} (`OLLAMA_CONTEXT_LENGTH={n} ollama serve`), or set "
-              "`PARAMETER num_ctx {n}` in a Modelfile (its OpenAI endpoint cannot change num_ctx)",
+    "`PARAMETER num_ctx {n}` in a Modelfile (its OpenAI endpoint cannot change num_ctx)",
     "llamacpp": "restart llama-server with `-c {n} -np 1` (the window is per slot: -c divided by -np)",
     "vllm": "restart vLLM with `--max-model-len {n}`",
     "sglang": "restart SGLang with `--context-length {n}`",
     "lmstudio": "reload the model with a larger window: `lms load MODEL --context-length {n}`",
     "embedded": "ccb sizes the embedded engine's window itself; it was limited by this machine's memory: close "
-                "other programs, or use a smaller quantization of the model",
+    "other programs, or use a smaller quantization of the model",
 }
 GENERIC_FIX = "configure the server for a window of {n} tokens or more"
-BETTER_MODEL = ("use a model trained for 64k tokens or more (e.g. Qwen3-Coder or Qwen2.5-Coder-Instruct with 128k+, "
-                "Devstral, GLM-4.x), or a hosted provider")
+BETTER_MODEL = (
+    "use a model trained for 64k tokens or more (e.g. Qwen3-Coder or Qwen2.5-Coder-Instruct with 128k+, "
+    "Devstral, GLM-4.x), or a hosted provider"
+)
 
 
 def _key(version: str) -> tuple[int, ...]:
@@ -92,9 +94,15 @@ class WindowVerdict:
         return f"{self.problem}. Fix: {self.fix}"
 
 
-def judge_window(window: int | None, *, kind: str | None, trained: int | None = None,
-                 claude_version: str | None = None, tools_in_prompt: bool | None = True,
-                 user_window: int | None = None) -> WindowVerdict | None:
+def judge_window(
+    window: int | None,
+    *,
+    kind: str | None,
+    trained: int | None = None,
+    claude_version: str | None = None,
+    tools_in_prompt: bool | None = True,
+    user_window: int | None = None,
+) -> WindowVerdict | None:
     """None when `window` is unknown or fine for Claude Code; else what is wrong and exactly what to change.
 
     `trained` is the model's own training window (n_ctx_train, max_position_embeddings): when it is below what
@@ -110,8 +118,10 @@ def judge_window(window: int | None, *, kind: str | None, trained: int | None = 
     target = max(RECOMMENDED_WINDOW, need)
     engine_fix = WINDOW_FIXES.get(kind or "", GENERIC_FIX).format(n=target)
     if trained is not None and trained < need:
-        fix = (f"the model itself was trained for only {trained:,} tokens, so a bigger window will not help "
-               f"(engines cap it at the trained length): {BETTER_MODEL}")
+        fix = (
+            f"the model itself was trained for only {trained:,} tokens, so a bigger window will not help "
+            f"(engines cap it at the trained length): {BETTER_MODEL}"
+        )
     else:
         fix = engine_fix
     if window < need:
@@ -123,36 +133,49 @@ def judge_window(window: int | None, *, kind: str | None, trained: int | None = 
                 f"files, edit or run commands with it; ccb tells Claude Code the window is {need:,} so that it "
                 "sends at all, and the bridge reports real overflows so it compacts",
                 f"for real work, {BETTER_MODEL}",
-                claude_window=need)
-        problem = (f"the engine's window is {window:,} tokens, but {label} sends about {size.first_request:,} "
-                   f"tokens before your first word (system prompt {size.system:,}, tool definitions "
-                   f"{size.tools:,}, context {size.first_messages:,}) and refuses to send anything with a window "
-                   f"under {size.refuses_below:,}: it needs {need:,} or more ({RECOMMENDED_WINDOW:,} recommended)")
+                claude_window=need,
+            )
+        problem = (
+            f"the engine's window is {window:,} tokens, but {label} sends about {size.first_request:,} "
+            f"tokens before your first word (system prompt {size.system:,}, tool definitions "
+            f"{size.tools:,}, context {size.first_messages:,}) and refuses to send anything with a window "
+            f"under {size.refuses_below:,}: it needs {need:,} or more ({RECOMMENDED_WINDOW:,} recommended)"
+        )
         if user_window is not None:
-            return WindowVerdict("warn", problem + f"; the profile sets {user_window:,} itself, so ccb goes ahead",
-                                 fix)
+            return WindowVerdict("warn", problem + f"; the profile sets {user_window:,} itself, so ccb goes ahead", fix)
         return WindowVerdict("refuse", problem, fix)
     if window < RECOMMENDED_WINDOW:
         return WindowVerdict(
             "warn",
             f"the engine's window is {window:,} tokens: enough for {label}'s first request (about "
             f"{size.first_request:,}), but it will compact after a few file reads ({RECOMMENDED_WINDOW:,} "
-            "recommended)", fix)
+            "recommended)",
+            fix,
+        )
     if trained is not None and trained < need:
         return WindowVerdict(
-            "warn", f"the engine's window is {window:,} tokens, but the model was trained for only {trained:,}: "
-                    "past that its answers degrade", fix)
+            "warn",
+            f"the engine's window is {window:,} tokens, but the model was trained for only {trained:,}: "
+            "past that its answers degrade",
+            fix,
+        )
     return None
 
 
-def engine_verdict(status: object, *, kind: str | None, claude_version: str | None,
-                   user_window: int | None = None) -> WindowVerdict | None:
+def engine_verdict(
+    status: object, *, kind: str | None, claude_version: str | None, user_window: int | None = None
+) -> WindowVerdict | None:
     """`judge_window` for what a probe found (an `EngineStatus`): its window, the model's trained window and
     whether its template keeps tool definitions."""
     window = getattr(status, "context_length", None)
     models = getattr(status, "models", ())
     loaded = [m for m in models if m.loaded] or list(models)
     trained = next((m.max_context_length for m in loaded if m.max_context_length), None)
-    return judge_window(window, kind=kind or getattr(status, "kind", None), trained=trained,
-                        claude_version=claude_version, tools_in_prompt=getattr(status, "tools", None),
-                        user_window=user_window)
+    return judge_window(
+        window,
+        kind=kind or getattr(status, "kind", None),
+        trained=trained,
+        claude_version=claude_version,
+        tools_in_prompt=getattr(status, "tools", None),
+        user_window=user_window,
+    )

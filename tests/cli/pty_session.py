@@ -32,9 +32,16 @@ def plain(raw: bytes) -> str:
 
 def fresh_env(home: Path, path_dirs: list[Path], **extra: str) -> dict[str, str]:
     """A new user's environment: a fresh HOME, only `path_dirs` on PATH, nothing of ours inherited."""
-    env = {"HOME": str(home), "PATH": os.pathsep.join(str(p) for p in path_dirs), "TERM": "xterm-256color",
-           "LANG": "C.UTF-8", "NO_PROXY": "127.0.0.1,localhost", "COLUMNS": "160", "LINES": "50",
-           "PROMPT_TOOLKIT_NO_CPR": "1"}  # a pty answers no cursor-position requests; a terminal would
+    env = {
+        "HOME": str(home),
+        "PATH": os.pathsep.join(str(p) for p in path_dirs),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "COLUMNS": "160",
+        "LINES": "50",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }  # a pty answers no cursor-position requests; a terminal would
     env.update(extra)
     return env
 
@@ -43,8 +50,16 @@ class Session:
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path, *, columns: int = 160) -> None:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-        self.proc = subprocess.Popen([sys.executable, "-m", "ccb.cli", *args], stdin=slave, stdout=slave,
-                                     stderr=slave, env=env, cwd=cwd, start_new_session=True, close_fds=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ccb.cli", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
         os.close(slave)
         self.master = master
         self.raw = b""

@@ -56,9 +56,17 @@ def test_window_is_claude_codes_target_capped_by_training_and_memory(tmp_path: P
 
 
 def test_a_written_header_is_read_back(tmp_path: Path) -> None:
-    path = _gguf(tmp_path / "q.gguf", {"general.architecture": "qwen2", "qwen2.context_length": 32768,
-                                       "qwen2.block_count": 28, "qwen2.attention.head_count": 28,
-                                       "qwen2.attention.head_count_kv": 4, "qwen2.embedding_length": 3584})
+    path = _gguf(
+        tmp_path / "q.gguf",
+        {
+            "general.architecture": "qwen2",
+            "qwen2.context_length": 32768,
+            "qwen2.block_count": 28,
+            "qwen2.attention.head_count": 28,
+            "qwen2.attention.head_count_kv": 4,
+            "qwen2.embedding_length": 3584,
+        },
+    )
     facts = embedded.model_facts(str(path))
     assert facts.trained == 32768 and facts.kv_bytes_per_token == 2 * 28 * 4 * 128 * 2
 
@@ -90,8 +98,9 @@ def test_profile_add_takes_a_model_file(tmp_path: Path) -> None:
 
     from ccb.cli.app import app
 
-    missing = CliRunner().invoke(app, ["profile", "add", "m2", "--preset", "embedded", "--model-file",
-                                       str(tmp_path / "none.gguf")])
+    missing = CliRunner().invoke(
+        app, ["profile", "add", "m2", "--preset", "embedded", "--model-file", str(tmp_path / "none.gguf")]
+    )
     assert missing.exit_code == 1
     wrong = CliRunner().invoke(app, ["profile", "add", "m3", "--preset", "vllm", "--model-file", str(model_path())])
     assert wrong.exit_code == 1
@@ -106,8 +115,11 @@ async def test_the_real_engine_starts_answers_with_its_key_and_stops() -> None:
             assert (await client.get(engine.url + "/models")).status_code == 401
             listed = await client.get(engine.url + "/models", headers={"Authorization": f"Bearer {engine.key}"})
             assert listed.json()["data"][0]["id"] == str(model_path())
-            props = (await client.get(engine.url.removesuffix("/v1") + "/props",
-                                      headers={"Authorization": f"Bearer {engine.key}"})).json()
+            props = (
+                await client.get(
+                    engine.url.removesuffix("/v1") + "/props", headers={"Authorization": f"Bearer {engine.key}"}
+                )
+            ).json()
             assert props["default_generation_settings"]["n_ctx"] == 8192
         pid = engine.proc.pid
     finally:

@@ -6,12 +6,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ccb.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "ccb.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def test_a_claude_option_before_the_separator_says_where_it_goes(tmp_path: Path) -> None:  # m14
@@ -70,8 +76,22 @@ def test_probe_with_a_bare_port_probes_this_machine(tmp_path: Path) -> None:  # 
 def test_models_uses_the_active_profile_and_says_so_when_there_is_none(tmp_path: Path) -> None:  # m11, m15
     done = run("models", cwd=tmp_path)
     assert done.returncode == 2 and "no active profile" in done.stderr
-    assert run("profile", "add", "box", "--preset", "vllm", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
-               "--activate", cwd=tmp_path).returncode == 0
+    assert (
+        run(
+            "profile",
+            "add",
+            "box",
+            "--preset",
+            "vllm",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--activate",
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
     done = run("models", cwd=tmp_path)
     assert done.returncode == 1 and "127.0.0.1:9" in done.stderr  # it asked the active profile's engine
 
@@ -123,12 +143,23 @@ def test_launch_after_a_switch_gives_one_line_not_a_warning_per_key(tmp_path: Pa
 
     bin_dir = tmp_path / "bin"
     fake_claude.install(bin_dir)
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", FAKE_CLAUDE_RECORD=str(tmp_path / "r"),
-               ONE_KEY="sk-one-000000000001", TWO_KEY="sk-two-000000000002")
-    assert run("profile", "add", "one", "--preset", "kimi", "--api-key-env", "ONE_KEY", cwd=tmp_path,
-               env=env).returncode == 0
-    assert run("profile", "add", "two", "--preset", "deepseek", "--api-key-env", "TWO_KEY", cwd=tmp_path,
-               env=env).returncode == 0
+    env = dict(
+        os.environ,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        FAKE_CLAUDE_RECORD=str(tmp_path / "r"),
+        ONE_KEY="sk-one-000000000001",
+        TWO_KEY="sk-two-000000000002",
+    )
+    assert (
+        run("profile", "add", "one", "--preset", "kimi", "--api-key-env", "ONE_KEY", cwd=tmp_path, env=env).returncode
+        == 0
+    )
+    assert (
+        run(
+            "profile", "add", "two", "--preset", "deepseek", "--api-key-env", "TWO_KEY", cwd=tmp_path, env=env
+        ).returncode
+        == 0
+    )
     switched = run("profile", "switch", "one", cwd=tmp_path, env=env)
     assert switched.returncode == 0, switched.stderr
     assert "'one' is also ccb's active profile now" in switched.stderr
@@ -143,10 +174,18 @@ def test_restore_puts_back_the_active_profile_of_before_the_switch(tmp_path: Pat
     import os
 
     env = dict(os.environ, ONE_KEY="sk-one-000000000001", TWO_KEY="sk-two-000000000002")
-    assert run("profile", "add", "one", "--preset", "kimi", "--api-key-env", "ONE_KEY", "--activate", cwd=tmp_path,
-               env=env).returncode == 0
-    assert run("profile", "add", "two", "--preset", "deepseek", "--api-key-env", "TWO_KEY", cwd=tmp_path,
-               env=env).returncode == 0
+    assert (
+        run(
+            "profile", "add", "one", "--preset", "kimi", "--api-key-env", "ONE_KEY", "--activate", cwd=tmp_path, env=env
+        ).returncode
+        == 0
+    )
+    assert (
+        run(
+            "profile", "add", "two", "--preset", "deepseek", "--api-key-env", "TWO_KEY", cwd=tmp_path, env=env
+        ).returncode
+        == 0
+    )
     assert run("profile", "switch", "two", cwd=tmp_path, env=env).returncode == 0
     assert run("profile", "switch", "one", cwd=tmp_path, env=env).returncode == 0
     assert run("profile", "switch", "two", cwd=tmp_path, env=env).returncode == 0

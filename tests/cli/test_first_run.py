@@ -17,7 +17,7 @@ import pytest
 from ccb.cli.claude_bin import NEWEST_TESTED
 from tests.cli.pty_session import ENTER, Session, fresh_env
 
-FAKE_NPM = r'''
+FAKE_NPM = r"""
 import json, os, sys
 from pathlib import Path
 with open(os.environ["FAKE_NPM_RECORD"], "a") as fh:
@@ -32,7 +32,7 @@ else:
     from fakes import fake_claude
     fake_claude.install(target)
 print("added 3 packages in 1s")
-'''
+"""
 
 
 @pytest.fixture
@@ -42,12 +42,36 @@ def newcomer(tmp_path: Path) -> dict[str, object]:
     home.mkdir()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    env = fresh_env(home, [bin_dir], MOONSHOT_API_KEY="sk-test-0000000000001234", CCB_PROBE_PORTS="",
-                    FAKE_CLAUDE_RECORD=str(tmp_path / "claude.json"), FAKE_NPM_RECORD=str(tmp_path / "npm.log"),
-                    FAKE_NPM_TESTS=str(Path(__file__).resolve().parents[1]))
-    add = subprocess.run([sys.executable, "-m", "ccb.cli", "profile", "add", "kimi", "--preset", "kimi",
-                          "--api-key-env", "MOONSHOT_API_KEY", "--activate"],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    env = fresh_env(
+        home,
+        [bin_dir],
+        MOONSHOT_API_KEY="sk-test-0000000000001234",
+        CCB_PROBE_PORTS="",
+        FAKE_CLAUDE_RECORD=str(tmp_path / "claude.json"),
+        FAKE_NPM_RECORD=str(tmp_path / "npm.log"),
+        FAKE_NPM_TESTS=str(Path(__file__).resolve().parents[1]),
+    )
+    add = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ccb.cli",
+            "profile",
+            "add",
+            "kimi",
+            "--preset",
+            "kimi",
+            "--api-key-env",
+            "MOONSHOT_API_KEY",
+            "--activate",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert add.returncode == 0, add.stderr
     return {"home": home, "bin": bin_dir, "env": env, "cwd": tmp_path}
 
@@ -71,8 +95,10 @@ def test_launch_without_claude_offers_the_pinned_install_and_no_says_how(newcome
     session = Session(["launch"], newcomer["env"], newcomer["cwd"])  # type: ignore[arg-type]
     try:
         screen = session.expect("Install it now?")
-        command = (f"npm install --prefix {where} --no-fund --no-audit --no-update-notifier "
-                   f"@anthropic-ai/claude-code@{NEWEST_TESTED}")
+        command = (
+            f"npm install --prefix {where} --no-fund --no-audit --no-update-notifier "
+            f"@anthropic-ai/claude-code@{NEWEST_TESTED}"
+        )
         assert command in " ".join(screen.split())
         assert f"Claude Code {NEWEST_TESTED}" in screen
         session.send("n")
@@ -105,16 +131,33 @@ def test_yes_at_the_offer_installs_says_where_and_the_next_launch_finds_it(newco
     assert f"Installed Claude Code {NEWEST_TESTED} at {installed}" in flat
     assert f"add {installed.parent} to your PATH" in flat
     npm_calls = [json.loads(line) for line in (cwd / "npm.log").read_text().splitlines()]
-    assert npm_calls == [["install", "--prefix", str(where), "--no-fund", "--no-audit", "--no-update-notifier",
-                          f"@anthropic-ai/claude-code@{NEWEST_TESTED}"]]
+    assert npm_calls == [
+        [
+            "install",
+            "--prefix",
+            str(where),
+            "--no-fund",
+            "--no-audit",
+            "--no-update-notifier",
+            f"@anthropic-ai/claude-code@{NEWEST_TESTED}",
+        ]
+    ]
     record = json.loads((cwd / "claude.json").read_text())
     assert record["argv"][-2:] == ["-p", "hi"]
     assert record["env"]["ANTHROPIC_BASE_URL"] == "https://api.moonshot.ai/anthropic"
 
     # Next time, without a terminal and without --yes: found where ccb put it, nothing installed again.
     (cwd / "claude.json").unlink()
-    again = subprocess.run([sys.executable, "-m", "ccb.cli", "launch"], env=newcomer["env"], cwd=cwd,  # type: ignore[arg-type]
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "ccb.cli", "launch"],
+        env=newcomer["env"],
+        cwd=cwd,  # type: ignore[arg-type]
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert again.returncode == 0, again.stderr
     assert (cwd / "claude.json").exists()
     assert len((cwd / "npm.log").read_text().splitlines()) == 1
@@ -145,7 +188,6 @@ def test_ctrl_c_at_the_offer_installs_nothing_and_exits_130(newcomer: dict[str, 
     assert not (newcomer["cwd"] / "npm.log").exists()  # type: ignore[operator]
 
 
-
 @pytest.mark.claude
 @pytest.mark.engine
 def test_a_new_user_with_nothing_gets_the_builtin_engine_and_claude_code_answers(tmp_path: Path) -> None:
@@ -158,10 +200,14 @@ def test_a_new_user_with_nothing_gets_the_builtin_engine_and_claude_code_answers
     home.mkdir()
     bin_dir.mkdir()
     _install_fake_npm(bin_dir)
-    env = fresh_env(home, [bin_dir, Path("/usr/bin"), Path("/bin")], CCB_PROBE_PORTS="",
-                    FAKE_NPM_RECORD=str(tmp_path / "npm.log"), FAKE_NPM_LINK=str(claude_path()))
-    prompt = ["-p", "Say hello.", "--system-prompt", "Answer in at most five words.",
-              "--output-format", "json"]
+    env = fresh_env(
+        home,
+        [bin_dir, Path("/usr/bin"), Path("/bin")],
+        CCB_PROBE_PORTS="",
+        FAKE_NPM_RECORD=str(tmp_path / "npm.log"),
+        FAKE_NPM_LINK=str(claude_path()),
+    )
+    prompt = ["-p", "Say hello.", "--system-prompt", "Answer in at most five words.", "--output-format", "json"]
     session = Session(["launch", "--", *prompt], env, tmp_path)
     try:
         screen = session.expect("Another server (any address)")  # the whole menu is on the screen

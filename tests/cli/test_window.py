@@ -27,8 +27,10 @@ def test_an_8k_llamacpp_window_is_refused_with_the_exact_flag() -> None:
 
 
 def test_each_engine_gets_its_own_fix() -> None:
-    fixes = {kind: judge_window(4096, kind=kind, claude_version="2.1.197").fix  # type: ignore[union-attr]
-             for kind in ("ollama", "vllm", "sglang", "lmstudio")}
+    fixes = {
+        kind: judge_window(4096, kind=kind, claude_version="2.1.197").fix  # type: ignore[union-attr]
+        for kind in ("ollama", "vllm", "sglang", "lmstudio")
+    }
     assert "OLLAMA_CONTEXT_LENGTH=65536" in fixes["ollama"] and "num_ctx 65536" in fixes["ollama"]
     assert "--max-model-len 65536" in fixes["vllm"]
     assert "--context-length 65536" in fixes["sglang"]
@@ -58,8 +60,9 @@ def test_a_window_the_user_set_turns_the_refusal_into_a_warning() -> None:
 
 
 def test_a_template_without_tools_can_chat_and_claude_is_told_a_window_it_accepts() -> None:
-    status = EngineStatus("http://127.0.0.1:8080", "ok", kind="llamacpp", tools=False,
-                          models=(ModelInfo("smol", 8192, True, (), 8192),))
+    status = EngineStatus(
+        "http://127.0.0.1:8080", "ok", kind="llamacpp", tools=False, models=(ModelInfo("smol", 8192, True, (), 8192),)
+    )
     verdict = engine_verdict(status, kind=None, claude_version="2.1.332")
     assert verdict is not None and verdict.level == "warn"
     assert "cannot read files" in verdict.problem
