@@ -96,12 +96,13 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         raise RequestError(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
+    parsed: dict[str, Any] = body
     if fallback and _SURROGATE_ESCAPE.search(raw):  # orjson refuses lone surrogates, so only the fallback sees them
         try:
-            body = _without_lone_surrogates(body)
+            parsed = _without_lone_surrogates(parsed)
         except RecursionError as exc:
             raise RequestError(f"request body: JSON nested deeper than {jsonio.MAX_NESTING} levels") from exc
-    return body
+    return parsed
 
 
 # JSON may carry lone UTF-16 surrogates as \uD8xx escapes (JavaScript strings hold them, e.g. from a file

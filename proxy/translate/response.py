@@ -69,7 +69,7 @@ def accumulate(events: list[Event]) -> dict[str, Any]:
             open_index = data["index"]
             message["content"].append(dict(data["content_block"]))
         elif kind == "content_block_delta":
-            if data["index"] != open_index:
+            if open_index is None or data["index"] != open_index:
                 raise EventOrderError(f"delta for block {data['index']} while block {open_index} is open")
             block = message["content"][open_index]
             delta = data["delta"]
@@ -85,7 +85,7 @@ def accumulate(events: list[Event]) -> dict[str, Any]:
             else:
                 raise EventOrderError(f"{dtype} inside a {block['type']} block")
         elif kind == "content_block_stop":
-            if data["index"] != open_index:
+            if open_index is None or data["index"] != open_index:
                 raise EventOrderError(f"stop for block {data['index']} while block {open_index} is open")
             block = message["content"][open_index]
             if block["type"] in ("tool_use", "server_tool_use"):

@@ -148,7 +148,7 @@ class StreamTranslator:
     # -- public -----------------------------------------------------------------------------
 
     def start(self) -> list[Event]:
-        message = {
+        message: dict[str, Any] = {
             "id": self.message_id, "type": "message", "role": "assistant", "model": self.model,
             "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": self.input_estimate, "output_tokens": 1,

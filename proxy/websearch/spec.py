@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 KINDS = ("searxng", "brave", "tavily")
@@ -69,8 +70,16 @@ def resolve_key(backend: Backend, environ: dict[str, str] | None = None) -> str 
     return value or None
 
 
+class BridgeFields(TypedDict, total=False):
+    """BridgeConfig's web search fields, all or none."""
+
+    web_search: str | None
+    web_search_key: str | None
+    web_search_key_env: str | None
+
+
 def bridge_fields(spec: str | None, key_env: str | None = None,
-                  environ: dict[str, str] | None = None) -> dict[str, str | None]:
+                  environ: dict[str, str] | None = None) -> BridgeFields:
     """The BridgeConfig fields for a `web_search` setting (none when it is empty); SpecError when unusable."""
     if not spec or not spec.strip():
         return {}
