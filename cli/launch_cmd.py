@@ -113,6 +113,7 @@ async def _launch_on(chosen: Profile, status: EngineStatus | None, claude: Path,
     verdict = check_window(chosen, status, claude)
     route = choose_route(chosen, status)
     bridge = None
+    token: str | None
     if route.kind == "bridge":
         from ccb.cli.logs import setup_bridge_log
 
@@ -157,6 +158,7 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
     """The profile to launch and, for local engines, what a probe found there."""
     from ccb.cli.engines.probe import probe_local, probe_url
 
+    status: EngineStatus | None = None
     if name:
         profile = get_profile(name)
     else:
@@ -182,7 +184,6 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
             preset = status.kind if status.kind in ("ollama", "vllm", "sglang", "llamacpp", "lmstudio") else "custom"
             render.info(f"no active profile: using the {status.kind} engine found at {status.url}")
             return profile_from_preset(f"{preset}-local", preset, base_url=status.openai_base), status
-    status: EngineStatus | None = None
     if profile.protocol == "openai" and is_local(profile) and not is_embedded(profile):
         status = await probe_url(profile.base_url, api_key=profile.resolve_key(), timeout=3.0)
         if status.status not in ("ok", "needs_key"):

@@ -16,7 +16,9 @@ from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.net import is_loopback
 
 if TYPE_CHECKING:
+    from ccb.cli.claude_settings import JsonValue
     from ccb.cli.engines.status import EngineStatus
+    from ccb.proxy.websearch.spec import BridgeFields
 
 # Claude Code's prompts are 20–60k tokens and it asks for 32k of output: below this it fails or compacts constantly.
 MIN_DIRECT_CONTEXT = 65536
@@ -128,7 +130,7 @@ def bridge_config(profile: Profile, *, token: str, status: EngineStatus | None =
     )
 
 
-def web_search_fields(profile: Profile) -> dict[str, str | None]:
+def web_search_fields(profile: Profile) -> BridgeFields:
     """The bridge's search backend: the profile's `web_search`, else $CCB_WEB_SEARCH, else none."""
     import os
 
@@ -185,7 +187,7 @@ def _tier(var: str) -> str:
     return var.removeprefix("ANTHROPIC_DEFAULT_").removesuffix("_MODEL").lower()
 
 
-def model_picker(profile: Profile) -> dict[str, object] | None:
+def model_picker(profile: Profile) -> dict[str, JsonValue] | None:
     """The `modelPicker` setting (Claude Code 2.1.332+) that lists the profile's models in `/model`: one row
     per distinct model, in slot order, naming the slots it serves. None when the profile names no model."""
     roles: dict[str, list[str]] = {}
@@ -193,8 +195,10 @@ def model_picker(profile: Profile) -> dict[str, object] | None:
         roles.setdefault(model, []).append(_SLOT_LABELS[slot])
     if not roles:
         return None
-    options = [{"model": model, "label": model, "description": f"{', '.join(used)} · ccb profile {profile.name}"}
-               for model, used in roles.items()]
+    options: list[JsonValue] = [
+        {"model": model, "label": model, "description": f"{', '.join(used)} · ccb profile {profile.name}"}
+        for model, used in roles.items()
+    ]
     return {"options": options, "replaceBuiltInOptions": True}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import replace
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, TypedDict
 
 import typer
 
@@ -14,6 +14,9 @@ from ccb.cli.complete import profile_names
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.net import is_loopback_host
+
+if TYPE_CHECKING:
+    from ccb.proxy.websearch.spec import BridgeFields
 
 
 def new_token() -> str:
@@ -129,16 +132,29 @@ def serve_exports(models: dict[str, str], window: int | None) -> dict[str, str]:
     return {**models, **window_env(window)}
 
 
-def _timeouts(connect: float | None, first_byte: float | None, idle: float | None) -> dict[str, float]:
+class _Timeouts(TypedDict, total=False):
+    connect_timeout: float
+    first_byte_timeout: float
+    idle_timeout: float
+
+
+def _timeouts(connect: float | None, first_byte: float | None, idle: float | None) -> _Timeouts:
     """The time limits given on the command line (the rest keep BridgeConfig's defaults)."""
     given = {"connect_timeout": connect, "first_byte_timeout": first_byte, "idle_timeout": idle}
+    chosen = _Timeouts()
     for name, value in given.items():
         if value is not None and not value > 0:
             raise CcbError(f"--{name.replace('_', '-')} must be a positive number of seconds")
-    return {name: value for name, value in given.items() if value is not None}
+    if connect is not None:
+        chosen["connect_timeout"] = connect
+    if first_byte is not None:
+        chosen["first_byte_timeout"] = first_byte
+    if idle is not None:
+        chosen["idle_timeout"] = idle
+    return chosen
 
 
-def _web_search(spec: str | None, key_env: str | None) -> dict[str, str | None]:
+def _web_search(spec: str | None, key_env: str | None) -> BridgeFields:
     """The bridge's web search settings from --web-search (or CCB_WEB_SEARCH); none when not given."""
     from ccb.proxy.websearch.spec import SpecError, bridge_fields
 

@@ -41,6 +41,7 @@ def switch(name: str) -> Switched:
     profile = with_engine_model(profile, status)
     route = choose_route(profile, status)
     daemon = None
+    token: str | None
     if route.kind == "bridge":
         if "model" not in profile.slots():
             raise CcbError(f"profile '{name}' names no model and the engine lists none; set one with --model")
