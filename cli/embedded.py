@@ -416,7 +416,7 @@ def serve(argv: list[str]) -> None:
     parser.add_argument("--ctx", type=int, required=True)
     parser.add_argument("--threads", type=int, default=threads())
     args = parser.parse_args(argv)
-    import xllamacpp  # type: ignore[import-untyped]
+    import xllamacpp
 
     params = xllamacpp.CommonParams()
     if is_reference(args.model):
