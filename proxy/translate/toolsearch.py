@@ -56,8 +56,9 @@ def offered(tools: list[Any], messages: Iterable[Any]) -> list[dict[str, Any]]:
     plain = [t for t in tools if isinstance(t, dict) and not is_deferred(t)]
     if len(plain) == len(tools):
         return plain
-    deferred = {t.get("name"): t for t in tools
-                if isinstance(t, dict) and is_deferred(t) and t.get("name") != PLACEHOLDER}
+    deferred = {
+        t.get("name"): t for t in tools if isinstance(t, dict) and is_deferred(t) and t.get("name") != PLACEHOLDER
+    }
     if not deferred:
         return plain
     found = [deferred[name] for name in referenced(messages) if name in deferred]

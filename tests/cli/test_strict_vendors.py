@@ -21,10 +21,33 @@ async def launch(tmp_path: Path, preset: str) -> tuple[StrictVendor, int, str, s
     vendor = StrictVendor(key=KEY)
     vendor.default = Answer(text="Hello from the vendor.")
     async with serving(vendor.app) as url:
-        ccb("profile", "add", "v", "--preset", preset, "--protocol", "anthropic", "--base-url", url,
-            "--api-key-env", "VENDOR_KEY", "--model", "vendor-model")
-        code, out, err = await run_ccb("launch", "v", "--", "-p", "say hello", "--max-turns", "2",
-                                       env=quiet_env(VENDOR_KEY=KEY), cwd=tmp_path, timeout=180)
+        ccb(
+            "profile",
+            "add",
+            "v",
+            "--preset",
+            preset,
+            "--protocol",
+            "anthropic",
+            "--base-url",
+            url,
+            "--api-key-env",
+            "VENDOR_KEY",
+            "--model",
+            "vendor-model",
+        )
+        code, out, err = await run_ccb(
+            "launch",
+            "v",
+            "--",
+            "-p",
+            "say hello",
+            "--max-turns",
+            "2",
+            env=quiet_env(VENDOR_KEY=KEY),
+            cwd=tmp_path,
+            timeout=180,
+        )
     return vendor, code, out, err
 
 

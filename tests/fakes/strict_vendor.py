@@ -20,10 +20,16 @@ from aiohttp import web
 
 from tests.fakes.anthropic_upstream import FakeAnthropic
 
-KNOWN_BETAS = frozenset({
-    "claude-code-20250219", "interleaved-thinking-2025-05-14", "effort-2025-11-24", "token-counting-2024-11-01",
-    "fine-grained-tool-streaming-2025-05-14", "mid-conversation-system-2026-04-07",
-})
+KNOWN_BETAS = frozenset(
+    {
+        "claude-code-20250219",
+        "interleaved-thinking-2025-05-14",
+        "effort-2025-11-24",
+        "token-counting-2024-11-01",
+        "fine-grained-tool-streaming-2025-05-14",
+        "mid-conversation-system-2026-04-07",
+    }
+)
 _UNSUPPORTED_REGEX = re.compile(r"\\[pP]\{|\(\?<?[=!]")
 
 
@@ -63,8 +69,9 @@ def problem(body: dict[str, Any], betas: str) -> str | None:
     for msg in body.get("messages") or []:
         for block in msg.get("content") if isinstance(msg.get("content"), list) else ():
             inner = block.get("content") if isinstance(block, dict) else None
-            if isinstance(inner, list) and any(isinstance(b, dict) and b.get("type") == "tool_reference"
-                                               for b in inner):
+            if isinstance(inner, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_reference" for b in inner
+            ):
                 return "messages: tool_reference blocks are only supported on Anthropic models"
     return None
 
@@ -82,6 +89,7 @@ class StrictVendor(FakeAnthropic):
             why = problem(body, request.headers.get("anthropic-beta", ""))
             if why:
                 self.rejected.append(why)
-                return web.json_response({"type": "error", "error": {"type": "invalid_request_error",
-                                                                     "message": why}}, status=400)
+                return web.json_response(
+                    {"type": "error", "error": {"type": "invalid_request_error", "message": why}}, status=400
+                )
         return await handler(request)

@@ -12,13 +12,13 @@ from aiohttp import web
 from ccb.proxy.config import BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.runner import start_bridge
 from ccb.proxy.server import UPSTREAM
-from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.fakes.openai_engine import FakeEngine
 from tests.proxy.conftest import TOKEN, RigFactory
 
 MAP = ModelMap(default="main", opus="big", sonnet="mid", haiku="small", fable="story")
 TIER_CASES = [
-    ("claude-fable-5-2", MAP, "story"),            # 2.1.332's fable alias
-    ("claude-fable-5", MAP, "story"),              # 2.1.197's
+    ("claude-fable-5-2", MAP, "story"),  # 2.1.332's fable alias
+    ("claude-fable-5", MAP, "story"),  # 2.1.197's
     ("fable", MAP, "story"),
     ("claude-opus-5-5", MAP, "big"),
     ("claude-sonnet-5-5", MAP, "mid"),
@@ -35,8 +35,9 @@ def test_tiers(requested: str, models: ModelMap, expected: str) -> None:
 
 async def test_fable_requests_reach_the_fable_model(rig_factory: RigFactory) -> None:
     rig = await rig_factory("vllm", models=MAP)
-    await rig.client().messages.create(model="claude-fable-5-2", max_tokens=10,
-                                       messages=[{"role": "user", "content": "hi"}])
+    await rig.client().messages.create(
+        model="claude-fable-5-2", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
     assert rig.engine.requests[-1]["model"] == "story"
     listed = [m.id async for m in rig.client().models.list()]
     assert "story" in listed
@@ -52,8 +53,9 @@ def free_port() -> int:
 async def test_window_is_learned_once_a_late_engine_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    bridge = await start_bridge(BridgeConfig(upstream=url, models=ModelMap(default="fake-model"), auth_token=TOKEN,
-                                             dialect=dialect_for("vllm")))
+    bridge = await start_bridge(
+        BridgeConfig(upstream=url, models=ModelMap(default="fake-model"), auth_token=TOKEN, dialect=dialect_for("vllm"))
+    )
     engine = FakeEngine("vllm", context=4096)
     probes: list[str] = []
 

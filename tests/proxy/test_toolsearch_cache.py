@@ -38,9 +38,15 @@ SLOW = 3600  # seconds: a 12k-token prefill on two busy cores can take many minu
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def llama_tools() -> AsyncIterator[str]:
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "tests" / "llama_server.py"), str(port),
-                                                str(N_CTX), str(TEMPLATE), stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "tests" / "llama_server.py"),
+        str(port),
+        str(N_CTX),
+        str(TEMPLATE),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -62,7 +68,7 @@ async def llama_tools() -> AsyncIterator[str]:
         proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), 20)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
 
@@ -70,17 +76,27 @@ async def llama_tools() -> AsyncIterator[str]:
 async def record(home: Path, work: Path, version: str) -> list[dict[str, Any]]:
     """Claude Code's three requests of a search-then-call turn, as it sends them."""
     upstream = FakeAnthropic()
-    upstream.push(Answer(tool_calls=[("ToolSearch", {"query": "select:CronList"})]),
-                  Answer(tool_calls=[("CronList", {})]), Answer(text="No jobs."))
+    upstream.push(
+        Answer(tool_calls=[("ToolSearch", {"query": "select:CronList"})]),
+        Answer(tool_calls=[("CronList", {})]),
+        Answer(text="No jobs."),
+    )
     runner = web.AppRunner(upstream.app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     extra = {"ENABLE_TOOL_SEARCH": "true"} if version == "2.1.197" else {}
     try:
-        env = claude_env(home, f"http://127.0.0.1:{runner.addresses[0][1]}", "tok", model="smollm2",
-                         CLAUDE_CODE_ATTRIBUTION_HEADER="0", **extra)
-        done = await run_claude(["-p", "list my cron jobs", "--dangerously-skip-permissions", "--max-turns", "5"],
-                                env, work)
+        env = claude_env(
+            home,
+            f"http://127.0.0.1:{runner.addresses[0][1]}",
+            "tok",
+            model="smollm2",
+            CLAUDE_CODE_ATTRIBUTION_HEADER="0",
+            **extra,
+        )
+        done = await run_claude(
+            ["-p", "list my cron jobs", "--dangerously-skip-permissions", "--max-turns", "5"], env, work
+        )
     finally:
         await runner.cleanup()
     assert done.returncode == 0, done
@@ -88,14 +104,28 @@ async def record(home: Path, work: Path, version: str) -> list[dict[str, Any]]:
     return upstream.requests
 
 
-async def test_prefix_cache_survives_a_tool_search(llama_tools: str, tmp_path: Path, isolated_home: Path,
-                                                   claude_version: str) -> None:
+async def test_prefix_cache_survives_a_tool_search(
+    llama_tools: str, tmp_path: Path, isolated_home: Path, claude_version: str
+) -> None:
     requests = await record(isolated_home, tmp_path, claude_version)
-    assert any(b.get("type") == "tool_reference" for m in requests[1]["messages"] if isinstance(m["content"], list)
-               for r in m["content"] if isinstance(r.get("content"), list) for b in r["content"])
-    bridge = await start_bridge(BridgeConfig(upstream=llama_tools, models=ModelMap(default="smollm2"),
-                                             auth_token="tok", dialect=dialect_for("llamacpp"),
-                                             first_byte_timeout=SLOW, idle_timeout=SLOW))
+    assert any(
+        b.get("type") == "tool_reference"
+        for m in requests[1]["messages"]
+        if isinstance(m["content"], list)
+        for r in m["content"]
+        if isinstance(r.get("content"), list)
+        for b in r["content"]
+    )
+    bridge = await start_bridge(
+        BridgeConfig(
+            upstream=llama_tools,
+            models=ModelMap(default="smollm2"),
+            auth_token="tok",
+            dialect=dialect_for("llamacpp"),
+            first_byte_timeout=SLOW,
+            idle_timeout=SLOW,
+        )
+    )
     usage: list[dict[str, int]] = []
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLOW)) as session:

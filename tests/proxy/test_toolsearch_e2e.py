@@ -28,8 +28,11 @@ def tool_names(request: dict[str, Any]) -> list[str]:
 async def test_sdk_search_then_call(rig_factory: RigFactory, dialect: str) -> None:
     rig = await rig_factory(dialect)
     client = rig.client()
-    rig.engine.push(Answer(tool_calls=[("ToolSearch", {"query": "select:CronList"})]),
-                    Answer(tool_calls=[("CronList", {})]), Answer(text="No jobs."))
+    rig.engine.push(
+        Answer(tool_calls=[("ToolSearch", {"query": "select:CronList"})]),
+        Answer(tool_calls=[("CronList", {})]),
+        Answer(text="No jobs."),
+    )
     tools: Any = [BASH, SEARCH, PLACEHOLDER]
     history: Any = [{"role": "user", "content": "list my cron jobs"}]
     first = await client.messages.create(model="m", max_tokens=100, messages=history, tools=tools)
@@ -37,14 +40,26 @@ async def test_sdk_search_then_call(rig_factory: RigFactory, dialect: str) -> No
     assert search.type == "tool_use" and search.name == "ToolSearch"
     # As Claude Code does: the found tool joins `tools` (deferred), the result is a tool_reference.
     tools = [BASH, CRON, SEARCH, PLACEHOLDER]
-    history += [{"role": "assistant", "content": [b.model_dump() for b in first.content]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": search.id,
-                                              "content": [{"type": "tool_reference", "tool_name": "CronList"}]}]}]
+    history += [
+        {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": search.id,
+                    "content": [{"type": "tool_reference", "tool_name": "CronList"}],
+                }
+            ],
+        },
+    ]
     second = await client.messages.create(model="m", max_tokens=100, messages=history, tools=tools)
     call = second.content[0]
     assert call.type == "tool_use" and call.name == "CronList"
-    history += [{"role": "assistant", "content": [b.model_dump() for b in second.content]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "none"}]}]
+    history += [
+        {"role": "assistant", "content": [b.model_dump() for b in second.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "none"}]},
+    ]
     third = await client.messages.create(model="m", max_tokens=100, messages=history, tools=tools)
     assert third.content[0].text == "No jobs."
 
@@ -57,21 +72,27 @@ async def test_sdk_search_then_call(rig_factory: RigFactory, dialect: str) -> No
 
 
 @pytest.mark.claude
-async def test_claude_code_finds_a_deferred_tool_and_runs_it(tmp_path: Path, isolated_home: Path,
-                                                             claude_version: str) -> None:
+async def test_claude_code_finds_a_deferred_tool_and_runs_it(
+    tmp_path: Path, isolated_home: Path, claude_version: str
+) -> None:
     """The engine calls ToolSearch("select:CronList"), then CronList; Claude Code runs it."""
     engine = FakeEngine("vllm", context=131072)
-    engine.push(Answer(tool_calls=[("ToolSearch", {"query": "select:CronList"})]),
-                Answer(tool_calls=[("CronList", {})]),
-                Answer(text="You have no scheduled jobs."))
+    engine.push(
+        Answer(tool_calls=[("ToolSearch", {"query": "select:CronList"})]),
+        Answer(tool_calls=[("CronList", {})]),
+        Answer(text="You have no scheduled jobs."),
+    )
     runner, url = await start_engine(engine)
     # 2.1.197 defers tools only when asked to; 2.1.304 and later do it by default on any base URL.
     extra = {"ENABLE_TOOL_SEARCH": "true"} if claude_version == "2.1.197" else {}
     try:
-        async with Serve("--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", "vllm") as serve:
+        async with Serve(
+            "--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", "vllm"
+        ) as serve:
             env = claude_env(isolated_home, serve.url, "t0k", **extra)
-            done = await run_claude(["-p", "list my cron jobs", "--dangerously-skip-permissions", "--max-turns", "5"],
-                                    env, tmp_path)
+            done = await run_claude(
+                ["-p", "list my cron jobs", "--dangerously-skip-permissions", "--max-turns", "5"], env, tmp_path
+            )
     finally:
         await runner.cleanup()
     assert done.returncode == 0, done
