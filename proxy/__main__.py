@@ -25,11 +25,10 @@ def spec_fd(text: str) -> int:
     """An inheritable descriptor of an unlinked 0600 file holding `text`, for the exec'd bridge to read."""
     import tempfile
 
-    fh = tempfile.TemporaryFile()
-    fh.write(text.encode("utf-8"))
-    fh.flush()
-    fd = os.dup(fh.fileno())
-    fh.close()
+    with tempfile.TemporaryFile() as fh:
+        fh.write(text.encode("utf-8"))
+        fh.flush()
+        fd = os.dup(fh.fileno())
     os.lseek(fd, 0, os.SEEK_SET)
     os.set_inheritable(fd, True)
     return fd

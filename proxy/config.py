@@ -153,7 +153,7 @@ class BridgeConfig:
     def root_url(self) -> str:
         """The engine's root (the OpenAI base minus a trailing /v1), for /props, /tokenize and friends."""
         base = self.upstream.rstrip("/")
-        return base[:-3] if base.endswith("/v1") else base
+        return base.removesuffix("/v1")
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -225,4 +225,4 @@ def make_app(config: BridgeConfig) -> web.Application:
     return app
 
 
-__all__ = ["make_app", "estimate_tokens", "CONFIG", "UPSTREAM"]
+__all__ = ["CONFIG", "UPSTREAM", "estimate_tokens", "make_app"]

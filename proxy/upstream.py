@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import ipaddress
 import json
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -133,7 +131,7 @@ class Upstream:
                 if resp.status != 200:
                     return None
                 return json.loads(await read_capped(resp, MAX_ERROR_BODY))
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
 
     # -- token counting ----------------------------------------------------------------------
@@ -180,7 +178,7 @@ class Upstream:
                 if resp.status != 200:
                     return None
                 data = json.loads(await read_capped(resp, MAX_ERROR_BODY))
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
         if not isinstance(data, dict) or "error" in data:
             return None

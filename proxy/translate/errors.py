@@ -53,9 +53,9 @@ _INT = r"(\d[\d,]*)"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # vLLM: "... maximum context length is N tokens. However, you requested M output tokens and your
     # prompt contains at least P input tokens ..."
-    (re.compile(rf"maximum context length is {_INT} tokens.*?prompt contains at least {_INT} input tokens", re.S), "LP"),
+    (re.compile(rf"maximum context length is {_INT} tokens.*?prompt contains at least {_INT} input tokens", re.DOTALL), "LP"),
     # older vLLM: "... maximum context length is N tokens. However, you requested X tokens (P in the messages, C in the completion)"
-    (re.compile(rf"maximum context length is {_INT} tokens.*?\({_INT} in the messages", re.S), "LP"),
+    (re.compile(rf"maximum context length is {_INT} tokens.*?\({_INT} in the messages", re.DOTALL), "LP"),
     # SGLang
     (re.compile(rf"input \({_INT} tokens\) is longer than the model's context length \({_INT} tokens\)"), "PL"),
     # llama.cpp

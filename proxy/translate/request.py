@@ -230,9 +230,8 @@ def _assistant(content: Any, dialect: Dialect, forward: dict[str, str], est: Est
                 texts.append(text)
         elif kind == "tool_use":
             calls.append(_tool_call(block, forward, est))
-        elif kind == "thinking":
-            if block.get("thinking"):
-                thinking.append(block["thinking"])
+        elif kind == "thinking" and block.get("thinking"):
+            thinking.append(block["thinking"])
         # redacted_thinking cannot be replayed to another model; server tool blocks are skipped.
     text = "".join(texts)
     est.text(text)

@@ -41,7 +41,7 @@ def new_id(prefix: str) -> str:
 
 
 class _Call:
-    __slots__ = ("raw_id", "id", "name", "args", "block", "pending")
+    __slots__ = ("args", "block", "id", "name", "pending", "raw_id")
 
     def __init__(self, raw_id: Any) -> None:
         self.raw_id = raw_id
@@ -55,7 +55,7 @@ class _Call:
 class _ThinkSplitter:
     """Splits inline `<think>…</think>` out of content, with tags split across chunks."""
 
-    __slots__ = ("mode", "pending", "can_open", "after_think")
+    __slots__ = ("after_think", "can_open", "mode", "pending")
 
     def __init__(self) -> None:
         self.mode = "text"
