@@ -8,7 +8,7 @@ def profile_names(incomplete: str) -> list[str]:
         from ccb.cli.profile_store import load_profiles
 
         return sorted(n for n in load_profiles().profiles if n.startswith(incomplete))
-    except Exception:  # a broken profiles file must not break the user's shell
+    except Exception:  # noqa: BLE001 (a broken profiles file must not break the user's shell)
         return []
 
 
@@ -17,5 +17,5 @@ def preset_names(incomplete: str) -> list[str]:
         from ccb.profiles import load_presets
 
         return sorted(n for n in load_presets() if n.startswith(incomplete))
-    except Exception:
+    except Exception:  # noqa: BLE001 (nor a broken preset file)
         return []

@@ -8,8 +8,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ccb.cli.claude_bin import NATIVE_INSTALL_COMMAND, NEWEST_TESTED, NPM_INSTALL_COMMAND, NPM_PACKAGE, OLDEST_TESTED
-from ccb.cli.claude_bin import claude_version, find_claude
+from ccb.cli.claude_bin import (
+    NATIVE_INSTALL_COMMAND,
+    NEWEST_TESTED,
+    NPM_INSTALL_COMMAND,
+    NPM_PACKAGE,
+    OLDEST_TESTED,
+    claude_version,
+    find_claude,
+)
 from ccb.cli.claude_versions import issues_for, range_position
 from ccb.cli.doctor_checks_common import Check, Context, short_path, shown
 from ccb.cli.profile_store import mask_key

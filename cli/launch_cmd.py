@@ -14,23 +14,40 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ccb.cli import render
 from ccb.cli.claude_bin import NEWEST_TESTED, find_claude, install_hint, install_managed, managed_install_argv
 from ccb.cli.claude_settings import effective_env, ensure_onboarding, settings_layers
-from ccb.cli.engines.status import EngineStatus
 from ccb.cli.complete import profile_names
 from ccb.cli.embedded import is_embedded
+from ccb.cli.engines.status import EngineStatus
 from ccb.cli.errors import CcbError, ExitCode
+from ccb.cli.launch_plan import (
+    Route,
+    bridge_config,
+    choose_route,
+    claude_env,
+    context_length,
+    direct_base_url,
+    is_local,
+    launch_settings,
+    with_engine_model,
+    with_model,
+)
 from ccb.cli.paths import claude_install_dir
+from ccb.cli.profile_store import (
+    Profile,
+    active_profile,
+    get_profile,
+    load_profiles,
+    looks_secret,
+    mask_key,
+    profile_from_preset,
+)
 from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, engine_verdict
-from ccb.cli.launch_plan import Route, bridge_config, choose_route, claude_env, context_length, is_local
-from ccb.cli.launch_plan import direct_base_url, launch_settings, with_engine_model, with_model
-from ccb.cli.profile_store import Profile, active_profile, get_profile, load_profiles, looks_secret, mask_key
-from ccb.cli.profile_store import profile_from_preset
 from ccb.proxy.runner import start_bridge
 
 # Arguments after `--` on the command line, set by `main()` before Typer parses the rest.
@@ -72,10 +89,10 @@ def misplaced_claude_option(args: list[str]) -> str | None:
 
 
 def launch(
-    profile: Annotated[Optional[str], typer.Argument(help="Profile to use (default: the active one).",
+    profile: Annotated[str | None, typer.Argument(help="Profile to use (default: the active one).",
                                                    metavar="PROFILE", autocompletion=profile_names)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for every slot, this run only.")] = None,
-    claude: Annotated[Optional[str], typer.Option("--claude", metavar="PATH", help="Path to the claude executable.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model for every slot, this run only.")] = None,
+    claude: Annotated[str | None, typer.Option("--claude", metavar="PATH", help="Path to the claude executable.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes (e.g. install Claude Code when missing).")] = False,
 ) -> None:
     """Run Claude Code on a profile. Arguments after `--` go to claude unchanged.

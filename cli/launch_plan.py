@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from ccb.cli.errors import CcbError
 from ccb.cli.profile_store import Profile
@@ -86,7 +85,7 @@ def direct_base_url(profile: Profile, status: EngineStatus | None = None) -> str
     if status is not None and status.url:
         return status.url.rstrip("/")
     base = profile.base_url.rstrip("/")
-    return base[:-3] if base.endswith("/v1") else base
+    return base.removesuffix("/v1")
 
 
 def with_engine_model(profile: Profile, status: EngineStatus | None) -> Profile:

@@ -17,17 +17,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import questionary
+from questionary import Choice, Separator
+
 from ccb.cli import render
+from ccb.cli.embedded import NOMINAL_URL
+from ccb.cli.embedded import PRESET as EMBEDDED
 from ccb.cli.engines.catalog import list_models
 from ccb.cli.engines.probe import DEFAULT_PORTS, probe_local, probe_url
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError
-from ccb.cli.embedded import NOMINAL_URL
-from ccb.cli.embedded import PRESET as EMBEDDED
-from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, judge_window, prompt_size
 from ccb.cli.profile_store import NAME_RE, Profile, load_profiles, profile_from_preset
+from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, judge_window, prompt_size
 from ccb.profiles import ENGINE_KINDS, ENV_NAME_RE, Preset, load_presets, url_problem
-from questionary import Choice, Separator
 
 # Above this many models a menu is unwieldy (gateways list hundreds): type with completion instead.
 MAX_MENU_MODELS = 30

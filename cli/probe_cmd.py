@@ -15,8 +15,8 @@ import typer
 from rich.markup import escape
 
 from ccb.cli import render
-from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.complete import profile_names
+from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.proxy.config import AUTH_STYLES as AUTH_SCHEMES
 

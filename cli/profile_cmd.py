@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from ccb.cli.complete import preset_names, profile_names
-from ccb.cli import profile_store as store
-from ccb.cli import render
-from ccb.cli.errors import CcbError
-from ccb.profiles import CATEGORIES, PresetError, load_presets
 from rich.table import Table
 from rich.text import Text
+
+from ccb.cli import profile_store as store
+from ccb.cli import render
+from ccb.cli.complete import preset_names, profile_names
+from ccb.cli.errors import CcbError
+from ccb.profiles import CATEGORIES, PresetError, load_presets
 
 app = typer.Typer(help="Manage ccb profiles: where a model lives and how to reach it.", no_args_is_help=True)
 

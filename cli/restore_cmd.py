@@ -20,7 +20,6 @@ def restore_cmd(
         ccb restore
     """
     from ccb.cli import bridge_daemon
-
     from ccb.cli.switch import restore_active
 
     result = restore()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, Optional, TypedDict
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 import typer
 
@@ -33,25 +33,25 @@ def check_upstream_url(url: str) -> str:
 
 
 def serve(
-    upstream: Annotated[Optional[str], typer.Option(help="The engine's OpenAI base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
-    profile: Annotated[Optional[str], typer.Option("--profile", "-p", help="Serve this profile (its URL, key and per-tier models).", autocompletion=profile_names)] = None,
+    upstream: Annotated[str | None, typer.Option(help="The engine's OpenAI base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Serve this profile (its URL, key and per-tier models).", autocompletion=profile_names)] = None,
     detach: Annotated[bool, typer.Option("--detach", help="With --profile: run in the background and return.")] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the background bridge.")] = False,
     status: Annotated[bool, typer.Option("--status", help="Show the background bridge's state.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="With --status/--stop/--detach: print JSON.")] = False,
-    model: Annotated[Optional[str], typer.Option(help="Engine model every request maps to.")] = None,
-    upstream_key: Annotated[Optional[str], typer.Option(help="Key the engine expects (sent as Bearer).", envvar="CCB_UPSTREAM_KEY")] = None,
+    model: Annotated[str | None, typer.Option(help="Engine model every request maps to.")] = None,
+    upstream_key: Annotated[str | None, typer.Option(help="Key the engine expects (sent as Bearer).", envvar="CCB_UPSTREAM_KEY")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on (0 picks a free one; default 8765).")] = None,
-    auth_token: Annotated[Optional[str], typer.Option(help="Token clients must send; random when omitted.", envvar="CCB_AUTH_TOKEN")] = None,
-    context_length: Annotated[Optional[int], typer.Option(help="Engine context window in tokens (read from the engine when omitted).")] = None,
-    engine: Annotated[Optional[str], typer.Option(help=f"Engine dialect: {', '.join(DIALECTS)} (detected when omitted).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (0 picks a free one; default 8765).")] = None,
+    auth_token: Annotated[str | None, typer.Option(help="Token clients must send; random when omitted.", envvar="CCB_AUTH_TOKEN")] = None,
+    context_length: Annotated[int | None, typer.Option(help="Engine context window in tokens (read from the engine when omitted).")] = None,
+    engine: Annotated[str | None, typer.Option(help=f"Engine dialect: {', '.join(DIALECTS)} (detected when omitted).")] = None,
     log_bodies: Annotated[bool, typer.Option(help="Log request bodies sent upstream (never keys).")] = False,
-    connect_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for a connection to the engine (default 10).")] = None,
-    first_byte_timeout: Annotated[Optional[float], typer.Option(help="Seconds to wait for the engine to start answering; long prompts take long (default 600).")] = None,
-    idle_timeout: Annotated[Optional[float], typer.Option(help="Longest silence in seconds inside an answer, keep-alive comments included (default 600).")] = None,
-    web_search: Annotated[Optional[str], typer.Option("--web-search", help="Search backend for Claude Code's WebSearch: a SearXNG URL, or brave / tavily (keys from BRAVE_API_KEY / TAVILY_API_KEY).", envvar="CCB_WEB_SEARCH")] = None,
-    web_search_key_env: Annotated[Optional[str], typer.Option(help="Environment variable holding the Brave or Tavily key, when not the default.")] = None,
+    connect_timeout: Annotated[float | None, typer.Option(help="Seconds to wait for a connection to the engine (default 10).")] = None,
+    first_byte_timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the engine to start answering; long prompts take long (default 600).")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(help="Longest silence in seconds inside an answer, keep-alive comments included (default 600).")] = None,
+    web_search: Annotated[str | None, typer.Option("--web-search", help="Search backend for Claude Code's WebSearch: a SearXNG URL, or brave / tavily (keys from BRAVE_API_KEY / TAVILY_API_KEY).", envvar="CCB_WEB_SEARCH")] = None,
+    web_search_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the Brave or Tavily key, when not the default.")] = None,
 ) -> None:
     """Run the Anthropic Messages bridge in front of an OpenAI-compatible engine, until Ctrl-C.
 

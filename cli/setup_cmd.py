@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import httpx
 import typer
+
 from ccb.cli import onboard, render
 from ccb.cli.doctor_checks_smoke import stream_request
 from ccb.cli.engines.catalog import auth_headers

@@ -16,8 +16,15 @@ from urllib.parse import urlsplit
 from ccb.cli import bridge_daemon, paths
 from ccb.cli.claude_settings import ApplyResult, RestoreResult, apply_env, ensure_onboarding, owned_keys, restore
 from ccb.cli.errors import CcbError
-from ccb.cli.launch_plan import Route, choose_route, claude_env, context_length, direct_base_url, model_picker
-from ccb.cli.launch_plan import with_engine_model
+from ccb.cli.launch_plan import (
+    Route,
+    choose_route,
+    claude_env,
+    context_length,
+    direct_base_url,
+    model_picker,
+    with_engine_model,
+)
 from ccb.cli.profile_store import Profile, set_active
 
 
@@ -102,9 +109,9 @@ def listener_report(url: str) -> dict[str, object]:
     from ccb.cli.bridge_identity import describe_uid, listener_uid
 
     state = bridge_daemon.read_state()
-    if state is not None and state.url.rstrip("/") == url.rstrip("/"):
-        if bridge_daemon.healthy(url, timeout=1.5, token=state.token):
-            return {"bridge_alive": True}
+    if (state is not None and state.url.rstrip("/") == url.rstrip("/")
+            and bridge_daemon.healthy(url, timeout=1.5, token=state.token)):
+        return {"bridge_alive": True}
     port = urlsplit(url).port
     holder = listener_uid(port) if port else None
     if holder is not None and holder != os.getuid():
