@@ -31,3 +31,29 @@ def health_proof(token: str, challenge: str) -> str:
     import hmac
 
     return hmac.new(token.encode(), b"ccb-health:" + challenge.encode(), hashlib.sha256).hexdigest()
+
+
+_CONTROL = None
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (C0, DEL, C1: terminal escapes, newlines that forge log lines)
+    shown as \\xNN escapes: for anything a peer chose that ends up in a log line or on a terminal."""
+    global _CONTROL
+    if _CONTROL is None:
+        import re
+
+        _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def host_is_loopback_name(host_header: str) -> bool:
+    """A Host header naming this machine's loopback address (a DNS-rebinding page sends its own name)."""
+    host = host_header.strip()
+    if host.startswith("["):
+        host = host[1:host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return is_loopback_host(host.lower().rstrip("."))

@@ -39,6 +39,8 @@ MIN_OUTPUT = 256
 
 
 # What a garbled engine answer (valid JSON of the wrong shape) can raise inside the translator.
+# A whole (non-streamed) answer larger than this is refused instead of filling the bridge's memory.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 _GARBLED = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 # What reading from a failing engine connection can raise (TimeoutError: the idle timeout).
 _BROKEN = (aiohttp.ClientError, OSError, TimeoutError)
@@ -250,6 +252,10 @@ async def _read(resp: aiohttp.ClientResponse, config: BridgeConfig, *, limit: in
                 break
             parts.append(data)
             size += len(data)
+            if limit is None and size > MAX_ANSWER_BYTES:
+                message = (f"the engine at {config.upstream} sent an answer larger than {MAX_ANSWER_BYTES} bytes; "
+                           "the bridge stopped reading it")
+                raise _Failed(Mapped(502, error_body("api_error", message), None, True), {})
     except _BROKEN as exc:
         if not partial_ok:
             raise _Failed(Mapped(502, error_body("api_error", _broken_message(config, exc, "before its answer was "

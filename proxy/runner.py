@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ccb.proxy.config import BridgeConfig
+from ccb.proxy.connguard import GUARD, KEEPALIVE, ConnectionGuard
 from ccb.proxy.server import make_app
 
 
@@ -28,7 +29,14 @@ class RunningBridge:
 async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int = 0) -> RunningBridge:
     """Bind and serve; port 0 picks a free port. Returns once the socket accepts connections."""
     # handler_cancellation: a client that disconnects cancels its handler, which closes the engine request.
-    runner = web.AppRunner(make_app(config), handler_cancellation=True, access_log=None)
+    app = make_app(config)
+    guard = app[GUARD] = ConnectionGuard()
+
+    async def stop_guard(_: web.Application) -> None:
+        await guard.stop()
+
+    app.on_cleanup.append(stop_guard)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=KEEPALIVE)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
@@ -36,5 +44,7 @@ async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int 
     except BaseException:
         await runner.cleanup()
         raise
+    assert runner.server is not None
+    guard.start(runner.server)
     bound = runner.addresses[0][1] if runner.addresses else port
     return RunningBridge(runner, host, int(bound))

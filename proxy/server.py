@@ -18,7 +18,8 @@ from aiohttp import web
 
 from ccb.proxy import jsonio, relay, requestid
 from ccb.proxy.config import TIERS, BridgeConfig, ModelMap
-from ccb.proxy.net import health_proof
+from ccb.proxy.connguard import GUARD, ConnectionGuard
+from ccb.proxy.net import health_proof, host_is_loopback_name, is_loopback_host, printable
 from ccb.proxy.translate.errors import error_for
 from ccb.proxy.translate.request import RequestError, estimate_tokens, validate
 from ccb.proxy.upstream import Upstream
@@ -53,17 +54,31 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     config = request.app[CONFIG]
     request[REQUEST_ID] = rid = requestid.begin()
+    guard = request.app.get(GUARD)
+    if guard is not None:
+        guard.request_started(request)
     try:
+        if not _host_allowed(request):
+            # DNS rebinding: a web page whose name now resolves to 127.0.0.1 sends its own name as Host.
+            response: web.StreamResponse = json_error(
+                403, f"Host {printable(request.headers.get('Host', ''))!r} is not this bridge's address; "
+                     "use http://127.0.0.1:PORT")
+            log.warning("refused %s %s: Host %r is not a loopback name", request.method, printable(request.path),
+                        printable(request.headers.get("Host", "")))
+            return _finish(request, guard, response)
         if config.auth_token and request.path not in PUBLIC:
             given = _token_from(request)
             # Constant-time comparison: the token is the only thing between a local process and the engine.
             # Header bytes that are not UTF-8 arrive as surrogates: encode them back rather than fail.
             if given is None or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
                                                         config.auth_token.encode()):
-                response: web.StreamResponse = json_error(
+                response = json_error(
                     401, "missing or wrong bridge token: send the token ccb printed as "
                          "Authorization: Bearer (ANTHROPIC_AUTH_TOKEN) or x-api-key")
-                return response
+                # Logged (never the token itself): a mistyped token or someone guessing leaves a trace.
+                log.warning("refused %s %s: %s bridge token (peer %s)", request.method, printable(request.path),
+                            "no" if given is None else "wrong", request.remote)
+                return _finish(request, guard, response)
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status == 404:
@@ -74,9 +89,26 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = json_error(413, f"request body is larger than {config.max_body} bytes")
         else:
             response = json_error(exc.status, exc.reason)
-    log.info("%s %s %d %.1fms %s", request.method, request.path, response.status,
+    log.info("%s %s %d %.1fms %s", request.method, printable(request.path), response.status,
              (time.perf_counter() - started) * 1000, rid)
+    return _finish(request, guard, response)
+
+
+def _finish(request: web.Request, guard: ConnectionGuard | None, response: web.StreamResponse) -> web.StreamResponse:
+    if guard is not None:
+        guard.request_done(request)
     return response
+
+
+def _host_allowed(request: web.Request) -> bool:
+    """On a loopback listener only loopback names are accepted as Host (every route, /health included)."""
+    host = request.headers.get("Host")
+    if host is None:
+        return True
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    if not sockname or not is_loopback_host(str(sockname[0])):
+        return True  # a non-loopback bind (which demands a token) serves whatever names point at it
+    return host_is_loopback_name(host)
 
 
 async def read_body(request: web.Request) -> dict[str, Any]:

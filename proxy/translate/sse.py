@@ -15,6 +15,12 @@ from json.encoder import encode_basestring
 from typing import Any
 
 DONE = "[DONE]"
+# One SSE line carries one chunk of an answer (kilobytes); an engine sending more without a newline is broken.
+MAX_LINE = 16 * 1024 * 1024
+
+
+class LineTooLong(ValueError):
+    """An engine sent more than the decoder's `max_line` bytes without ending the line."""
 
 
 class SSEDecoder:
@@ -24,21 +30,29 @@ class SSEDecoder:
     newlines as the SSE spec says. `[DONE]` is returned like any payload: the caller decides.
     """
 
-    __slots__ = ("_buf", "_data")
+    __slots__ = ("_buf", "_data", "max_line")
 
-    def __init__(self) -> None:
-        self._buf = b""
+    def __init__(self, max_line: int | None = None) -> None:
+        self._buf = bytearray()  # an unfinished line: grows in place, never re-copied whole per read
         self._data: list[str] = []
+        self.max_line = max_line or MAX_LINE
 
     def feed(self, chunk: bytes) -> list[str]:
-        buf = self._buf + chunk if self._buf else chunk
-        end = buf.rfind(b"\n") + 1
+        end = chunk.rfind(b"\n") + 1
         if not end:
-            self._buf = buf
+            self._buf += chunk
+            if len(self._buf) > self.max_line:
+                size, self._buf = len(self._buf), bytearray()
+                raise LineTooLong(f"one line of the stream is over {self.max_line} bytes ({size} so far)")
             return []
-        self._buf = buf[end:]
+        if self._buf:
+            self._buf += chunk[:end]
+            block = bytes(self._buf)
+        else:
+            block = chunk[:end]
+        self._buf = bytearray(chunk[end:])
         # Complete lines only: a newline is never part of a multi-byte character, so this cut is safe.
-        lines = buf[:end].decode("utf-8", "replace").split("\n")
+        lines = block.decode("utf-8", "replace").split("\n")
         lines.pop()  # the empty string after the last newline
         out: list[str] = []
         data = self._data
@@ -59,7 +73,7 @@ class SSEDecoder:
         """End of stream: a last event without its blank line still counts."""
         out: list[str] = []
         if self._buf:
-            rest, self._buf = self._buf, b""
+            rest, self._buf = bytes(self._buf), bytearray()
             out = self.feed(rest.rstrip(b"\r") + b"\n")
         if self._data:
             out.append("\n".join(self._data))

@@ -25,7 +25,9 @@ STOP_REASONS = {
 # Claude Code echoes thinking signatures back; any non-empty value will do for a non-Claude model.
 SIGNATURE = "ccb"
 _BAD_ID = re.compile(r"[^A-Za-z0-9_-]")
+_STRUCTURAL = re.compile(r'["\\{}\[\]]')  # what changes JSON nesting: quotes, backslashes, brackets
 _OPEN, _CLOSE = "<think>", "</think>"
+_MAX_LEADING_SPACE = 1024
 
 
 class UpstreamError(Exception):
@@ -41,7 +43,7 @@ def new_id(prefix: str) -> str:
 
 
 class _Call:
-    __slots__ = ("args", "block", "id", "name", "pending", "raw_id")
+    __slots__ = ("args", "block", "checked", "depth", "esc", "id", "in_str", "name", "opened", "pending", "raw_id")
 
     def __init__(self, raw_id: Any) -> None:
         self.raw_id = raw_id
@@ -50,6 +52,44 @@ class _Call:
         self.args: list[str] = []
         self.block: int | None = None  # index of its content block once opened
         self.pending = 0  # how many pieces of `args` are not yet sent
+        # The arguments' JSON nesting, tracked as pieces arrive: whether they may be complete is known without
+        # re-joining and re-parsing everything so far on every delta (quadratic on long tool calls).
+        self.depth = 0
+        self.in_str = self.esc = self.opened = False
+        self.checked: tuple[int, bool] = (-1, False)
+
+    def add(self, piece: str) -> None:
+        self.args.append(piece)
+        self.pending += 1
+        depth, in_str = self.depth, self.in_str
+        skip = 0 if self.esc else -1  # the position of a character escaped by a backslash
+        for match in _STRUCTURAL.finditer(piece):
+            i = match.start()
+            if i == skip:
+                continue
+            ch = piece[i]
+            if in_str:
+                if ch == "\\":
+                    skip = i + 1
+                elif ch == '"':
+                    in_str = False
+            elif ch == '"':
+                in_str = True
+            elif ch in "{[":
+                depth += 1
+                self.opened = True
+            elif ch in "}]":
+                depth -= 1
+        self.esc = skip == len(piece)
+        self.depth, self.in_str = depth, in_str
+
+    def complete(self) -> bool:
+        """The arguments so far are a whole JSON value (parsed only when the nesting says they may be)."""
+        if not self.opened or self.depth != 0 or self.in_str:
+            return False
+        if self.checked[0] != len(self.args):
+            self.checked = (len(self.args), _complete_json("".join(self.args)))
+        return self.checked[1]
 
 
 class _ThinkSplitter:
@@ -90,7 +130,9 @@ class _ThinkSplitter:
                     buf = stripped[len(_OPEN):]
                     continue
                 if _OPEN.startswith(stripped):
-                    self.pending = buf  # maybe the start of a tag, or only whitespace so far
+                    # Maybe the start of a tag, or only whitespace so far; an engine streaming whitespace
+                    # for ever keeps a bounded tail, so each piece costs the same (not the length so far).
+                    self.pending = buf if stripped or len(buf) <= _MAX_LEADING_SPACE else buf[-_MAX_LEADING_SPACE:]
                     break
                 self.can_open = False
             if self.after_think:
@@ -267,7 +309,7 @@ class StreamTranslator:
         call = self._calls.get(key)
         if call is not None and (
             (call_id and call_id != call.raw_id and call.name)
-            or (name and call.name and not call_id and _complete_json("".join(call.args)))
+            or (name and call.name and not call_id and call.complete())
         ):
             # A new id (or a whole new call) at a reused index is a new call (Ollama, gpt-oss).
             self._calls[("old", len(self._calls))] = self._calls.pop(key)
@@ -278,8 +320,7 @@ class StreamTranslator:
         if name and not call.name:
             call.name = name
         if args:
-            call.args.append(args)
-            call.pending += 1
+            call.add(args)
         if call.block is None:
             if call.name:
                 self._open_tool(call, events)
