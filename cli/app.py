@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -132,12 +133,37 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
+    except OSError as exc:
+        message = file_error(exc)
+        if message is None or _state["debug"]:
+            raise
+        render.error(message)
+        sys.exit(ExitCode.ERROR)
     except Exception as exc:  # a bug: one line for the user, the traceback in a file
         if _state["debug"]:
             raise
         where = _save_traceback()
         render.error(f"unexpected {type(exc).__name__}: {exc} (details: {where}; rerun as `ccb --debug {_command()}` to see them here)")
         sys.exit(ExitCode.ERROR)
+
+
+_FILE_FIXES = {
+    errno.EACCES: "check who owns it and its mode (ls -l), or run ccb as the user who owns it",
+    errno.EPERM: "check who owns it and its mode (ls -l), or run ccb as the user who owns it",
+    errno.ENOSPC: "free some disk space, then run the command again (nothing was half-written)",
+    errno.EDQUOT: "your disk quota is full: free some space, then run the command again",
+    errno.EFBIG: "a file-size limit stopped the write (ulimit -f): raise it, then run the command again",
+    errno.EROFS: "that file system is read-only: make it writable, or point ccb elsewhere (CCB_HOME)",
+}
+
+
+def file_error(exc: OSError) -> str | None:
+    """One line for an ordinary file-system failure (what, where, how to fix it); None for anything else."""
+    fix = _FILE_FIXES.get(exc.errno or 0)
+    if fix is None:
+        return None
+    where = f" on {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or type(exc).__name__}{where}: {fix}"
 
 
 def _save_traceback() -> str:

@@ -65,6 +65,7 @@ class RestoreResult:
     path: Path
     restored: tuple[str, ...]
     nothing_to_restore: bool
+    kept: tuple[str, ...] = ()  # keys the user changed after ccb wrote them: their edit stays
 
 
 @dataclass(frozen=True)
@@ -374,8 +375,16 @@ def apply_env(ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = 
         old_state = copy.deepcopy(state)
         key = _state_key(path)
 
-        def entry_for(owned: OwnedRecord, owned_top: OwnedTopRecord) -> dict[str, Any]:
-            found: dict[str, Any] = {"settings_path": str(path), "owned": owned, "created_env": created_env}
+        # The values ccb wrote, per key: restore leaves a key whose value is none of them (the user's edit).
+        before = entry.get("wrote") if entry and isinstance(entry.get("wrote"), dict) else {}
+        wrote_final = {k: [v] for k, v in ours.items()}
+        wrote_either = {k: list(before.get(k, [])) + ([ours[k]] if k in ours else [])
+                        for k in set(before) | set(ours)}
+
+        def entry_for(owned: OwnedRecord, owned_top: OwnedTopRecord,
+                      wrote: dict[str, list[Any]]) -> dict[str, Any]:
+            found: dict[str, Any] = {"settings_path": str(path), "owned": owned, "created_env": created_env,
+                                     "wrote": wrote}
             if owned_top:
                 found["owned_top"] = owned_top
             return found
@@ -386,7 +395,7 @@ def apply_env(ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = 
         interim: OwnedRecord = {**record, **previously}
         interim_top: OwnedTopRecord = {**record_top, **previously_top}
         if interim or interim_top:
-            state["files"][key] = entry_for(interim, interim_top)
+            state["files"][key] = entry_for(interim, interim_top, wrote_either)
         if state != old_state:
             _write_state(state)
         if new != existing:
@@ -397,7 +406,7 @@ def apply_env(ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = 
                 raise
         final = copy.deepcopy(state)
         if record or record_top:
-            final["files"][key] = entry_for(record, record_top)
+            final["files"][key] = entry_for(record, record_top, wrote_final)
         else:
             final["files"].pop(key, None)
         if final != state:
@@ -415,9 +424,16 @@ def restore(*, settings_path: Path | None = None) -> RestoreResult:
             return RestoreResult(path=path, restored=(), nothing_to_restore=True)
         owned: OwnedRecord = dict(entry["owned"])
         restored: tuple[str, ...] = ()
+        kept: tuple[str, ...] = ()
         # A settings file the user deleted since stays deleted: nothing of ccb's is left in it.
         if path.exists():
             existing = _read_object(path, "Claude Code's settings")
+            wrote = entry.get("wrote")
+            if isinstance(wrote, dict):
+                # A key the user changed (or removed) after ccb wrote it holds their own choice: it stays.
+                now = _env_of(existing)
+                kept = tuple(k for k in owned if isinstance(wrote.get(k), list) and now.get(k) not in wrote[k])
+                owned = {k: v for k, v in owned.items() if k not in kept}
             with_env, _ = merge_env(existing, {}, owned, drop_empty_env=bool(entry.get("created_env")))
             new, _ = merge_top(with_env, {}, _owned_top(entry))
             restored = _changed_keys(existing, new)
@@ -425,7 +441,7 @@ def restore(*, settings_path: Path | None = None) -> RestoreResult:
                 _write_keeping_mode(path, new)
         state["files"].pop(_state_key(path), None)
         _write_state(state)
-    return RestoreResult(path=path, restored=restored, nothing_to_restore=False)
+    return RestoreResult(path=path, restored=restored, nothing_to_restore=False, kept=kept)
 
 
 def ensure_onboarding(*, path: Path | None = None) -> bool:

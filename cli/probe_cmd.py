@@ -19,6 +19,13 @@ from ccb.cli.complete import profile_names
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.proxy.config import AUTH_STYLES as AUTH_SCHEMES
+from ccb.proxy.net import printable
+
+
+def _safe(text: str) -> str:
+    """Engine-supplied text (model ids, labels) for the terminal: no markup, no escape sequences."""
+    return escape(printable(text))
+
 
 # The probing modules (httpx and the engine families) load only when a probe runs: every `ccb` start pays
 # for what this module imports.
@@ -81,16 +88,16 @@ def _print_engine(engine: EngineStatus) -> None:
     if not engine.found:
         # One dim line: the detail already says it plainly ("connection refused", "timed out after 1.5 s").
         reason = engine.detail or _STATUS_WORDS.get(engine.status, engine.status)
-        out.print(f"[dim]{escape(engine.url)}  {escape(reason)}[/]")
+        out.print(f"[dim]{_safe(engine.url)}  {_safe(reason)}[/]")
         return
-    out.print(f"[bold]{escape(engine.url)}[/]  {escape(engine.label)}  {_STATUS_WORDS[engine.status]}")
+    out.print(f"[bold]{_safe(engine.url)}[/]  {_safe(engine.label)}  {_STATUS_WORDS[engine.status]}")
     if engine.detail:
-        out.print(f"  note: {escape(engine.detail)}")
-    out.print(f"  OpenAI base: {escape(engine.openai_base)}")
+        out.print(f"  note: {_safe(engine.detail)}")
+    out.print(f"  OpenAI base: {_safe(engine.openai_base)}")
     if engine.models:
         out.print("  models:")
         for model in engine.models[:_MAX_MODELS_SHOWN]:
-            out.print(f"    {escape(model.id)}  {escape(_ctx_text(model))}".rstrip())
+            out.print(f"    {_safe(model.id)}  {_safe(_ctx_text(model))}".rstrip())
         if len(engine.models) > _MAX_MODELS_SHOWN:
             out.print(f"    … and {len(engine.models) - _MAX_MODELS_SHOWN} more (see --json)")
     elif engine.status == "ok":
@@ -102,7 +109,7 @@ def _print_engine(engine: EngineStatus) -> None:
         ("tools", engine.tools, engine.tools_detail),
         ("reasoning", engine.reasoning, engine.reasoning_detail),
     ):
-        out.print(f"  {name}: {_verdict(flag)}" + (f" ({escape(detail)})" if detail else ""))
+        out.print(f"  {name}: {_verdict(flag)}" + (f" ({_safe(detail)})" if detail else ""))
 
 
 def probe(
@@ -249,4 +256,4 @@ def models(
         render.info(f"{base} lists no models")
         return
     for model in found:
-        render.out.print(f"{escape(model.id)}  {escape(_ctx_text(model))}".rstrip())
+        render.out.print(f"{_safe(model.id)}  {_safe(_ctx_text(model))}".rstrip())

@@ -240,6 +240,7 @@ def add(
 
         ccb profile add mine --preset embedded --model-file ~/models/qwen2.5-coder-7b-q4_k_m.gguf
     """
+    typed_key = api_key is not None and api_key != "-"
     if api_key == "-":
         api_key = _read_key_from_stdin()
     if model_file is not None or preset == "embedded":
@@ -274,6 +275,9 @@ def add(
                     f"or re-add it (`ccb profile remove {profile.name}` first) with --model M")
     if profile.api_key:
         render.info("The key is stored in profiles.json (readable by you only).")
+        if typed_key:
+            render.warn("a key typed on the command line shows in `ps` to every local user while the command "
+                        "runs, and stays in your shell history: next time use --api-key - (stdin) or --api-key-env")
     elif profile.api_key_env and not view["key_available"]:
         render.warn(f"${profile.api_key_env} is not set in this shell; set it before running ccb")
     if activate:

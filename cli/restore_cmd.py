@@ -31,7 +31,7 @@ def restore_cmd(
         running = bridge_daemon.read_state()
     if json_output:
         render.print_json({"settings_file": str(result.path), "restored": list(result.restored),
-                            "nothing_to_restore": result.nothing_to_restore,
+                            "nothing_to_restore": result.nothing_to_restore, "kept": list(result.kept),
                             "bridge_stopped": stopped is not None, "active_profile": active or None,
                             "bridge_running": running is not None and bridge_daemon.is_alive(running)})
         return
@@ -46,5 +46,7 @@ def restore_cmd(
         render.info("ccb has no active profile again, as before the switch.")
     if stopped is not None:
         render.info(f"Stopped the background bridge the switch had started ({stopped.url}).")
+    if result.kept:
+        render.info(f"Kept your own edits of {', '.join(result.kept)}: you changed them after ccb wrote them.")
     if running is not None and bridge_daemon.is_alive(running):
         render.info(f"A background bridge is still running ({running.url}); stop it with `ccb serve --stop`.")

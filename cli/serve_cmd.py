@@ -29,7 +29,27 @@ def check_upstream_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CcbError(f"--upstream {url!r} is not an http(s) URL; write it like http://127.0.0.1:8000/v1")
+    if parts.username or parts.password:
+        # A password in the URL would show in output, logs and `ps`, and aiohttp refuses it next to a key.
+        raise CcbError("--upstream must not hold a user:password; pass the key with --upstream-key (or "
+                       "CCB_UPSTREAM_KEY) and write the URL without it")
     return url.rstrip("/")
+
+
+def check_secret(name: str, value: str | None) -> None:
+    """A key or token with a control character (a stray newline from a pasted file) cannot go in a header."""
+    if value is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise CcbError(f"{name} holds a control character (a stray newline?): set it again without it")
+
+
+def _warn_typed_secrets() -> None:
+    import sys
+
+    typed = [opt for opt in ("--upstream-key", "--auth-token")
+             if any(arg == opt or arg.startswith(opt + "=") for arg in sys.argv[1:])]
+    if typed:
+        render.warn(f"{' and '.join(typed)} on the command line show in `ps` to every local user while the bridge "
+                    "runs: use CCB_UPSTREAM_KEY / CCB_AUTH_TOKEN in the environment instead")
 
 
 def serve(
@@ -84,6 +104,9 @@ def serve(
         return
     if port is None:
         port = 8765
+    _warn_typed_secrets()
+    check_secret("the upstream key", upstream_key)
+    check_secret("the auth token", auth_token)
     timeouts = _timeouts(connect_timeout, first_byte_timeout, idle_timeout)
     searching = _web_search(web_search, web_search_key_env)
     if profile and (upstream or model):  # usage: the profile names both
@@ -255,6 +278,7 @@ def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bo
     from ccb.cli.logs import bridge_log
     from ccb.proxy.__main__ import SPEC_VAR, spec, spec_fd
 
+    check_secret("the engine key", config.upstream_key)
     env = dict(os.environ)
     detached = env.pop("CCB_BRIDGE_DETACHED", None) == "1"
     for name in ("CCB_AUTH_TOKEN", "CCB_UPSTREAM_KEY"):  # read already; /proc/PID/environ must not keep them
