@@ -21,6 +21,7 @@ log = logging.getLogger("ccb.bridge")
 HEADER_TIMEOUT = 20.0  # from accepting a connection to its first complete request head
 IDLE_LIMIT = 120.0  # between two requests on one connection (aiohttp's keep-alive closes it at 75 s anyway)
 MAX_IDLE = 64  # connections with no request in progress; beyond this the oldest idle ones are closed
+MIN_IDLE_AGE = 2.0  # ...but only those idle this long: a burst of new clients is about to send its requests
 KEEPALIVE = 75.0
 SWEEP_EVERY = 1.0
 
@@ -87,7 +88,9 @@ class ConnectionGuard:
                 idle.append((since, transport))
         if len(idle) > MAX_IDLE:
             idle.sort(key=lambda pair: pair[0])
-            for _, transport in idle[: len(idle) - MAX_IDLE]:
+            for since, transport in idle[: len(idle) - MAX_IDLE]:
+                if now - since < MIN_IDLE_AGE:
+                    break
                 transport.close()
                 closed += 1
         for table in (self._since, self._busy):
