@@ -208,10 +208,16 @@ def _detect(upstream: str, key: str | None) -> tuple[str | None, int | None]:
     return kind, status.context_length
 
 
+MIN_NETWORK_TOKEN = 16  # characters; a network listener's token is all that stands between strangers and keys
+
+
 def _check_host(host: str, auth_token: str | None) -> None:
     if not is_loopback_host(host) and not auth_token:
         raise CcbError(f"refusing to listen on {host} without --auth-token: anyone on the network could use "
                        "your engine and keys. Pass --auth-token TOKEN, or keep the default host 127.0.0.1")
+    if not is_loopback_host(host) and auth_token and len(auth_token) < MIN_NETWORK_TOKEN:
+        raise CcbError(f"refusing to listen on {host} with a {len(auth_token)}-character token: on the network it "
+                       f"must have at least {MIN_NETWORK_TOKEN} (e.g. CCB_AUTH_TOKEN=$(openssl rand -hex 24))")
 
 
 def _profile_config(name: str, auth_token: str | None, context_length: int | None,

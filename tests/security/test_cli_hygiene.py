@@ -148,3 +148,9 @@ def test_a_secret_with_a_newline_is_refused_at_start(option: str) -> None:
                     option, "sk-line\nbreak-0123456789")
     assert result.exit_code != 0 and "control character" in str(result.exception)
     assert "break-0123456789" not in str(result.exception)
+
+
+def test_a_network_listener_needs_a_token_worth_the_name() -> None:
+    result = invoke("serve", "--host", "0.0.0.0", "--auth-token", "x", "--upstream", "http://127.0.0.1:9/v1",
+                    "--model", "m", "--engine", "vllm")
+    assert result.exit_code != 0 and "at least 16" in str(result.exception)
