@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Code checks over the product code (cli/, proxy/, profiles/): ruff's lint rules, ruff's formatting (also over
-# tests/), and mypy --strict. Runs every check and fails when any fails. Expects the virtualenv tests/run.sh makes
-# (.venv, or $CCB_VENV) with the test extra, which pins ruff and mypy.
+# tests/), and mypy --strict. Runs every check and fails when any fails. Uses the virtualenv tests/run.sh uses (.venv,
+# or $CCB_VENV), making it and installing the test extra (which pins ruff and mypy) first when needed.
 #
 # mypy cannot follow pyproject's package-dir mapping (ccb.cli -> cli/, ccb.proxy -> proxy/, ccb.profiles ->
-# profiles/), so it checks a throw-away ccb/ tree of symbolic links to the three folders, the layout the wheel
-# installs, and its messages are rewritten to the paths in this repository.
+# profiles/), so it checks a ccb/ tree of symbolic links to the three folders (the layout the wheel installs), kept
+# beside its cache in .mypy_cache/, and its messages are rewritten to the paths in this repository.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -13,21 +13,26 @@ venv="${CCB_VENV:-.venv}"
 case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
 product=(cli proxy profiles)
 
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+if ! out=$("$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[test]" 2>&1); then
+  printf '%s\n' "$out" >&2
+  exit 1
+fi
+
 failed=()
 "$venv/bin/ruff" check --no-cache "${product[@]}" || failed+=("ruff check")
 "$venv/bin/ruff" format --no-cache --check "${product[@]}" tests || failed+=("ruff format --check")
 
-tree="$(mktemp -d)"
-trap 'rm -rf "$tree"' EXIT
-mkdir "$tree/ccb"
+tree="$root/.mypy_cache/tree"
+mkdir -p "$tree/ccb"
 for folder in "${product[@]}"; do
-  ln -s "$root/$folder" "$tree/ccb/$folder"
+  ln -sfn "$root/$folder" "$tree/ccb/$folder"
 done
 (cd "$tree" && "$venv/bin/mypy" --config-file "$root/pyproject.toml" --cache-dir "$root/.mypy_cache" -p ccb) \
   | sed 's#^ccb/##' || failed+=("mypy --strict")
 
 if [ "${#failed[@]}" -gt 0 ]; then
-  printf 'tests/check.sh: failed: %s\n' "$(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')" >&2
+  printf 'tests/check.sh: %s failed\n' "${failed[@]}" >&2
   exit 1
 fi
 echo "tests/check.sh: ruff check, ruff format --check and mypy --strict passed"
