@@ -376,7 +376,9 @@ def apply_env(ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = 
         key = _state_key(path)
 
         # The values ccb wrote, per key: restore leaves a key whose value is none of them (the user's edit).
-        before = entry.get("wrote") if entry and isinstance(entry.get("wrote"), dict) else {}
+        before = entry.get("wrote") if entry else None
+        if not isinstance(before, dict):
+            before = {}
         wrote_final = {k: [v] for k, v in ours.items()}
         wrote_either = {k: list(before.get(k, [])) + ([ours[k]] if k in ours else [])
                         for k in set(before) | set(ours)}
