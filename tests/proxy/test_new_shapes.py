@@ -140,7 +140,7 @@ async def test_safeguards_stay_out_of_the_engine_and_the_log(
     rig_factory: RigFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     rig = await rig_factory("vllm", log_bodies=True)
-    caplog.set_level(logging.DEBUG, logger="ccb")
+    caplog.set_level(logging.DEBUG, logger="ccb.bridge")  # its own level, whatever ran before
     rig.engine.push(Answer(text="ok"))
     raw: Any = body(thinking={"type": "adaptive", "display": "updates"})
     message = await rig.client().messages.create(**raw, extra_body={"safeguards": SAFEGUARDS})
