@@ -2,7 +2,8 @@
 
 Plain `claude` (after `ccb profile switch` to an OpenAI-only profile) needs a bridge that keeps running.
 Its state lives in `state_dir()/bridge.json` (mode 0600: it holds the bridge token). A restart keeps the
-port and token, so settings that point at the bridge stay valid.
+port and token, so settings that point at the bridge stay valid. The recorded pid is the keeper
+(`ccb.proxy.keeper`), which holds the port and restarts the bridge on it if the bridge dies.
 """
 
 from __future__ import annotations

@@ -299,4 +299,5 @@ def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bo
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(safe_cwd())  # nothing from the user's project folder may be imported by the bridge
-    os.execve(sys.executable, python_module_argv("ccb.proxy", "serve"), env)
+    # A background bridge runs under its keeper, which holds the port for the bridge's whole life.
+    os.execve(sys.executable, python_module_argv("ccb.proxy.keeper" if detached else "ccb.proxy", "serve"), env)

@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,10 @@ async def _run(data: dict[str, Any]) -> int:
     log_path = setup(Path(data["log"]), log_bodies=config.log_bodies, echo=data.get("echo", True))
     _raise_fd_limit()
     try:
-        bridge = await start_bridge(config, host, port)
+        # Under the keeper (a background bridge) the listening socket is handed over, already bound.
+        listen_fd = data.get("listen_fd")
+        sock = socket.socket(fileno=int(listen_fd)) if listen_fd is not None else None
+        bridge = await start_bridge(config, host, port, sock=sock)
     except OSError as exc:
         _say(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 = any free)")
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -26,8 +27,10 @@ class RunningBridge:
         await self.runner.cleanup()
 
 
-async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int = 0) -> RunningBridge:
-    """Bind and serve; port 0 picks a free port. Returns once the socket accepts connections."""
+async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int = 0, *,
+                       sock: socket.socket | None = None) -> RunningBridge:
+    """Bind and serve (or serve on `sock`, already listening); port 0 picks a free port. Returns once the socket
+    accepts connections."""
     # handler_cancellation: a client that disconnects cancels its handler, which closes the engine request.
     app = make_app(config)
     guard = app[GUARD] = ConnectionGuard()
@@ -38,7 +41,8 @@ async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int 
     app.on_cleanup.append(stop_guard)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=KEEPALIVE)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site: web.BaseSite = (web.SockSite(runner, sock) if sock is not None
+                          else web.TCPSite(runner, host, port, reuse_address=True))
     try:
         await site.start()
     except BaseException:

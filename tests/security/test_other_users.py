@@ -194,3 +194,49 @@ def test_two_detached_starts_at_once_both_succeed_with_one_bridge(isolated_home:
             assert resp.status_code == 200
         finally:
             bridge_daemon.stop()
+
+
+# Tries to bind the port for a while; prints "taken" (and exits 1) the moment it manages to.
+BINDER = textwrap.dedent("""
+    import socket, sys, time
+    end = time.monotonic() + float(sys.argv[2])
+    while time.monotonic() < end:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+        except OSError:
+            s.close(); time.sleep(0.01); continue
+        print("taken", flush=True); sys.exit(1)
+    print("never free", flush=True)
+""")
+
+
+def test_the_port_stays_held_while_a_crashed_bridge_restarts(isolated_home: Path) -> None:
+    import psutil
+
+    engine = FakeEngine("vllm", context=131072)
+    with serving_in_thread(engine.app) as url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        try:
+            assert invoke("profile", "switch", "local").exit_code == 0
+            state = bridge_daemon.read_state()
+            assert state is not None
+            (bridge,) = psutil.Process(state.pid).children()  # the keeper holds the port, its child serves
+            binder = as_nobody("/usr/bin/python3", "-c", BINDER, str(state.port), "3", stdout=subprocess.PIPE)
+            bridge.kill()  # a crash
+            out, _ = binder.communicate(timeout=60)
+            assert out.strip() == b"never free"
+            deadline = time.monotonic() + 30  # hang guard only
+            while not bridge_daemon.healthy(state.url, timeout=1.0, token=state.token):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            (again,) = psutil.Process(state.pid).children()
+            assert again.pid != bridge.pid
+            resp = httpx.post(state.url + "/v1/messages", headers={"x-api-key": state.token}, trust_env=False,
+                              json={"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+                              timeout=30)
+            assert resp.status_code == 200
+        finally:
+            bridge_daemon.stop()
+    assert not psutil.pid_exists(state.pid) or psutil.Process(state.pid).status() == psutil.STATUS_ZOMBIE
+    assert not psutil.pid_exists(again.pid) or psutil.Process(again.pid).status() == psutil.STATUS_ZOMBIE
