@@ -43,7 +43,7 @@ def _child(data: dict[str, Any], sock: socket.socket) -> subprocess.Popen[bytes]
     try:
         return subprocess.Popen([sys.executable, "-P", "-m", "ccb.proxy", "serve"], env=env,
                                 pass_fds=(sock.fileno(), fd), stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_keeper)
+                                preexec_fn=_die_with_keeper)  # noqa: PLW1509 (the keeper starts no threads)
     finally:
         os.close(fd)
 
