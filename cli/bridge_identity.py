@@ -39,14 +39,22 @@ def answers_as_ours(url: str, token: str, timeout: float = 2.0) -> bool:
     """The listener at `url` proved it holds `token` (a fresh challenge; the token is not sent)."""
     challenge = secrets.token_hex(16)
     try:
-        resp = httpx.get(url.rstrip("/") + "/health", params={"challenge": challenge}, timeout=timeout,
-                         trust_env=False, follow_redirects=False)
+        resp = httpx.get(
+            url.rstrip("/") + "/health",
+            params={"challenge": challenge},
+            timeout=timeout,
+            trust_env=False,
+            follow_redirects=False,
+        )
         body = resp.json()
     except (httpx.HTTPError, ValueError):
         return False
     proof = body.get("proof") if isinstance(body, dict) else None
-    return resp.status_code == 200 and isinstance(proof, str) and secrets.compare_digest(
-        proof, health_proof(token, challenge))
+    return (
+        resp.status_code == 200
+        and isinstance(proof, str)
+        and secrets.compare_digest(proof, health_proof(token, challenge))
+    )
 
 
 def listener_uid(port: int) -> int | None:

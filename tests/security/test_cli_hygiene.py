@@ -62,8 +62,9 @@ def test_restore_after_an_untouched_switch_is_still_exact(isolated_home: Path) -
     assert json.loads(settings.read_text()) == original
 
 
-def test_a_full_disk_is_one_line_with_the_fix(isolated_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_full_disk_is_one_line_with_the_fix(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     ccb("profile", "add", "kimi", "--preset", "kimi", "--api-key", KEY)
 
     def full(path: Path, *args: object, **kwargs: object) -> None:
@@ -79,8 +80,10 @@ def test_a_full_disk_is_one_line_with_the_fix(isolated_home: Path, monkeypatch: 
     assert "No space left on device" in err and "free some disk space" in err
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="a permission error needs a second user (root and setpriv start it)")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="a permission error needs a second user (root and setpriv start it)",
+)
 def test_a_read_only_claude_folder_is_one_line_with_the_fix(tmp_path: Path) -> None:
     home = Path(tempfile.mkdtemp(prefix="ccb-test-nobody-home-"))
     try:
@@ -88,14 +91,20 @@ def test_a_read_only_claude_folder_is_one_line_with_the_fix(tmp_path: Path) -> N
         for folder in (home, home / ".claude"):
             os.chown(folder, 65534, 65534)
         env = {"PATH": os.environ["PATH"], "HOME": str(home), "CCB_HOME": str(home / ".ccb"), "NO_PROXY": "*"}
-        setpriv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-P", "-m",
-                   "ccb.cli"]
-        added = subprocess.run([*setpriv, "profile", "add", "kimi", "--preset", "kimi", "--api-key", KEY], cwd=home,
-                               env=env, capture_output=True, text=True, timeout=60)
+        setpriv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-P", "-m", "ccb.cli"]
+        added = subprocess.run(
+            [*setpriv, "profile", "add", "kimi", "--preset", "kimi", "--api-key", KEY],
+            cwd=home,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert added.returncode == 0, added.stderr
         (home / ".claude").chmod(0o555)
-        switched = subprocess.run([*setpriv, "profile", "switch", "kimi"], cwd=home, env=env, capture_output=True,
-                                  text=True, timeout=60)
+        switched = subprocess.run(
+            [*setpriv, "profile", "switch", "kimi"], cwd=home, env=env, capture_output=True, text=True, timeout=60
+        )
         assert switched.returncode == 1
         err = switched.stderr.strip()
         assert len(err.splitlines()) == 1 and "unexpected" not in err, err
@@ -135,8 +144,7 @@ def test_a_key_typed_on_the_command_line_is_warned_about() -> None:
 
 
 def test_a_password_in_the_upstream_url_is_refused_and_never_printed() -> None:
-    result = invoke("serve", "--upstream", "http://user:PWSECRET99@127.0.0.1:9/v1", "--model", "m",
-                    "--engine", "vllm")
+    result = invoke("serve", "--upstream", "http://user:PWSECRET99@127.0.0.1:9/v1", "--model", "m", "--engine", "vllm")
     assert result.exit_code != 0
     message = str(result.exception) + result.output
     assert "user:password" in message and "PWSECRET99" not in message
@@ -144,13 +152,33 @@ def test_a_password_in_the_upstream_url_is_refused_and_never_printed() -> None:
 
 @pytest.mark.parametrize("option", ["--upstream-key", "--auth-token"])
 def test_a_secret_with_a_newline_is_refused_at_start(option: str) -> None:
-    result = invoke("serve", "--upstream", "http://127.0.0.1:9/v1", "--model", "m", "--engine", "vllm",
-                    option, "sk-line\nbreak-0123456789")
+    result = invoke(
+        "serve",
+        "--upstream",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--engine",
+        "vllm",
+        option,
+        "sk-line\nbreak-0123456789",
+    )
     assert result.exit_code != 0 and "control character" in str(result.exception)
     assert "break-0123456789" not in str(result.exception)
 
 
 def test_a_network_listener_needs_a_token_worth_the_name() -> None:
-    result = invoke("serve", "--host", "0.0.0.0", "--auth-token", "x", "--upstream", "http://127.0.0.1:9/v1",
-                    "--model", "m", "--engine", "vllm")
+    result = invoke(
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--auth-token",
+        "x",
+        "--upstream",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--engine",
+        "vllm",
+    )
     assert result.exit_code != 0 and "at least 16" in str(result.exception)

@@ -30,8 +30,10 @@ PLANTED = ("json", "orjson", "asyncio", "aiohttp", "yarl", "ccb")
 def plant(folder: Path) -> Path:
     """Modules that shadow what ccb imports; each leaves a marker file naming itself when it runs."""
     marker = folder / "EXECUTED"
-    body = (f"open({str(marker)!r}, 'a').write(__name__ + ' ' + str(__import__('os').getpid()) + '\\n')\n"
-            "raise ImportError('planted module')\n")
+    body = (
+        f"open({str(marker)!r}, 'a').write(__name__ + ' ' + str(__import__('os').getpid()) + '\\n')\n"
+        "raise ImportError('planted module')\n"
+    )
     for name in PLANTED:
         if name == "ccb":
             (folder / "ccb").mkdir()
@@ -56,9 +58,13 @@ def test_ccb_serve_imports_nothing_from_the_current_directory(tmp_path: Path) ->
     with serving_in_thread(engine.app) as url:
         out, err = tmp_path / "serve.out", tmp_path / "serve.err"
         with out.open("wb") as fout, err.open("wb") as ferr:
-            proc = subprocess.Popen([ccb_script(), "serve", "--upstream", url + "/v1", "--model", "m", "--engine",
-                                     "vllm", "--port", "0"], cwd=project, stdout=fout, stderr=ferr,
-                                    env={**os.environ, "CCB_UPSTREAM_KEY": "sk-upstream-secret-1234"})
+            proc = subprocess.Popen(
+                [ccb_script(), "serve", "--upstream", url + "/v1", "--model", "m", "--engine", "vllm", "--port", "0"],
+                cwd=project,
+                stdout=fout,
+                stderr=ferr,
+                env={**os.environ, "CCB_UPSTREAM_KEY": "sk-upstream-secret-1234"},
+            )
         try:
             deadline = time.monotonic() + 30  # hang guard only
             while not (found := re.search(r"ANTHROPIC_BASE_URL=(\S+)", out.read_text())):
@@ -67,9 +73,13 @@ def test_ccb_serve_imports_nothing_from_the_current_directory(tmp_path: Path) ->
                 time.sleep(0.05)
             token = re.search(r"ANTHROPIC_AUTH_TOKEN=(\S+)", out.read_text())
             assert token is not None
-            resp = httpx.post(found.group(1) + "/v1/messages", timeout=30, trust_env=False,
-                              headers={"x-api-key": token.group(1)},
-                              json={"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+            resp = httpx.post(
+                found.group(1) + "/v1/messages",
+                timeout=30,
+                trust_env=False,
+                headers={"x-api-key": token.group(1)},
+                json={"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+            )
             assert resp.status_code == 200, resp.text
             # Audit S4: the key and token are not left in the bridge's environment (/proc/PID/environ).
             environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
@@ -80,8 +90,9 @@ def test_ccb_serve_imports_nothing_from_the_current_directory(tmp_path: Path) ->
     assert not marker.exists(), marker.read_text()
 
 
-def test_background_bridge_imports_nothing_from_the_current_directory(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_background_bridge_imports_nothing_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = tmp_path / "cloned-repo"
     project.mkdir()
     marker = plant(project)

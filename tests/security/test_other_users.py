@@ -30,8 +30,10 @@ from tests.cli.launch_helpers import ccb, serving_in_thread
 from tests.fakes.openai_engine import FakeEngine
 
 NOBODY = 65534
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                                reason="a second local user needs root and setpriv to start its processes")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="a second local user needs root and setpriv to start its processes",
+)
 
 # A listener that pretends to be the bridge ({"status": "ok"} on /health) and writes down everything it gets.
 SQUATTER = textwrap.dedent("""
@@ -53,8 +55,7 @@ SQUATTER = textwrap.dedent("""
 
 
 def as_nobody(*argv: str, **kwargs: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv],
-                            **kwargs)  # type: ignore[call-overload]
+    return subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv], **kwargs)  # type: ignore[call-overload]
 
 
 @pytest.fixture
@@ -139,9 +140,19 @@ def test_stop_never_kills_a_process_that_is_not_the_bridge(isolated_home: Path) 
     # The recorded pid now belongs to an unrelated `… serve` of this user (a recycled pid).
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ollama", "serve"])
     try:
-        bridge_daemon.write_json_atomic(bridge_daemon.state_file(), {
-            "pid": stranger.pid, "host": "127.0.0.1", "port": 9, "url": "http://127.0.0.1:9", "profile": "local",
-            "token": "tok", "log": "x"}, mode=0o600)
+        bridge_daemon.write_json_atomic(
+            bridge_daemon.state_file(),
+            {
+                "pid": stranger.pid,
+                "host": "127.0.0.1",
+                "port": 9,
+                "url": "http://127.0.0.1:9",
+                "profile": "local",
+                "token": "tok",
+                "log": "x",
+            },
+            mode=0o600,
+        )
         stopped = invoke("serve", "--stop")
         assert stopped.exit_code == 0, stopped.output
         time.sleep(0.2)  # a SIGTERM would have landed by now; this is no timing assertion on ccb
@@ -155,9 +166,19 @@ def test_stop_never_kills_a_process_that_is_not_the_bridge(isolated_home: Path) 
 def test_a_state_file_naming_another_users_process_does_not_leave_ccb_stuck(isolated_home: Path) -> None:
     other = as_nobody("/usr/bin/python3", "-c", "import time; time.sleep(60)", "ccb.cli", "serve")
     try:
-        bridge_daemon.write_json_atomic(bridge_daemon.state_file(), {
-            "pid": other.pid, "host": "127.0.0.1", "port": 9, "url": "http://127.0.0.1:9", "profile": "local",
-            "token": "tok", "log": "x"}, mode=0o600)
+        bridge_daemon.write_json_atomic(
+            bridge_daemon.state_file(),
+            {
+                "pid": other.pid,
+                "host": "127.0.0.1",
+                "port": 9,
+                "url": "http://127.0.0.1:9",
+                "profile": "local",
+                "token": "tok",
+                "log": "x",
+            },
+            mode=0o600,
+        )
         status = json.loads(invoke("serve", "--status", "--json").stdout)
         assert status["running"] is False
         stopped = invoke("serve", "--stop")
@@ -232,9 +253,13 @@ def test_the_port_stays_held_while_a_crashed_bridge_restarts(isolated_home: Path
                 time.sleep(0.1)
             (again,) = psutil.Process(state.pid).children()
             assert again.pid != bridge.pid
-            resp = httpx.post(state.url + "/v1/messages", headers={"x-api-key": state.token}, trust_env=False,
-                              json={"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
-                              timeout=30)
+            resp = httpx.post(
+                state.url + "/v1/messages",
+                headers={"x-api-key": state.token},
+                trust_env=False,
+                json={"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+                timeout=30,
+            )
             assert resp.status_code == 200
         finally:
             bridge_daemon.stop()

@@ -7,8 +7,8 @@ nothing at all: no request, no header, no body. The same holds for `ccb probe` a
 
 from __future__ import annotations
 
-import json
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -39,9 +39,21 @@ class Recorder:
             self.seen.append((request.method, request.path, dict(request.headers), await request.read()))
             if request.path.endswith("/models"):
                 return web.json_response({"object": "list", "data": [{"id": "m", "max_model_len": 4096}]})
-            return web.json_response({"id": "x", "object": "chat.completion", "model": "m", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": "from the other host"},
-                 "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+            return web.json_response(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "from the other host"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+                }
+            )
 
         application = web.Application()
         application.router.add_route("*", "/{tail:.*}", anything)
@@ -80,19 +92,30 @@ async def other() -> AsyncIterator[tuple[Recorder, str]]:
 @pytest.mark.parametrize("auth_style", ["bearer", "api-key", "x-api-key"])
 @pytest.mark.parametrize("engine_kind", ["llamacpp", "ollama"])  # the routes each asks besides chat differ
 async def test_bridge_turns_an_engine_redirect_into_an_error_and_sends_nothing_elsewhere(
-        other: tuple[Recorder, str], status: int, auth_style: str, engine_kind: str) -> None:
+    other: tuple[Recorder, str], status: int, auth_style: str, engine_kind: str
+) -> None:
     recorder, other_url = other
     async with serving(redirector(other_url, status)) as engine:
-        config = BridgeConfig(upstream=engine + "/v1", models=ModelMap(default="m"), upstream_key=KEY,
-                              auth_style=auth_style, auth_token=TOKEN, dialect=dialect_for(engine_kind))
+        config = BridgeConfig(
+            upstream=engine + "/v1",
+            models=ModelMap(default="m"),
+            upstream_key=KEY,
+            auth_style=auth_style,
+            auth_token=TOKEN,
+            dialect=dialect_for(engine_kind),
+        )
         bridge = await start_bridge(config)
         try:
             async with aiohttp.ClientSession() as client:
-                body = {"model": "claude-sonnet-4-5", "max_tokens": 20,
-                        "messages": [{"role": "user", "content": "MY PRIVATE CODE"}]}
+                body = {
+                    "model": "claude-sonnet-4-5",
+                    "max_tokens": 20,
+                    "messages": [{"role": "user", "content": "MY PRIVATE CODE"}],
+                }
                 for stream in (False, True):
-                    async with client.post(bridge.url + "/v1/messages", json={**body, "stream": stream},
-                                           headers={"x-api-key": TOKEN}) as resp:
+                    async with client.post(
+                        bridge.url + "/v1/messages", json={**body, "stream": stream}, headers={"x-api-key": TOKEN}
+                    ) as resp:
                         answer = await resp.json()
                         assert resp.status == 502, answer
                         assert resp.headers["x-should-retry"] == "true"
@@ -100,10 +123,13 @@ async def test_bridge_turns_an_engine_redirect_into_an_error_and_sends_nothing_e
                         assert f"HTTP {status}" in message and "redirect" in message and other_url in message
                         assert KEY not in message
                 thinking = {**body, "thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}
-                async with client.post(bridge.url + "/v1/messages", json=thinking, headers={"x-api-key": TOKEN}) as resp:
+                async with client.post(
+                    bridge.url + "/v1/messages", json=thinking, headers={"x-api-key": TOKEN}
+                ) as resp:
                     assert resp.status == 502
-                async with client.post(bridge.url + "/v1/messages/count_tokens", json=body,
-                                       headers={"x-api-key": TOKEN}) as resp:
+                async with client.post(
+                    bridge.url + "/v1/messages/count_tokens", json=body, headers={"x-api-key": TOKEN}
+                ) as resp:
                     assert resp.status == 200  # an estimate: the counting routes redirect too
         finally:
             await bridge.stop()
@@ -118,8 +144,7 @@ def test_probe_and_models_do_not_follow_redirects(isolated_home: object) -> None
             probed = runner.invoke(app, ["probe", engine + "/v1", "--json"])
             assert probed.exit_code in (0, 1), probed.output
             json.loads(probed.stdout)
-            listed = runner.invoke(app, ["models", "--url", engine + "/v1", "--json"],
-                                   env={"OPENAI_API_KEY": KEY})
+            listed = runner.invoke(app, ["models", "--url", engine + "/v1", "--json"], env={"OPENAI_API_KEY": KEY})
             assert listed.exit_code in (0, 1), listed.output
     assert recorder.seen == []
 

@@ -17,8 +17,8 @@ import pytest
 from ccb.cli import claude_settings as cs
 from ccb.cli import fileio, paths
 from ccb.cli.errors import CcbError
-from ccb.cli.supervisor import _write_settings_file, launch_settings_dir
 from ccb.cli.logs import setup_bridge_log
+from ccb.cli.supervisor import _write_settings_file, launch_settings_dir
 from ccb.proxy import logsetup
 from tests.cli.launch_helpers import ccb
 
@@ -70,9 +70,11 @@ def test_the_key_is_never_in_a_file_others_can_read(isolated_home: Path, monkeyp
 
 def test_a_killed_write_leaves_no_copy_of_the_key_behind(isolated_home: Path) -> None:
     path = settings(isolated_home, {"env": {}})
-    left = [path.parent / f".settings.json.{dead_pid()}.k3y9zq1x.tmp",  # this ccb's naming
-            path.parent / ".settings.json.sl9c3w8u.tmp",  # an older ccb's: no pid, judged by age
-            path.parent / f".settings.json.ccb-backup.{dead_pid()}.tmp"]
+    left = [
+        path.parent / f".settings.json.{dead_pid()}.k3y9zq1x.tmp",  # this ccb's naming
+        path.parent / ".settings.json.sl9c3w8u.tmp",  # an older ccb's: no pid, judged by age
+        path.parent / f".settings.json.ccb-backup.{dead_pid()}.tmp",
+    ]
     for leftover in left:
         leftover.write_text(json.dumps({"env": {"ANTHROPIC_AUTH_TOKEN": KEY}}))
     os.utime(left[1], (1, 1))
@@ -116,8 +118,9 @@ def test_launch_settings_file_is_private_and_a_killed_launch_leaves_none(isolate
         written.unlink()
 
 
-def test_every_rotated_bridge_log_is_private(isolated_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                            loose_umask: None) -> None:
+def test_every_rotated_bridge_log_is_private(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, loose_umask: None
+) -> None:
     monkeypatch.setattr(logsetup, "MAX_BYTES", 2000)
     log = paths.log_dir() / "bridge.log"
     logsetup.setup(log, log_bodies=True)
