@@ -107,27 +107,35 @@ async def one(
         tally.ttfts.append(ttft)
 
 
-def _schedstat(pids: dict[str, int]) -> dict[str, float]:
+Pids = dict[str, "int | list[int]"]  # a name's process, or its processes (`ccb serve --workers`: added up)
+
+
+def _each(pid: int | list[int]) -> list[int]:
+    return pid if isinstance(pid, list) else [pid]
+
+
+def _schedstat(pids: Pids) -> dict[str, float]:
     """Seconds on a CPU: the sum of every thread's run time from /proc/PID/task/*/schedstat (nanoseconds)."""
     out = {}
-    for name, pid in pids.items():
+    for name, group in pids.items():
         total = 0
-        for task in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError):
-                pass  # a thread that ended in between
+        for pid in _each(group):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                        total += int(f.read().split()[0])
+                except (OSError, ValueError):
+                    pass  # a thread that ended in between
         out[name] = total / 1e9
     return out
 
 
-def _ticks(pids: dict[str, int]) -> dict[str, float]:
+def _ticks(pids: Pids) -> dict[str, float]:
     """User + system time as psutil reads it from /proc/PID/stat (10 ms ticks): the cross-check."""
     out = {}
-    for name, pid in pids.items():
-        t = psutil.Process(pid).cpu_times()
-        out[name] = t.user + t.system
+    for name, group in pids.items():
+        times = [psutil.Process(pid).cpu_times() for pid in _each(group)]
+        out[name] = sum(t.user + t.system for t in times)
     return out
 
 
@@ -178,7 +186,7 @@ def pct(values: list[float], q: float) -> float | None:
 async def run(cmd: dict[str, Any]) -> dict[str, Any]:
     url, stream, fmt, c = cmd["url"], cmd["stream"], cmd["format"], cmd["concurrency"]
     data = body_for(cmd["payload"], stream, cmd.get("tool", False), cmd.get("paced", False), cmd["body"])
-    pids: dict[str, int] = cmd.get("pids", {})
+    pids: Pids = cmd.get("pids", {})
     connector = aiohttp.TCPConnector(limit=c, force_close=False)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=120)
@@ -194,15 +202,16 @@ async def run(cmd: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*(warm_worker() for _ in range(c)))
         tally = Tally()
         peaks = {name: 0 for name in pids}
-        for pid in pids.values():
-            _reset_peak(pid)
-        procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        for group in pids.values():
+            for pid in _each(group):
+                _reset_peak(pid)
+        procs = {name: [psutil.Process(pid) for pid in _each(group)] for name, group in pids.items()}
         stop = asyncio.Event()
 
         async def sample() -> None:
             while not stop.is_set():
-                for name, proc in procs.items():
-                    peaks[name] = max(peaks[name], proc.memory_info().rss)
+                for name, group in procs.items():
+                    peaks[name] = max(peaks[name], sum(proc.memory_info().rss for proc in group))
                 try:
                     await asyncio.wait_for(stop.wait(), 0.02)
                 except TimeoutError:
@@ -248,7 +257,9 @@ async def run(cmd: dict[str, Any]) -> dict[str, Any]:
         "cpu_per_req": {name: (cpu1[name] - cpu0[name]) / max(n + tally.errors, 1) for name in pids},
         "cpu_source": CPU_SOURCE,
         "ticks_per_req": {name: (ticks1[name] - ticks0[name]) / max(n + tally.errors, 1) for name in pids},
-        "peak_rss": {name: max(peaks[name], _hwm(pid)) for name, pid in pids.items()},
+        # Several processes: their sampled sum (each one's own peak comes at a different moment).
+        "peak_rss": {name: max(peaks[name], _hwm(group)) if isinstance(group, int) else peaks[name]
+                     for name, group in pids.items()},
     }
 
 

@@ -104,6 +104,29 @@ def stream_steps(label: str, wire: list[bytes], loads: Callable[[Any], Any]) -> 
     ]
 
 
+def metrics_steps() -> list[tuple[str, float]]:
+    """What /metrics costs: recording one streamed request, and rendering one scrape (2 workers' files)."""
+    import tempfile
+    from pathlib import Path
+
+    from ccb.proxy.metrics import Metrics
+
+    notes = {"ttft": 0.004, "usage": {"input_tokens": 900, "output_tokens": 200, "cache_read_input_tokens": 18000}}
+    with tempfile.TemporaryDirectory() as folder:
+        figures, other = Metrics(Path(folder), 0), Metrics(Path(folder), 1)
+
+        def record() -> None:
+            figures.started()
+            figures.finished("/v1/messages", 200, 0.012, notes)
+
+        rows = [("metrics: record one request", timed(record)),
+                ("metrics: render a scrape (2 workers)",
+                 timed(lambda: figures.render(model="m", engine="vllm", window=131072)))]
+        figures.close()
+        other.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json-lib", choices=("json", "orjson"), default="json")
@@ -135,6 +158,7 @@ def main() -> None:
         ("170-fragment tool stream", payloads.tool_stream()),
     ):
         rows += stream_steps(label, wire, loads)
+    rows += metrics_steps()
     width = max(len(r[0]) for r in rows)
     print(f"{'step':<{width}}  µs")
     for name, seconds in rows:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
+
 import report
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +64,7 @@ class Target:
     url: str
     fmt: str  # the wire format it answers in: anthropic | openai
     proc: subprocess.Popen[str] | None  # None: the engine itself
-    watch: dict[str, int] = field(default_factory=dict)
+    watch: dict[str, int | list[int]] = field(default_factory=dict)
     body: str = "anthropic"  # what it is sent: Claude Code's body, or (direct) the bridge's upstream body
 
 
@@ -140,6 +142,10 @@ def rss(pid: int) -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _pids(group: int | list[int]) -> list[int]:
+    return group if isinstance(group, list) else [group]
+
+
 def start_targets(args: argparse.Namespace, procs: Procs) -> list[Target]:
     py = sys.executable
     engine_argv = [py, "engine.py"] + (["--burst"] if args.burst else [])
@@ -200,6 +206,13 @@ def start_targets(args: argparse.Namespace, procs: Procs) -> list[Target]:
             targets.append(
                 Target(name, f"http://127.0.0.1:{port}/v1/messages", fmt, proc, {name: proc.pid, **eng})
             )
+    for count in args.workers:
+        proc, port = procs.spawn([*argv, "--workers", str(count)],
+                                 r"ANTHROPIC_BASE_URL=http://127\.0\.0\.1:(\d+)", f"bridge {count} workers")
+        name = f"bridge-{count}w"
+        group = [proc.pid] + [child.pid for child in psutil.Process(proc.pid).children()]
+        targets.append(Target(name, f"http://127.0.0.1:{port}/v1/messages", "anthropic", proc,
+                              {name: group, **eng}))
     for spec in args.candidate:
         name, _, src = spec.partition("=")
         proc, port = procs.spawn(
@@ -353,6 +366,11 @@ def main() -> None:
         metavar="NAME=DIR",
         help="also measure a bridge importing ccb.proxy from DIR (a private copy with a change)",
     )
+    parser.add_argument(
+        "--workers",
+        default="",
+        help="also measure `ccb serve --workers N` for each N given, e.g. 2 (comma-separated)",
+    )
     parser.add_argument("--burst", action="store_true", help="the fake engine sends each stream in one write")
     parser.add_argument(
         "--profile", metavar="DIR", help="after measuring, profile the bridge with py-spy into DIR"
@@ -385,6 +403,7 @@ def main() -> None:
     if args.quick:
         args.rounds, args.duration = 1, 0.5
     args.concurrency = [int(x) for x in args.concurrency.split(",")]
+    args.workers = [int(x) for x in args.workers.split(",") if x]
     args.workloads = args.workloads.split(",")
     for key in args.workloads:
         if key not in WORKLOADS:
@@ -403,7 +422,7 @@ def main() -> None:
             for t in targets
         }
         client.ask({"cmd": "prepare", "bodies": sorted(specs)})
-        idle = {t.name: rss(t.proc.pid) for t in targets if t.proc}
+        idle = {t.name: sum(rss(pid) for pid in _pids(t.watch[t.name])) for t in targets if t.proc}
         fresh = memory(args, client, targets) if 32 in args.concurrency else {}
         results = measure(args, client, targets)
         if args.profile:

@@ -29,6 +29,7 @@ from ccb.cli.launch_plan import (
     Route,
     bridge_config,
     choose_route,
+    claude_args,
     claude_env,
     context_length,
     direct_base_url,
@@ -159,7 +160,7 @@ async def _launch_on(chosen: Profile, status: EngineStatus | None, claude: Path,
     from ccb.cli.supervisor import build_child_env, run_claude
 
     try:
-        code = await run_claude(claude, args, build_child_env(os.environ, block),
+        code = await run_claude(claude, claude_args(chosen, args), build_child_env(os.environ, block),
                                 settings=launch_settings(chosen, block))
     finally:
         if bridge is not None:

@@ -237,3 +237,18 @@ def _as_int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+# Moves per-machine sections (cwd, environment, memory paths, git status) from Claude Code's system prompt
+# into its first user message, so users of one engine share the system prompt's cached prefix.
+EXCLUDE_DYNAMIC = "--exclude-dynamic-system-prompt-sections"
+# Claude Code's subcommands: they take no session flags.
+_SUBCOMMANDS = frozenset({"mcp", "config", "doctor", "update", "upgrade", "install", "migrate-installer",
+                          "setup-token", "plugin", "plugins", "auth", "agents"})
+
+
+def claude_args(profile: Profile, args: list[str]) -> list[str]:
+    """The arguments for `claude`: the user's, plus the shared-engine flag when the profile asks for it."""
+    if not profile.shared_engine or EXCLUDE_DYNAMIC in args or (args and args[0] in _SUBCOMMANDS):
+        return list(args)
+    return [EXCLUDE_DYNAMIC, *args]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -213,6 +214,11 @@ def add(
         typer.Option("--model-file", help="GGUF model for the built-in engine (--preset embedded): a file, or a "
                                           "Hugging Face reference org/repo:QUANT."),
     ] = None,
+    shared_engine: Annotated[
+        bool,
+        typer.Option("--shared-engine", help="The engine serves a team: `ccb launch` keeps Claude Code's prompt "
+                     "prefix identical across users (--exclude-dynamic-system-prompt-sections)."),
+    ] = False,
 ) -> None:
     """Add a profile from a built-in preset.
 
@@ -262,6 +268,8 @@ def add(
         web_search=web_search,
         web_search_key_env=web_search_key_env,
     )
+    if shared_engine:
+        profile = replace(profile, shared_engine=True)
     store.add_profile(profile)
     if activate:
         store.set_active(profile.name)

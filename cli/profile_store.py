@@ -76,6 +76,8 @@ class Profile:
     env: dict[str, str] = field(default_factory=dict)
     web_search: str | None = None  # search backend for WebSearch through the bridge (ccb.proxy.websearch.spec)
     web_search_key_env: str | None = None  # variable holding a Brave or Tavily key, when not the usual one
+    # The engine serves several users: launch Claude Code so its prompt prefix is the same for all of them.
+    shared_engine: bool = False
 
     def __post_init__(self) -> None:
         if problem := _profile_problem(self):
@@ -168,6 +170,7 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "int | None": (_is_opt_int, "an integer or null"),
     "tuple[str, ...]": (_is_str_list, "a list of strings"),
     "dict[str, str]": (_is_str_map, "an object of strings"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

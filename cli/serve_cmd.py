@@ -72,6 +72,8 @@ def serve(
     idle_timeout: Annotated[float | None, typer.Option(help="Longest silence in seconds inside an answer, keep-alive comments included (default 600).")] = None,
     web_search: Annotated[str | None, typer.Option("--web-search", help="Search backend for Claude Code's WebSearch: a SearXNG URL, or brave / tavily (keys from BRAVE_API_KEY / TAVILY_API_KEY).", envvar="CCB_WEB_SEARCH")] = None,
     web_search_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the Brave or Tavily key, when not the default.")] = None,
+    workers: Annotated[str, typer.Option("--workers", help="Bridge processes sharing the port: a number, or 'auto' (or 0) for one per core. One token, one log.")] = "1",
+    affinity_header: Annotated[list[str] | None, typer.Option("--affinity-header", help="Header that carries Claude Code's session id to the engine, for routers that pin sessions to replicas (repeatable; default x-session-id; 'none' sends none).")] = None,
 ) -> None:
     """Run the Anthropic Messages bridge in front of an OpenAI-compatible engine, until Ctrl-C.
 
@@ -107,7 +109,9 @@ def serve(
     _warn_typed_secrets()
     check_secret("the upstream key", upstream_key)
     check_secret("the auth token", auth_token)
+    processes = _workers(workers)
     timeouts = _timeouts(connect_timeout, first_byte_timeout, idle_timeout)
+    affinity = _affinity(affinity_header)
     searching = _web_search(web_search, web_search_key_env)
     if profile and (upstream or model):  # usage: the profile names both
         raise CcbError("--profile and --upstream/--model exclude each other: the profile names the upstream and "
@@ -115,8 +119,10 @@ def serve(
     if profile:
         config, exports = _profile_config(profile, auth_token, context_length, log_bodies)
         _check_host(host, auth_token)
-        _launch_bridge(replace(config, **timeouts, **searching), host, port, show_token=auth_token is None,
-                       exports=exports)
+        config = replace(config, **timeouts, **searching)
+        if affinity is not None:
+            config = replace(config, affinity_headers=affinity)
+        _launch_bridge(config, host, port, show_token=auth_token is None, exports=exports, workers=processes)
         return
     if not upstream or not model:
         raise CcbError("ccb serve needs --upstream URL and --model NAME (e.g. --upstream http://127.0.0.1:8000/v1 "
@@ -143,8 +149,11 @@ def serve(
         **timeouts,
         **searching,
     )
+    if affinity is not None:
+        config = replace(config, affinity_headers=affinity)
     _launch_bridge(config, host, port, show_token=generated, exports=serve_exports({"ANTHROPIC_MODEL": model},
-                                                                                context_length))
+                                                                                context_length),
+                   workers=processes)
 
 
 def serve_exports(models: dict[str, str], window: int | None) -> dict[str, str]:
@@ -175,6 +184,35 @@ def _timeouts(connect: float | None, first_byte: float | None, idle: float | Non
     if idle is not None:
         chosen["idle_timeout"] = idle
     return chosen
+
+
+def _workers(value: str) -> int:
+    """`--workers`: a count, or auto/0 for the cores this process may use."""
+    if value.strip().lower() in ("auto", "0"):
+        from ccb.proxy.workers import cores
+
+        return cores()
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if not 1 <= count <= 256:
+        raise CcbError(f"--workers {value!r}: give a number of processes (1-256), or auto for one per core")
+    return count
+
+
+def _affinity(names: list[str] | None) -> tuple[str, ...] | None:
+    """The affinity headers given on the command line (None when none are: BridgeConfig's default)."""
+    if not names:
+        return None
+    if [n.lower() for n in names] == ["none"]:
+        return ()
+    from ccb.proxy.affinity import header_name_problem
+
+    for name in names:
+        if problem := header_name_problem(name):
+            raise CcbError(f"--affinity-header: {problem}")
+    return tuple(dict.fromkeys(names))
 
 
 def _web_search(spec: str | None, key_env: str | None) -> BridgeFields:
@@ -274,7 +312,7 @@ def _daemon_control(*, stop: bool, json_output: bool) -> None:
 
 
 def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bool,
-                   exports: dict[str, str] | None = None) -> None:
+                   exports: dict[str, str] | None = None, workers: int = 1) -> None:
     """Become the bridge: replace this process with the lean `python -m ccb.proxy serve` entry (same pid,
     same terminal, same signals), so the running bridge does not carry the CLI's modules."""
     import os
@@ -294,7 +332,7 @@ def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bo
 
     ensure_dir(log_dir())
     text = spec(config.to_dict(), host, port, show_token=show_token, log=bridge_log(), exports=exports,
-                echo=not detached)
+                echo=not detached, workers=workers)
     env[SPEC_VAR] = str(spec_fd(text))
     sys.stdout.flush()
     sys.stderr.flush()

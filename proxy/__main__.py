@@ -48,11 +48,12 @@ def _read_spec() -> str | None:
 
 
 def spec(config_dict: dict[str, Any], host: str, port: int, *, show_token: bool, log: Path,
-         exports: dict[str, str] | None = None, echo: bool = True) -> str:
+         exports: dict[str, str] | None = None, echo: bool = True, workers: int = 1) -> str:
     """`exports`: further variables for the lines Claude Code's users paste (models, window, output limit).
-    `echo`: log lines on stderr too (not for a background bridge, whose stderr is a plain file)."""
+    `echo`: log lines on stderr too (not for a background bridge, whose stderr is a plain file).
+    `workers`: bridge processes sharing the port (`ccb.proxy.workers`)."""
     return json.dumps({"config": config_dict, "host": host, "port": port, "show_token": show_token,
-                       "log": str(log), "exports": exports or {}, "echo": echo})
+                       "log": str(log), "exports": exports or {}, "echo": echo, "workers": workers})
 
 
 def _say(line: str) -> None:
@@ -81,7 +82,18 @@ async def _run(data: dict[str, Any]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    _say(f"ccb bridge on {bridge.url} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
+    _announce(data, config, bridge.url, log_path)
+    try:
+        await stop.wait()
+    finally:
+        _say("stopping the bridge")
+        await bridge.stop()
+    return 0
+
+
+def _announce(data: dict[str, Any], config: Any, url: str, log_path: Path, workers: int = 1) -> None:
+    many = f" ({workers} worker processes)" if workers > 1 else ""
+    _say(f"ccb bridge on {url}{many} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
     if config.web_search:
         from ccb.proxy.websearch.spec import parse_spec
 
@@ -90,17 +102,23 @@ async def _run(data: dict[str, Any]) -> int:
     _say(f"log: {log_path}")
     _say("Point Claude Code at it:")
     token = config.auth_token if data["show_token"] else "<the token you passed>"
-    sys.stdout.write(f"export ANTHROPIC_BASE_URL={bridge.url}\nexport ANTHROPIC_AUTH_TOKEN={token}\n"
+    sys.stdout.write(f"export ANTHROPIC_BASE_URL={url}\nexport ANTHROPIC_AUTH_TOKEN={token}\n"
                      'export ANTHROPIC_API_KEY=""\n')
     for name, value in data.get("exports", {}).items():
         sys.stdout.write(f"export {name}={shlex.quote(value)}\n")
     sys.stdout.flush()
-    try:
-        await stop.wait()
-    finally:
-        _say("stopping the bridge")
-        await bridge.stop()
-    return 0
+
+
+def _run_workers(data: dict[str, Any], workers: int) -> int:
+    from ccb.proxy.config import BridgeConfig
+    from ccb.proxy.logsetup import setup
+    from ccb.proxy.workers import supervise
+
+    config = BridgeConfig.from_dict(data["config"])
+    log_path = setup(Path(data["log"]), log_bodies=config.log_bodies, echo=data.get("echo", True))
+    _raise_fd_limit()
+    return supervise(config, data["host"], int(data["port"]), workers,
+                     lambda url: _announce(data, config, url, log_path, workers))
 
 
 def _raise_fd_limit() -> None:
@@ -121,7 +139,11 @@ def main(argv: list[str]) -> int:
     if argv[:1] != ["serve"] or raw is None:
         _say("error: this entry is started by `ccb serve`; run that instead")
         return 2
-    return asyncio.run(_run(json.loads(raw)))
+    data = json.loads(raw)
+    workers = int(data.get("workers") or 1)
+    if workers > 1:
+        return _run_workers(data, workers)
+    return asyncio.run(_run(data))
 
 
 if __name__ == "__main__":

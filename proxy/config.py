@@ -132,6 +132,8 @@ class BridgeConfig:
     web_search: str | None = None
     web_search_key: str | None = None
     web_search_key_env: str | None = None
+    # Headers carrying the client's session id to the engine, for routers that pin sessions to replicas.
+    affinity_headers: tuple[str, ...] = ("x-session-id",)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, keys included: for handing the config to a bridge process, never for output."""
@@ -143,6 +145,8 @@ class BridgeConfig:
         values["models"] = ModelMap(**values["models"])
         values["dialect"] = Dialect(**values["dialect"])
         values["extra_headers"] = dict(values.get("extra_headers") or {})
+        if "affinity_headers" in values:
+            values["affinity_headers"] = tuple(values["affinity_headers"])
         return cls(**values)
 
     @property

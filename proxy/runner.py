@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ccb.proxy.config import BridgeConfig
 from ccb.proxy.connguard import GUARD, KEEPALIVE, ConnectionGuard
+from ccb.proxy.metrics import Metrics
 from ccb.proxy.server import make_app
 
 
@@ -28,11 +29,11 @@ class RunningBridge:
 
 
 async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int = 0, *,
-                       sock: socket.socket | None = None) -> RunningBridge:
+                       sock: socket.socket | None = None, figures: Metrics | None = None) -> RunningBridge:
     """Bind and serve (or serve on `sock`, already listening); port 0 picks a free port. Returns once the socket
-    accepts connections."""
+    accepts connections. `figures`: where the metrics go (shared between `ccb serve --workers`), else in memory."""
     # handler_cancellation: a client that disconnects cancels its handler, which closes the engine request.
-    app = make_app(config)
+    app = make_app(config, figures)
     guard = app[GUARD] = ConnectionGuard()
 
     async def stop_guard(_: web.Application) -> None:

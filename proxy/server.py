@@ -6,6 +6,7 @@ Handlers stay thin: translation lives in `ccb.proxy.translate`, the engine round
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -19,6 +20,8 @@ from aiohttp import web
 from ccb.proxy import jsonio, relay, requestid
 from ccb.proxy.config import TIERS, BridgeConfig, ModelMap
 from ccb.proxy.connguard import GUARD, ConnectionGuard
+from ccb.proxy.memory import Trimmer
+from ccb.proxy.metrics import CONTENT_TYPE, Metrics
 from ccb.proxy.net import health_proof, host_is_loopback_name, is_loopback_host, printable
 from ccb.proxy.translate.errors import error_for
 from ccb.proxy.translate.request import RequestError, estimate_tokens, validate
@@ -28,6 +31,8 @@ log = logging.getLogger("ccb.bridge")
 
 CONFIG = web.AppKey("config", BridgeConfig)
 UPSTREAM = web.AppKey("upstream", Upstream)
+METRICS = web.AppKey("metrics", Metrics)
+TRIMMER = web.AppKey("trimmer", Trimmer)
 REQUEST_ID = web.RequestKey("request_id", str)
 PUBLIC = frozenset({"/", "/health", "/api/hello"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,6 +62,9 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     guard = request.app.get(GUARD)
     if guard is not None:
         guard.request_started(request)
+    metrics, trimmer = request.app[METRICS], request.app[TRIMMER]
+    metrics.started()
+    trimmer.started()
     try:
         if not _host_allowed(request):
             # DNS rebinding: a web page whose name now resolves to 127.0.0.1 sends its own name as Host.
@@ -65,7 +73,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                      "use http://127.0.0.1:PORT")
             log.warning("refused %s %s: Host %r is not a loopback name", request.method, printable(request.path),
                         printable(request.headers.get("Host", "")))
-            return _finish(request, guard, response)
+            return _finish(request, guard, response, started)
         if config.auth_token and request.path not in PUBLIC:
             given = _token_from(request)
             # Constant-time comparison: the token is the only thing between a local process and the engine.
@@ -78,7 +86,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                 # Logged (never the token itself): a mistyped token or someone guessing leaves a trace.
                 log.warning("refused %s %s: %s bridge token (peer %s)", request.method, printable(request.path),
                             "no" if given is None else "wrong", request.remote)
-                return _finish(request, guard, response)
+                return _finish(request, guard, response, started)
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status == 404:
@@ -89,14 +97,23 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = json_error(413, f"request body is larger than {config.max_body} bytes")
         else:
             response = json_error(exc.status, exc.reason)
+    except BaseException as exc:  # a client that went away (cancelled) is no error; anything else is
+        status = 0 if isinstance(exc, asyncio.CancelledError) else 500
+        metrics.finished(request.path, status, time.perf_counter() - started, relay.notes(request, started))
+        raise
+    finally:
+        trimmer.finished(request.content_length)
     log.info("%s %s %d %.1fms %s", request.method, printable(request.path), response.status,
              (time.perf_counter() - started) * 1000, rid)
-    return _finish(request, guard, response)
+    return _finish(request, guard, response, started)
 
 
-def _finish(request: web.Request, guard: ConnectionGuard | None, response: web.StreamResponse) -> web.StreamResponse:
+def _finish(request: web.Request, guard: ConnectionGuard | None, response: web.StreamResponse,
+            started: float) -> web.StreamResponse:
     if guard is not None:
         guard.request_done(request)
+    request.app[METRICS].finished(request.path, response.status, time.perf_counter() - started,
+                                  relay.notes(request, started))
     return response
 
 
@@ -117,7 +134,7 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > config.max_body:
         raise web.HTTPRequestEntityTooLarge(max_size=config.max_body, actual_size=request.content_length)
     try:
-        raw = await request.read()
+        raw = await _read_raw(request, config.max_body)
     except web.RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
         raise RequestError(f"request body cannot be read: {exc}") from exc
     try:
@@ -135,6 +152,19 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         except RecursionError as exc:
             raise RequestError(f"request body: JSON nested deeper than {jsonio.MAX_NESTING} levels") from exc
     return parsed
+
+
+async def _read_raw(request: web.Request, limit: int) -> bytes:
+    """The body, read past aiohttp's `request.read()`, which keeps a copy for the request's whole life: here the
+    bytes go as soon as they are parsed (32 large requests in flight would otherwise hold 32 copies)."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:  # a body without Content-Length (chunked) that grows past the limit
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 # JSON may carry lone UTF-16 surrogates as \uD8xx escapes (JavaScript strings hold them, e.g. from a file
@@ -215,6 +245,14 @@ async def _stamp_header(request: web.Request, response: web.StreamResponse) -> N
     response.headers[requestid.HEADER] = request.get(REQUEST_ID) or requestid.new()
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format, behind the bridge's token like every other route but / and /health."""
+    config = request.app[CONFIG]
+    window = request.app[UPSTREAM].known_window()
+    body = request.app[METRICS].render(model=config.models.default, engine=config.dialect.name, window=window)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
 async def root(request: web.Request) -> web.Response:
     return web.Response(text="ccb bridge is running\n")
 
@@ -231,11 +269,15 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
-def make_app(config: BridgeConfig) -> web.Application:
+def make_app(config: BridgeConfig, figures: Metrics | None = None) -> web.Application:
+    """The bridge application; `figures` is where it counts (shared between workers), else in memory."""
     app = web.Application(client_max_size=config.max_body, middlewares=[_guard])
-    upstream = Upstream(config)
+    figures = figures or Metrics()
+    upstream = Upstream(config, on_engine=figures.engine)
     app[CONFIG] = config
     app[UPSTREAM] = upstream
+    app[METRICS] = figures
+    app[TRIMMER] = Trimmer()
 
     async def start(_: web.Application) -> None:
         await upstream.start()
@@ -254,6 +296,7 @@ def make_app(config: BridgeConfig) -> web.Application:
     app.router.add_get("/health", health)
     # Claude Code 2.1.247+ pre-warms the connection with `HEAD /api/hello` (no token, status ignored).
     app.router.add_get("/api/hello", root)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

@@ -7,10 +7,12 @@ import asyncio
 import io
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
+from ccb.proxy.affinity import engine_headers
 from ccb.proxy.capabilities import Capabilities
 from ccb.proxy.config import BridgeConfig
 from ccb.proxy.net import is_loopback
@@ -40,8 +42,9 @@ async def read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
 class Upstream:
     """Shared client session and cached engine facts for one bridge."""
 
-    def __init__(self, config: BridgeConfig) -> None:
+    def __init__(self, config: BridgeConfig, on_engine: Callable[[bool], None] | None = None) -> None:
         self.config = config
+        self._on_engine = on_engine  # told whether each chat request reached the engine
         self._session: aiohttp.ClientSession | None = None
         self._window: int | None = config.context_length
         self._window_known = config.context_length is not None
@@ -76,15 +79,29 @@ class Upstream:
             raise RuntimeError("upstream session not started")
         return self._session
 
-    async def post_chat(self, payload: bytes) -> aiohttp.ClientResponse:
-        """Send the chat-completions request; the caller reads and closes the response."""
+    async def post_chat(self, payload: bytes, session_id: str | None = None) -> aiohttp.ClientResponse:
+        """Send the chat-completions request; the caller reads and closes the response.
+
+        `session_id` goes out in the affinity headers, so a router keeps the session on one replica."""
         # aiohttp writes raw bytes in one go; past 1 MB a file-like body is streamed in pieces instead.
         data: bytes | io.BytesIO = payload if len(payload) <= LARGE_BODY else io.BytesIO(payload)
         # Never follow a redirect: the key headers and the prompt must reach the configured host only.
-        return await self.session.post(self.config.chat_url, data=data, headers=self.headers,
-                                       allow_redirects=False)
+        headers = engine_headers(self.headers, self.config.affinity_headers, session_id)
+        try:
+            resp = await self.session.post(self.config.chat_url, data=data, headers=headers, allow_redirects=False)
+        except (aiohttp.ClientError, OSError):
+            if self._on_engine:
+                self._on_engine(False)
+            raise
+        if self._on_engine:
+            self._on_engine(True)
+        return resp
 
     # -- context window --------------------------------------------------------------------
+
+    def known_window(self) -> int | None:
+        """The window if it is known already (no engine request)."""
+        return self._window if self._window_known else None
 
     async def window(self) -> int | None:
         """The engine's context window: configured, else read from /v1/models or /props once the engine

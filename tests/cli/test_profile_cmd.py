@@ -20,6 +20,7 @@ PROFILE_KEYS = {
     "name", "preset", "provider", "protocol", "base_url", "openai_base_url", "auth", "api_key", "api_key_env",
     "key_source", "key_available", "model", "opus_model", "sonnet_model", "haiku_model", "subagent_model",
     "slots", "context_length", "engine", "region", "quirks", "env", "active", "web_search", "web_search_key_env",
+    "shared_engine",
 }  # fmt: skip
 PRESET_KEYS = {
     "name", "display_name", "category", "protocol", "default_region", "regions", "url_hint", "auth",
