@@ -119,9 +119,13 @@ def metrics_steps() -> list[tuple[str, float]]:
             figures.started()
             figures.finished("/v1/messages", 200, 0.012, notes)
 
-        rows = [("metrics: record one request", timed(record)),
-                ("metrics: render a scrape (2 workers)",
-                 timed(lambda: figures.render(model="m", engine="vllm", window=131072)))]
+        rows = [
+            ("metrics: record one request", timed(record)),
+            (
+                "metrics: render a scrape (2 workers)",
+                timed(lambda: figures.render(model="m", engine="vllm", window=131072)),
+            ),
+        ]
         figures.close()
         other.close()
     return rows

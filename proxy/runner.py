@@ -28,8 +28,14 @@ class RunningBridge:
         await self.runner.cleanup()
 
 
-async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int = 0, *,
-                       sock: socket.socket | None = None, figures: Metrics | None = None) -> RunningBridge:
+async def start_bridge(
+    config: BridgeConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    sock: socket.socket | None = None,
+    figures: Metrics | None = None,
+) -> RunningBridge:
     """Bind and serve (or serve on `sock`, already listening); port 0 picks a free port. Returns once the socket
     accepts connections. `figures`: where the metrics go (shared between `ccb serve --workers`), else in memory."""
     # handler_cancellation: a client that disconnects cancels its handler, which closes the engine request.
@@ -42,8 +48,9 @@ async def start_bridge(config: BridgeConfig, host: str = "127.0.0.1", port: int 
     app.on_cleanup.append(stop_guard)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=KEEPALIVE)
     await runner.setup()
-    site: web.BaseSite = (web.SockSite(runner, sock) if sock is not None
-                          else web.TCPSite(runner, host, port, reuse_address=True))
+    site: web.BaseSite = (
+        web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port, reuse_address=True)
+    )
     try:
         await site.start()
     except BaseException:
