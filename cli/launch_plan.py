@@ -222,6 +222,7 @@ def claude_env(profile: Profile, *, base_url: str, token: str | None, route: str
     block["CLAUDE_CODE_ATTRIBUTION_HEADER"] = "0"
     block["API_TIMEOUT_MS"] = LOCAL_API_TIMEOUT_MS if is_local(profile) else DEFAULT_API_TIMEOUT_MS
     block.update(window_env(context or profile.context_length))
+    block.update(preset_switches(profile))
     block.update(profile.env)
     window = _as_int(block.get("CLAUDE_CODE_MAX_CONTEXT_TOKENS"))
     if "CLAUDE_CODE_MAX_OUTPUT_TOKENS" not in profile.env:
@@ -230,6 +231,23 @@ def claude_env(profile: Profile, *, base_url: str, token: str | None, route: str
     if compact is not None and compact < MIN_AUTO_COMPACT_WINDOW:
         del block["CLAUDE_CODE_AUTO_COMPACT_WINDOW"]
     return block
+
+
+# Claude Code's own switches a preset sets because its vendor's endpoint rejects what newer releases send
+# (docs/tool-search.md). Read from the preset as it is now, so a profile made before the preset gained one
+# gets it too; the profile's own env still wins.
+VENDOR_SWITCHES = frozenset({"CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"})
+
+
+def preset_switches(profile: Profile) -> dict[str, str]:
+    """The vendor switches of the profile's preset (none for a preset this ccb does not ship)."""
+    from ccb.profiles import PresetError, get_preset
+
+    try:
+        preset = get_preset(profile.preset)
+    except PresetError:
+        return {}
+    return {k: v for k, v in preset.env.items() if k in VENDOR_SWITCHES}
 
 
 def _as_int(value: str | None) -> int | None:

@@ -81,6 +81,19 @@ def test_profile_env_wins_but_never_with_a_clamped_auto_compact_window() -> None
 # ------------------------------------------------------------------------------------------ models
 
 
+def test_a_profile_made_before_its_preset_gained_a_vendor_switch_still_gets_it() -> None:
+    # A kimi profile saved by an older ccb has no env block; its vendor rejects what 2.1.332 adds.
+    old = profile(preset="kimi", protocol="anthropic", base_url="https://api.moonshot.ai/anthropic", env={})
+    block = claude_env(old, base_url=old.base_url, token="k", route="direct")
+    assert block["CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"] == "1"
+    mine = profile(preset="kimi", protocol="anthropic", base_url="https://api.moonshot.ai/anthropic",
+                   env={"CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "0"})
+    assert claude_env(mine, base_url=mine.base_url, token="k", route="direct")[
+        "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"] == "0"
+    assert "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS" not in claude_env(
+        profile(), base_url="http://127.0.0.1:1", token="t", route="bridge")
+
+
 def test_every_model_slot_including_fable() -> None:
     env = model_env(profile(opus_model="big", haiku_model="small"))
     assert env["ANTHROPIC_MODEL"] == "main-m"
