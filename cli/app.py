@@ -57,8 +57,6 @@ def _root(
         raise typer.Exit(ExitCode.USAGE)
 
 
-
-
 @app.command("setup")
 def setup() -> None:
     """Set up ccb step by step: pick a local engine or a provider, test it, and save a profile.
@@ -106,8 +104,10 @@ def _plain_help_types() -> None:
     def argument_type(self: Any, ctx: Any) -> str | None:
         return None
 
-    for cls, shown in ((getattr(core, "TyperOption", None), option_type),
-                       (getattr(core, "TyperArgument", None), argument_type)):
+    for cls, shown in (
+        (getattr(core, "TyperOption", None), option_type),
+        (getattr(core, "TyperArgument", None), argument_type),
+    ):
         if cls is not None and hasattr(cls, "display_type_rich"):
             cls.display_type_rich = shown
 
@@ -143,7 +143,9 @@ def main() -> None:
         if _state["debug"]:
             raise
         where = _save_traceback()
-        render.error(f"unexpected {type(exc).__name__}: {exc} (details: {where}; rerun as `ccb --debug {_command()}` to see them here)")
+        render.error(
+            f"unexpected {type(exc).__name__}: {exc} (details: {where}; rerun as `ccb --debug {_command()}` to see them here)"
+        )
         sys.exit(ExitCode.ERROR)
 
 

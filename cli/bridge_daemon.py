@@ -70,8 +70,10 @@ def load_state() -> tuple[DaemonState | None, str | None]:
     if not isinstance(data, dict):
         return None, f"{path} is not a JSON object"
     try:
-        state = DaemonState(**{k: data[k] for k in DaemonState.__dataclass_fields__ if k != "create_time"},
-                            create_time=float(data.get("create_time") or 0.0))
+        state = DaemonState(
+            **{k: data[k] for k in DaemonState.__dataclass_fields__ if k != "create_time"},
+            create_time=float(data.get("create_time") or 0.0),
+        )
     except (KeyError, TypeError, ValueError):
         return None, f"{path} lacks some of the fields ccb writes"
     if not (isinstance(state.pid, int) and isinstance(state.port, int) and isinstance(state.url, str)):
@@ -121,8 +123,9 @@ def _pick_port(host: str, wanted: int | None, previous: DaemonState | None) -> i
         return int(s.getsockname()[1])
 
 
-def start(profile: str, *, port: int | None = None, token: str | None = None,
-          follow_settings: bool = True) -> DaemonState:
+def start(
+    profile: str, *, port: int | None = None, token: str | None = None, follow_settings: bool = True
+) -> DaemonState:
     """Start (or keep) the detached bridge for `profile`; returns once it answers /health.
 
     Serialised by a lock (two starts at once leave one bridge and two successes). When Claude Code's
@@ -168,8 +171,11 @@ def settings_port() -> int | None:
 def _start(profile: str, port: int | None, token: str | None, follow_settings: bool) -> DaemonState:
     previous = read_state()
     if previous is not None and is_alive(previous):
-        if (previous.profile == profile and (port is None or port == previous.port)
-                and healthy(previous.url, token=previous.token)):
+        if (
+            previous.profile == profile
+            and (port is None or port == previous.port)
+            and healthy(previous.url, token=previous.token)
+        ):
             return previous
         stop()
     host = "127.0.0.1"
@@ -179,15 +185,21 @@ def _start(profile: str, port: int | None, token: str | None, follow_settings: b
     port = _pick_port(host, port, previous)
     if not _port_free(host, port):
         holder = listener_uid(port)
-        who = "" if holder is None else (" by another user, " + describe_uid(holder) if holder != os.getuid()
-                                          else " by another program of yours")
+        who = (
+            ""
+            if holder is None
+            else (
+                " by another user, " + describe_uid(holder) if holder != os.getuid() else " by another program of yours"
+            )
+        )
         if port == pinned:
-            raise CcbError(f"port {port} on {host}, where plain `claude`'s settings point, is taken{who}; ccb will "
-                           "not start the bridge on another port while the settings send prompts and the token "
-                           "there. Run `ccb restore` now, then free the port (or `ccb profile switch` again, "
-                           "which picks a free one)")
-        raise CcbError(f"port {port} on {host} is taken{who or ' by another program'}; pass --port N to pick "
-                       "another")
+            raise CcbError(
+                f"port {port} on {host}, where plain `claude`'s settings point, is taken{who}; ccb will "
+                "not start the bridge on another port while the settings send prompts and the token "
+                "there. Run `ccb restore` now, then free the port (or `ccb profile switch` again, "
+                "which picks a free one)"
+            )
+        raise CcbError(f"port {port} on {host} is taken{who or ' by another program'}; pass --port N to pick another")
     token = token or (previous.token if previous else None) or _new_token()
     log = log_file()
     _rotate(log)
@@ -197,8 +209,14 @@ def _start(profile: str, port: int | None, token: str | None, follow_settings: b
     with open(open_private(log, os.O_WRONLY | os.O_APPEND), "ab") as out:
         proc = subprocess.Popen(
             python_module_argv("ccb.cli", "serve", "--profile", profile, "--host", host, "--port", str(port)),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True, close_fds=True,
-            cwd=safe_cwd())
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            cwd=safe_cwd(),
+        )
     _DETACHED.append(proc)
     url = f"http://{host}:{port}"
     try:
@@ -211,8 +229,7 @@ def _start(profile: str, port: int | None, token: str | None, follow_settings: b
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             state_file().unlink(missing_ok=True)
-            raise CcbError(f"the background bridge exited at start (code {proc.returncode}): "
-                           f"{_tail(log)} — see {log}")
+            raise CcbError(f"the background bridge exited at start (code {proc.returncode}): {_tail(log)} — see {log}")
         if healthy(url, timeout=1.0, token=token):
             return state
         time.sleep(0.1)
@@ -268,6 +285,12 @@ def status_dict() -> dict[str, object]:
     if state is None:
         return {"running": False}
     alive = is_alive(state)
-    return {"running": alive, "healthy": alive and healthy(state.url, token=state.token), "pid": state.pid, "url": state.url,
-            "port": state.port, "profile": state.profile, "log": state.log}
-
+    return {
+        "running": alive,
+        "healthy": alive and healthy(state.url, token=state.token),
+        "pid": state.pid,
+        "url": state.url,
+        "port": state.port,
+        "profile": state.profile,
+        "log": state.log,
+    }

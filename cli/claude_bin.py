@@ -45,8 +45,16 @@ def managed_claude() -> Path:
 
 def managed_install_argv(npm: str = "npm") -> list[str]:
     """The npm command ccb runs to install Claude Code: the newest tested release, under ccb's data folder."""
-    return [npm, "install", "--prefix", str(paths.claude_install_dir()), "--no-fund", "--no-audit",
-            "--no-update-notifier", f"{NPM_PACKAGE}@{NEWEST_TESTED}"]
+    return [
+        npm,
+        "install",
+        "--prefix",
+        str(paths.claude_install_dir()),
+        "--no-fund",
+        "--no-audit",
+        "--no-update-notifier",
+        f"{NPM_PACKAGE}@{NEWEST_TESTED}",
+    ]
 
 
 def find_claude(explicit: str | None = None) -> Path | None:

@@ -293,8 +293,10 @@ def _write_keeping_mode(path: Path, data: dict[str, Any], *, private: bool = Fal
     written 0600 (0400 stays 0400) from its first byte; otherwise an existing file keeps its mode."""
     target = _write_target(path)
     if target != path and not target.parent.is_dir():
-        raise CcbError(f"{path} is a symlink to {target}, whose folder does not exist; ccb left it untouched: "
-                       "fix the link (or remove it), then run the command again")
+        raise CcbError(
+            f"{path} is a symlink to {target}, whose folder does not exist; ccb left it untouched: "
+            "fix the link (or remove it), then run the command again"
+        )
     mode: int | None = _PRIVATE_MODE
     if target.exists():
         info = target.stat()
@@ -306,11 +308,15 @@ def _write_keeping_mode(path: Path, data: dict[str, Any], *, private: bool = Fal
 def _check_ours(path: Path, info: os.stat_result) -> None:
     """A file frozen read-only, or another user's, is left alone (renaming over it would override both)."""
     if info.st_uid != os.geteuid():
-        raise CcbError(f"{path} belongs to another user (uid {info.st_uid}); ccb left it untouched: "
-                       f"run ccb as its owner, or give the file back to yourself (chown)")
+        raise CcbError(
+            f"{path} belongs to another user (uid {info.st_uid}); ccb left it untouched: "
+            f"run ccb as its owner, or give the file back to yourself (chown)"
+        )
     if not info.st_mode & 0o200:
-        raise CcbError(f"{path} is read-only (mode {stat.S_IMODE(info.st_mode):04o}); ccb left it untouched: "
-                       f"make it writable (chmod u+w {path}) if ccb may change it")
+        raise CcbError(
+            f"{path} is read-only (mode {stat.S_IMODE(info.st_mode):04o}); ccb left it untouched: "
+            f"make it writable (chmod u+w {path}) if ccb may change it"
+        )
 
 
 def _backup_once(path: Path) -> Path | None:
@@ -350,8 +356,9 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------- public I/O
 
 
-def apply_env(ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = None,
-              settings_path: Path | None = None) -> ApplyResult:
+def apply_env(
+    ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = None, settings_path: Path | None = None
+) -> ApplyResult:
     """Make `ours` the env keys (and `top` the top-level keys, see `TOP_KEYS`) ccb owns in Claude Code's
     user settings; everything else is kept.
 
@@ -380,13 +387,15 @@ def apply_env(ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = 
         if not isinstance(before, dict):
             before = {}
         wrote_final = {k: [v] for k, v in ours.items()}
-        wrote_either = {k: list(before.get(k, [])) + ([ours[k]] if k in ours else [])
-                        for k in set(before) | set(ours)}
+        wrote_either = {k: list(before.get(k, [])) + ([ours[k]] if k in ours else []) for k in set(before) | set(ours)}
 
-        def entry_for(owned: OwnedRecord, owned_top: OwnedTopRecord,
-                      wrote: dict[str, list[Any]]) -> dict[str, Any]:
-            found: dict[str, Any] = {"settings_path": str(path), "owned": owned, "created_env": created_env,
-                                     "wrote": wrote}
+        def entry_for(owned: OwnedRecord, owned_top: OwnedTopRecord, wrote: dict[str, list[Any]]) -> dict[str, Any]:
+            found: dict[str, Any] = {
+                "settings_path": str(path),
+                "owned": owned,
+                "created_env": created_env,
+                "wrote": wrote,
+            }
             if owned_top:
                 found["owned_top"] = owned_top
             return found

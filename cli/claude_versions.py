@@ -23,7 +23,7 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
 
 
 def range_position(version: str) -> str:
-    """"inside", "older", "newer" than the tested range, or "unknown" for a version that does not parse."""
+    """ "inside", "older", "newer" than the tested range, or "unknown" for a version that does not parse."""
     found = parse_version(version)
     if found is None:
         return "unknown"
@@ -83,7 +83,8 @@ def _unforced_subagent(env: Mapping[str, str]) -> bool:
 
 ISSUES: tuple[KnownIssue, ...] = (
     KnownIssue(
-        "tool_search", "2.1.304",
+        "tool_search",
+        "2.1.304",
         "tool search: deferred tools arrive through ToolSearch (the ccb bridge expands its results)",
         "tool search is on for a custom base URL: most tools (web, cron, worktree, notebook, every MCP tool) "
         "reach the model only through ToolSearch, whose results are `tool_reference` blocks",
@@ -91,7 +92,8 @@ ISSUES: tuple[KnownIssue, ...] = (
         "lacks tool search works with ENABLE_TOOL_SEARCH=false in the profile's env",
     ),
     KnownIssue(
-        "window_1m", "2.1.323",
+        "window_1m",
+        "2.1.323",
         "unknown models are assumed to have a 1M window (ccb sets CLAUDE_CODE_MAX_CONTEXT_TOKENS)",
         "a model name Claude Code does not know is assumed to have a 1M-token window, so a smaller engine "
         "overflows before Claude Code compacts",
@@ -100,35 +102,36 @@ ISSUES: tuple[KnownIssue, ...] = (
         affected=_no_window,
     ),
     KnownIssue(
-        "output_128k", "2.1.327",
+        "output_128k",
+        "2.1.327",
         "a max_tokens stop is retried asking for 128k (ccb sets CLAUDE_CODE_MAX_OUTPUT_TOKENS)",
         "after an answer stops at max_tokens, Claude Code retries asking for 128,000 output tokens, more than "
         "most engines and providers allow",
-        "ccb sets CLAUDE_CODE_MAX_OUTPUT_TOKENS (32000, or a quarter of a smaller window), which stops the "
-        "escalation",
+        "ccb sets CLAUDE_CODE_MAX_OUTPUT_TOKENS (32000, or a quarter of a smaller window), which stops the escalation",
         affected=_no_output_limit,
     ),
     KnownIssue(
-        "subagent_model", "2.1.332",
+        "subagent_model",
+        "2.1.332",
         "Explore agents ignore the subagent model unless forced (ccb forces a profile's)",
         "Explore subagents run on the main model and ignore CLAUDE_CODE_SUBAGENT_MODEL",
         "ccb sets CLAUDE_CODE_SUBAGENT_MODEL_FORCE=1 when the profile names a subagent model",
         affected=_unforced_subagent,
     ),
     KnownIssue(
-        "auto_compact_min", "2.1.332",
+        "auto_compact_min",
+        "2.1.332",
         "auto-compact windows under 100k are raised to 100k (ccb leaves them unset)",
         "CLAUDE_CODE_AUTO_COMPACT_WINDOW below 100k is read as 100k, with a warning at every start",
-        "leave it unset below 100k (ccb does) and set CLAUDE_CODE_MAX_CONTEXT_TOKENS, which still drives "
-        "compaction",
+        "leave it unset below 100k (ccb does) and set CLAUDE_CODE_MAX_CONTEXT_TOKENS, which still drives compaction",
         affected=_small_compact_window,
     ),
     KnownIssue(
-        "trust_default_no", "2.1.332",
-        "the folder trust dialog preselects \"No, exit\": choose \"Yes, I trust this folder\"",
-        "the folder trust dialog preselects \"No, exit\": pressing Enter ends Claude Code (\"this folder isn't "
-        "trusted\")",
-        "choose \"Yes, I trust this folder\" with the arrow keys first; scripts that drive the terminal must "
+        "trust_default_no",
+        "2.1.332",
+        'the folder trust dialog preselects "No, exit": choose "Yes, I trust this folder"',
+        'the folder trust dialog preselects "No, exit": pressing Enter ends Claude Code ("this folder isn\'t trusted")',
+        'choose "Yes, I trust this folder" with the arrow keys first; scripts that drive the terminal must '
         "select it explicitly",
     ),
 )

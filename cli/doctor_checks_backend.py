@@ -51,17 +51,14 @@ def profile_selected_check(ctx: Context) -> Check:
         "profile.selected",
         "profile",
         "ok",
-        f"profile '{p.name}' ({ctx.profile_origin}): preset {p.preset}, {p.protocol} API at "
-        f"{redact_url(p.base_url)}",
+        f"profile '{p.name}' ({ctx.profile_origin}): preset {p.preset}, {p.protocol} API at {redact_url(p.base_url)}",
     )
 
 
 def key_check(profile: Profile) -> Check:
     key = profile.resolve_key()
     if profile.api_key:
-        return Check(
-            "profile.key", "profile", "ok", f"key stored in the profile ({mask_key(profile.api_key)})"
-        )
+        return Check("profile.key", "profile", "ok", f"key stored in the profile ({mask_key(profile.api_key)})")
     if profile.api_key_env and key:
         return Check("profile.key", "profile", "ok", f"key from ${profile.api_key_env} ({mask_key(key)})")
     if profile.api_key_env:
@@ -73,9 +70,7 @@ def key_check(profile: Profile) -> Check:
             f"export {profile.api_key_env}=YOUR_KEY (e.g. in your shell profile), then run doctor again",
         )
     if profile.auth == "none" or is_local(profile):
-        return Check(
-            "profile.key", "profile", "ok", "no key configured (the backend is not expected to need one)"
-        )
+        return Check("profile.key", "profile", "ok", "no key configured (the backend is not expected to need one)")
     return Check(
         "profile.key",
         "profile",
@@ -89,9 +84,7 @@ def key_check(profile: Profile) -> Check:
 def model_check(profile: Profile) -> Check:
     slots = profile.slots()
     if "model" in slots:
-        others = ", ".join(
-            f"{slot} {m}" for slot, m in slots.items() if slot != "model" and m != slots["model"]
-        )
+        others = ", ".join(f"{slot} {m}" for slot, m in slots.items() if slot != "model" and m != slots["model"])
         return Check(
             "profile.model",
             "profile",
@@ -118,9 +111,7 @@ def route_check(profile: Profile, status: EngineStatus | None, probed: bool) -> 
         if probed or profile.protocol != "openai" or not is_local(profile)
         else " (decided without probing the engine: --offline)"
     )
-    return Check(
-        "launch.route", "profile", "ok", f"`ccb launch {profile.name}` connects {how}: {route.reason}{caveat}"
-    )
+    return Check("launch.route", "profile", "ok", f"`ccb launch {profile.name}` connects {how}: {route.reason}{caveat}")
 
 
 @dataclass(frozen=True)
@@ -266,9 +257,7 @@ def backend_checks(profile: Profile, listing: Listing, status: EngineStatus | No
                 f"{profile.name} --preset {profile.preset} --api-key-env VAR`"
             )
         checks.append(Check("backend.auth", "backend", "fail", finding, fix))
-        checks.append(
-            Check("backend.model", "backend", "skip", "model not checked: the model list needs a valid key")
-        )
+        checks.append(Check("backend.model", "backend", "skip", "model not checked: the model list needs a valid key"))
         return checks
     if models is None:
         tried = ", ".join(f"{redact_url(a.url)} → HTTP {a.status}" for a in listing.attempts)
@@ -293,9 +282,7 @@ def backend_checks(profile: Profile, listing: Listing, status: EngineStatus | No
                     "retry later; if it persists, check the provider's status page",
                 )
             )
-        checks.append(
-            Check("backend.model", "backend", "skip", "model not checked: the backend has no model list")
-        )
+        checks.append(Check("backend.model", "backend", "skip", "model not checked: the backend has no model list"))
         return checks
     what = "key accepted" if listing.sent_key else "no key needed"
     checks.append(

@@ -110,8 +110,7 @@ async def daemon_check(record: DaemonState | None, problem: str | None) -> Check
             "bridge.daemon",
             "bridge",
             "fail",
-            f"the bridge process (pid {record.pid}) is alive but {record.url}/health does not answer "
-            f"({what})",
+            f"the bridge process (pid {record.pid}) is alive but {record.url}/health does not answer ({what})",
             f"restart it: `ccb serve --stop`, then {restart}{log}",
         )
     if verdict == "ok":
@@ -127,8 +126,7 @@ async def daemon_check(record: DaemonState | None, problem: str | None) -> Check
             "bridge.daemon",
             "bridge",
             "fail",
-            f"the bridge (pid {record.pid}) is gone and port {record.port} is taken by another program "
-            f"({what})",
+            f"the bridge (pid {record.pid}) is gone and port {record.port} is taken by another program ({what})",
             f"start the bridge on another port: {restart} --port PORT "
             "(then `ccb profile switch` again so settings follow)",
         )
@@ -170,11 +168,7 @@ async def settings_port_check(ctx: Context, record: DaemonState | None) -> Check
             "ok",
             f"ANTHROPIC_BASE_URL from {where} points at {host}:{port}, and something listens there",
         )
-    name = (
-        record.profile
-        if record is not None and record.profile
-        else (ctx.profile.name if ctx.profile else "NAME")
-    )
+    name = record.profile if record is not None and record.profile else (ctx.profile.name if ctx.profile else "NAME")
     return Check(
         "bridge.settings_port",
         "bridge",

@@ -94,8 +94,7 @@ def binary_checks(ctx: Context | None = None) -> list[Check]:
                 "claude",
                 "fail",
                 f"`{short_path(path)} --version` failed or gave no answer",
-                f"run `{path} --version` to see the error; reinstall with `{NPM_INSTALL_COMMAND}` "
-                "if it is broken",
+                f"run `{path} --version` to see the error; reinstall with `{NPM_INSTALL_COMMAND}` if it is broken",
             )
         )
         checks.append(Check("claude.version", "claude", "skip", "version unknown: claude does not run"))
@@ -112,17 +111,33 @@ def version_check(version: str) -> Check:
     pin = f"npm install -g {NPM_PACKAGE}@{NEWEST_TESTED}"
     position = range_position(version)
     if position == "inside":
-        return Check("claude.version", "claude", "ok", f"Claude Code {version}, inside the range ccb is tested "
-                     f"with ({tested})")
+        return Check(
+            "claude.version", "claude", "ok", f"Claude Code {version}, inside the range ccb is tested with ({tested})"
+        )
     if position == "older":
-        return Check("claude.version", "claude", "warn", f"Claude Code {version} is older than the oldest "
-                     f"release ccb supports ({OLDEST_TESTED})", f"upgrade: `{pin}`")
+        return Check(
+            "claude.version",
+            "claude",
+            "warn",
+            f"Claude Code {version} is older than the oldest release ccb supports ({OLDEST_TESTED})",
+            f"upgrade: `{pin}`",
+        )
     if position == "newer":
-        return Check("claude.version", "claude", "warn", f"Claude Code {version} is newer than the releases ccb "
-                     f"is tested with ({tested}); releases change what they send often",
-                     f"if requests start failing, pin the newest tested release: `{pin}`")
-    return Check("claude.version", "claude", "warn", f"`claude --version` printed {version!r}, not a version "
-                 "number ccb can compare", f"reinstall a tested release: `{pin}`")
+        return Check(
+            "claude.version",
+            "claude",
+            "warn",
+            f"Claude Code {version} is newer than the releases ccb "
+            f"is tested with ({tested}); releases change what they send often",
+            f"if requests start failing, pin the newest tested release: `{pin}`",
+        )
+    return Check(
+        "claude.version",
+        "claude",
+        "warn",
+        f"`claude --version` printed {version!r}, not a version number ccb can compare",
+        f"reinstall a tested release: `{pin}`",
+    )
 
 
 def issue_checks(version: str, env: dict[str, str]) -> list[Check]:
@@ -131,8 +146,9 @@ def issue_checks(version: str, env: dict[str, str]) -> list[Check]:
     checks = []
     for issue in issues_for(version):
         if issue.affected is not None and issue.affected(env):
-            checks.append(Check(f"claude.issue.{issue.id}", "claude", "warn", f"{issue.since}+: {issue.problem}",
-                                issue.remedy))
+            checks.append(
+                Check(f"claude.issue.{issue.id}", "claude", "warn", f"{issue.since}+: {issue.problem}", issue.remedy)
+            )
         else:
             checks.append(Check(f"claude.issue.{issue.id}", "claude", "ok", f"{issue.since}+: {issue.summary}"))
     return checks
@@ -197,9 +213,7 @@ def settings_checks(ctx: Context) -> list[Check]:
     elif ctx.global_config is not None:
         checks.append(Check("settings.valid.global", "settings", "ok", f"global config {where}: valid JSON"))
     else:
-        checks.append(
-            Check("settings.valid.global", "settings", "ok", f"global config {where}: not present yet")
-        )
+        checks.append(Check("settings.valid.global", "settings", "ok", f"global config {where}: not present yet"))
     model_layer = next(
         (
             layer
@@ -273,8 +287,7 @@ def cloud_check(ctx: Context) -> Check:
     if not active:
         return Check("env.cloud_provider", "env", "ok", "no Bedrock, Vertex or Foundry mode is switched on")
     parts = [
-        f"{name}={ctx.value(name)!r} ({label}, from {ctx.where(ctx.effective[name].source)})"
-        for name, label in active
+        f"{name}={ctx.value(name)!r} ({label}, from {ctx.where(ctx.effective[name].source)})" for name, label in active
     ]
     names = " ".join(name for name, _ in active)
     return Check(

@@ -21,10 +21,7 @@ if TYPE_CHECKING:
 
 _START = {
     "ollama": "start it: `ollama serve`",
-    "vllm": (
-        "start it: `vllm serve MODEL --max-model-len 65536 --enable-auto-tool-choice "
-        "--tool-call-parser PARSER`"
-    ),
+    "vllm": ("start it: `vllm serve MODEL --max-model-len 65536 --enable-auto-tool-choice --tool-call-parser PARSER`"),
     "sglang": "start it: `python -m sglang.launch_server --model-path MODEL --tool-call-parser PARSER`",
     "llamacpp": "start it: `llama-server -m MODEL.gguf -c 65536 -np 1`",
     "lmstudio": "start LM Studio's server (`lms server start`) and load a model",
@@ -152,9 +149,7 @@ def context_check(profile: Profile, status: EngineStatus) -> Check:
     return Check("engine.context", "engine", "ok", f"context window {ctx:,} tokens")
 
 
-def tools_check(
-    profile: Profile, status: EngineStatus, probed: tuple[bool | None, str] | None = None
-) -> Check:
+def tools_check(profile: Profile, status: EngineStatus, probed: tuple[bool | None, str] | None = None) -> Check:
     """`probed` is vLLM's answer to the dummy-tool request, when one was made."""
     kind = _kind(profile, status)
     tools, detail = probed if probed is not None else (status.tools, status.tools_detail or "")
@@ -191,11 +186,7 @@ def reasoning_check(profile: Profile, status: EngineStatus) -> Check:
 
 def native_check(profile: Profile, status: EngineStatus) -> Check:
     native = {True: "present", False: "absent", None: "unknown"}[status.native_messages]
-    how = (
-        "directly"
-        if choose_route(profile, status).kind == "direct"
-        else "through the bridge (see launch.route)"
-    )
+    how = "directly" if choose_route(profile, status).kind == "direct" else "through the bridge (see launch.route)"
     return Check(
         "engine.native_messages",
         "engine",
@@ -244,11 +235,10 @@ async def vllm_tool_probe(
     }
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        async with httpx.AsyncClient(follow_redirects=False, timeout=timeout,
-                                     trust_env=not is_loopback(root)) as client:
-            response = await client.post(
-                root.rstrip("/") + "/v1/chat/completions", json=payload, headers=headers
-            )
+        async with httpx.AsyncClient(
+            follow_redirects=False, timeout=timeout, trust_env=not is_loopback(root)
+        ) as client:
+            response = await client.post(root.rstrip("/") + "/v1/chat/completions", json=payload, headers=headers)
     except httpx.HTTPError as exc:
         return None, f"the tool-choice test request failed ({type(exc).__name__})"
     try:

@@ -171,9 +171,7 @@ def _failure_fix(result: StreamResult, via: str) -> str:
     if result.status in (401, 403):
         return "the key was refused: check the profile's key (see profile.key and backend.auth above)"
     if result.status == 404:
-        return (
-            "check the model name (`ccb models PROFILE`) and the base URL; Claude Code would get the same 404"
-        )
+        return "check the model name (`ccb models PROFILE`) and the base URL; Claude Code would get the same 404"
     if result.status == 0:
         return f"the request {via} did not complete: check that the backend is up and not overloaded"
     return f"Claude Code would hit the same error {via}; check the backend's log for the request"
@@ -209,9 +207,7 @@ def stream_check(result: StreamResult, via: str) -> Check:
             f"streamed {via}, but the answer was empty ({ttft})",
             "the model produced no text: try a larger model or check the engine's chat template",
         )
-    return Check(
-        "smoke.stream", "smoke", "ok", f"streamed {via}: {ttft}{speed} (total {result.elapsed_s:.2f} s)"
-    )
+    return Check("smoke.stream", "smoke", "ok", f"streamed {via}: {ttft}{speed} (total {result.elapsed_s:.2f} s)")
 
 
 def tools_check(result: StreamResult, via: str) -> Check:
@@ -251,9 +247,7 @@ async def run_smoke(profile: Profile, status: EngineStatus | None) -> list[Check
         if route.kind == "bridge":
             token = "ccb-doctor-" + secrets.token_urlsafe(18)
             try:
-                bridge = await start_bridge(
-                    bridge_config(profile, token=token, status=status), "127.0.0.1", 0
-                )
+                bridge = await start_bridge(bridge_config(profile, token=token, status=status), "127.0.0.1", 0)
             except CcbError as exc:
                 return skipped_smoke(f"not run: {exc.message}")
             except OSError as exc:
@@ -265,9 +259,7 @@ async def run_smoke(profile: Profile, status: EngineStatus | None) -> list[Check
                         f"the bridge could not start on 127.0.0.1: {exc}",
                         "check for a firewall or sandbox refusing loopback sockets",
                     ),
-                    Check(
-                        "smoke.tools", "smoke", "skip", "tool-call request not run: the bridge did not start"
-                    ),
+                    Check("smoke.tools", "smoke", "skip", "tool-call request not run: the bridge did not start"),
                 ]
             base, headers = (
                 bridge.url,
@@ -303,9 +295,7 @@ async def run_smoke(profile: Profile, status: EngineStatus | None) -> list[Check
                     "stream": True,
                     "tools": [_TOOL],
                     "tool_choice": {"type": "any"},
-                    "messages": [
-                        {"role": "user", "content": "What time is it in Tokyo? Use the get_time tool."}
-                    ],
+                    "messages": [{"role": "user", "content": "What time is it in Tokyo? Use the get_time tool."}],
                 },
             )
     finally:

@@ -31,14 +31,10 @@ def targets(ctx: Context) -> list[Target]:
     found: list[Target] = []
     effective = ctx.effective.get("ANTHROPIC_BASE_URL")
     if effective is not None and effective.value.strip():
-        found.append(
-            Target(f"ANTHROPIC_BASE_URL from {ctx.where(effective.source)}", effective.value.strip(), True)
-        )
+        found.append(Target(f"ANTHROPIC_BASE_URL from {ctx.where(effective.source)}", effective.value.strip(), True))
     if ctx.profile is not None:
         found.append(
-            Target(
-                f"profile '{ctx.profile.name}' URL", ctx.profile.base_url, ctx.profile.protocol == "anthropic"
-            )
+            Target(f"profile '{ctx.profile.name}' URL", ctx.profile.base_url, ctx.profile.protocol == "anthropic")
         )
     return found
 
@@ -74,9 +70,7 @@ def v1_suffix_check(ctx: Context) -> Check:
 
 def localhost_check(ctx: Context) -> Check:
     if (
-        empty := _none_set(
-            "baseurl.localhost", ctx, "no base URL configured, so no `localhost` name to trip over"
-        )
+        empty := _none_set("baseurl.localhost", ctx, "no base URL configured, so no `localhost` name to trip over")
     ) is not None:
         return empty
     bad = [t for t in targets(ctx) if (urlsplit(t.url).hostname or "") == "localhost"]
@@ -124,9 +118,7 @@ def _known_openai_endpoint(url: str) -> str | None:
 
 def openai_only_check(ctx: Context, status: EngineStatus | None = None) -> Check:
     if (
-        empty := _none_set(
-            "baseurl.openai_only", ctx, "no base URL configured, so none can be an OpenAI-only endpoint"
-        )
+        empty := _none_set("baseurl.openai_only", ctx, "no base URL configured, so none can be an OpenAI-only endpoint")
     ) is not None:
         return empty
     profile = ctx.profile
@@ -169,13 +161,10 @@ def openai_only_check(ctx: Context, status: EngineStatus | None = None) -> Check
                 "baseurl.openai_only",
                 "baseurl",
                 "fail",
-                f"{t.label} points at {status.label} ({redact_url(t.url)}), which has no native "
-                "/v1/messages endpoint",
+                f"{t.label} points at {status.label} ({redact_url(t.url)}), which has no native /v1/messages endpoint",
                 fix,
             )
-    return Check(
-        "baseurl.openai_only", "baseurl", "ok", "no Anthropic base URL points at a known OpenAI-only endpoint"
-    )
+    return Check("baseurl.openai_only", "baseurl", "ok", "no Anthropic base URL points at a known OpenAI-only endpoint")
 
 
 def _root(url: str) -> str:

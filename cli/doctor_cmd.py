@@ -33,9 +33,7 @@ def _print_report(checks: list[Check]) -> None:
             area = check.area
             out.print(f"[bold]{escape(AREAS.get(area, area))}[/]")
         text = escape(check.finding)
-        out.print(
-            f"  {_MARKS.get(check.status, '?')} {'[dim]' + text + '[/]' if check.status == 'skip' else text}"
-        )
+        out.print(f"  {_MARKS.get(check.status, '?')} {'[dim]' + text + '[/]' if check.status == 'skip' else text}")
         if check.fix and check.status in ("warn", "fail"):
             out.print(f"      [cyan]fix:[/] {escape(check.fix)}")
     from ccb.cli.doctor import summary
@@ -50,17 +48,17 @@ def _print_report(checks: list[Check]) -> None:
 
 def doctor(
     profile: Annotated[
-        str | None, typer.Option("--profile", "-p", help="Profile to check (default: the active one).",
-                                  autocompletion=profile_names)
+        str | None,
+        typer.Option(
+            "--profile", "-p", help="Profile to check (default: the active one).", autocompletion=profile_names
+        ),
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print {checks: [...], summary: {...}} as JSON (docs/doctor.md).")
     ] = False,
     offline: Annotated[
         bool,
-        typer.Option(
-            "--offline", help="No requests to the backend or engine: skip those checks and the smoke test."
-        ),
+        typer.Option("--offline", help="No requests to the backend or engine: skip those checks and the smoke test."),
     ] = False,
 ) -> None:
     """Find and explain every reason Claude Code won't work with a backend.

@@ -24,19 +24,23 @@ def read_json(path: Path, *, default: Any = None) -> Any:
     if not text.strip():
         return default
     try:
-        return json.loads(text, parse_float=_parse_float, parse_constant=_refuse_constant,
-                          object_pairs_hook=_no_duplicates)
+        return json.loads(
+            text, parse_float=_parse_float, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates
+        )
     except DuplicateKey as exc:
-        raise CcbError(f"{path} has the key {exc.key!r} twice in one object; Claude Code would use only the last "
-                       "one, so ccb left the file untouched: remove one of them, then run the command again") from exc
+        raise CcbError(
+            f"{path} has the key {exc.key!r} twice in one object; Claude Code would use only the last "
+            "one, so ccb left the file untouched: remove one of them, then run the command again"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise CcbError(
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "ccb left it untouched: fix or move it, then run the command again"
         ) from exc
     except ValueError as exc:  # NaN, Infinity: JavaScript's JSON.parse refuses them too
-        raise CcbError(f"{path} is not valid JSON ({exc}); ccb left it untouched: fix or move it, then run the "
-                       "command again") from exc
+        raise CcbError(
+            f"{path} is not valid JSON ({exc}); ccb left it untouched: fix or move it, then run the command again"
+        ) from exc
 
 
 class DuplicateKey(ValueError):
@@ -147,7 +151,7 @@ def sweep_stale_temps(folder: Path, prefix: str, *, suffix: str = ".tmp", unname
     for name in names:
         if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) <= len(prefix) + len(suffix):
             continue
-        middle = name[len(prefix):-len(suffix)]
+        middle = name[len(prefix) : -len(suffix)]
         pids = [int(part) for part in re.split(r"[.\-]", middle) if part.isdigit()]
         full = folder / name
         try:

@@ -59,7 +59,7 @@ def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
     """`ccb launch kimi -- -p "hi"` → (["launch", "kimi"], ["-p", "hi"]): everything after the first `--`."""
     if "launch" in argv and "--" in argv and argv.index("--") > argv.index("launch"):
         cut = argv.index("--")
-        return argv[:cut], argv[cut + 1:]
+        return argv[:cut], argv[cut + 1 :]
     return argv, []
 
 
@@ -71,30 +71,40 @@ def misplaced_claude_option(args: list[str]) -> str | None:
     """For `ccb launch NAME --resume x` (a Claude Code option before `--`): the line that says where it goes."""
     if "launch" not in args:
         return None
-    rest = args[args.index("launch") + 1:]
+    rest = args[args.index("launch") + 1 :]
     kept: list[str] = []
     i = 0
     while i < len(rest):
         arg = rest[i]
         if arg in _LAUNCH_VALUED:
-            kept += rest[i:i + 2]
+            kept += rest[i : i + 2]
             i += 2
             continue
         if arg.startswith("-") and arg not in _LAUNCH_FLAGS and arg.split("=", 1)[0] not in _LAUNCH_VALUED:
             own = " ".join(["ccb", "launch", *kept])
-            return (f"{arg} is not an option of ccb launch; arguments for Claude Code go after `--`: "
-                    f"`{own} -- {' '.join(rest[i:])}`")
+            return (
+                f"{arg} is not an option of ccb launch; arguments for Claude Code go after `--`: "
+                f"`{own} -- {' '.join(rest[i:])}`"
+            )
         kept.append(arg)
         i += 1
     return None
 
 
 def launch(
-    profile: Annotated[str | None, typer.Argument(help="Profile to use (default: the active one).",
-                                                   metavar="PROFILE", autocompletion=profile_names)] = None,
+    profile: Annotated[
+        str | None,
+        typer.Argument(
+            help="Profile to use (default: the active one).", metavar="PROFILE", autocompletion=profile_names
+        ),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for every slot, this run only.")] = None,
-    claude: Annotated[str | None, typer.Option("--claude", metavar="PATH", help="Path to the claude executable.")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes (e.g. install Claude Code when missing).")] = False,
+    claude: Annotated[
+        str | None, typer.Option("--claude", metavar="PATH", help="Path to the claude executable.")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Answer yes (e.g. install Claude Code when missing).")
+    ] = False,
 ) -> None:
     """Run Claude Code on a profile. Arguments after `--` go to claude unchanged.
 
@@ -146,8 +156,10 @@ async def _launch_on(chosen: Profile, status: EngineStatus | None, claude: Path,
     else:
         token = chosen.resolve_key()
         if token is None and chosen.api_key_env:
-            raise CcbError(f"profile '{chosen.name}' takes its key from ${chosen.api_key_env}, which is not set: "
-                           f"export {chosen.api_key_env}=... or store one with `ccb profile add`")
+            raise CcbError(
+                f"profile '{chosen.name}' takes its key from ${chosen.api_key_env}, which is not set: "
+                f"export {chosen.api_key_env}=... or store one with `ccb profile add`"
+            )
         base_url = direct_base_url(chosen, status)
     window = context_length(chosen, status)
     if verdict is not None and verdict.claude_window:
@@ -160,15 +172,21 @@ async def _launch_on(chosen: Profile, status: EngineStatus | None, claude: Path,
     from ccb.cli.supervisor import build_child_env, run_claude
 
     try:
-        code = await run_claude(claude, claude_args(chosen, args), build_child_env(os.environ, block),
-                                settings=launch_settings(chosen, block))
+        code = await run_claude(
+            claude,
+            claude_args(chosen, args),
+            build_child_env(os.environ, block),
+            settings=launch_settings(chosen, block),
+        )
     finally:
         if bridge is not None:
             await bridge.stop()
     if sys.stderr.isatty() and not {"-p", "--print"} & set(args):
         # Claude Code's parting `claude --resume <id>` would resume without the profile.
-        render.info(f"To resume a session on this profile: `ccb launch {chosen.name} -- --resume <id>` "
-                    "(or `-- --continue` for the last one)")
+        render.info(
+            f"To resume a session on this profile: `ccb launch {chosen.name} -- --resume <id>` "
+            "(or `-- --continue` for the last one)"
+        )
     return code
 
 
@@ -192,12 +210,16 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
                     return await onboard_for_launch()
                 saved = sorted(load_profiles().profiles)
                 if saved:
-                    raise CcbError(f"no active profile, and no local engine answered on the usual ports: launch "
-                                   f"one of yours with `ccb launch {saved[0]}`, or make it the default with `ccb "
-                                   f"profile use {saved[0]}` (profiles: {', '.join(saved)})")
-                raise CcbError("no profile to launch: none is active and no local engine answered on the usual "
-                               "ports. Add one with `ccb profile add NAME --preset PRESET` (see `ccb profile "
-                               "presets`), or start an engine and run `ccb probe`")
+                    raise CcbError(
+                        f"no active profile, and no local engine answered on the usual ports: launch "
+                        f"one of yours with `ccb launch {saved[0]}`, or make it the default with `ccb "
+                        f"profile use {saved[0]}` (profiles: {', '.join(saved)})"
+                    )
+                raise CcbError(
+                    "no profile to launch: none is active and no local engine answered on the usual "
+                    "ports. Add one with `ccb profile add NAME --preset PRESET` (see `ccb profile "
+                    "presets`), or start an engine and run `ccb probe`"
+                )
             status = found[0]
             preset = status.kind if status.kind in ("ollama", "vllm", "sglang", "llamacpp", "lmstudio") else "custom"
             render.info(f"no active profile: using the {status.kind} engine found at {status.url}")
@@ -205,8 +227,10 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
     if profile.protocol == "openai" and is_local(profile) and not is_embedded(profile):
         status = await probe_url(profile.base_url, api_key=profile.resolve_key(), timeout=3.0)
         if status.status not in ("ok", "needs_key"):
-            raise CcbError(f"the engine for profile '{profile.name}' at {profile.base_url} is not answering "
-                           f"({status.detail or status.status}); start it, or check with `ccb probe`")
+            raise CcbError(
+                f"the engine for profile '{profile.name}' at {profile.base_url} is not answering "
+                f"({status.detail or status.status}); start it, or check with `ccb probe`"
+            )
     return profile, status
 
 
@@ -225,8 +249,10 @@ async def _claude_binary(explicit: str | None, yes: bool) -> Path:
     if npm is not None and not yes and sys.stdin.isatty() and sys.stdout.isatty():
         import questionary
 
-        render.info(f"Claude Code is not installed. ccb can install Claude Code {NEWEST_TESTED} (the newest release "
-                    f"ccb is tested with) into {claude_install_dir()} by running:\n  {command}")
+        render.info(
+            f"Claude Code is not installed. ccb can install Claude Code {NEWEST_TESTED} (the newest release "
+            f"ccb is tested with) into {claude_install_dir()} by running:\n  {command}"
+        )
         try:
             answer = await questionary.confirm("Install it now?", default=True).unsafe_ask_async()
         except (KeyboardInterrupt, EOFError):
@@ -237,8 +263,10 @@ async def _claude_binary(explicit: str | None, yes: bool) -> Path:
     with render.err.status(f"Installing Claude Code {NEWEST_TESTED} with npm into {claude_install_dir()}…"):
         installed = await asyncio.to_thread(install_managed)
     on_path = shutil.which("claude") is not None
-    render.info(f"Installed Claude Code {NEWEST_TESTED} at {installed}; ccb finds it there from now on."
-                + ("" if on_path else f" To run plain `claude` too, add {installed.parent} to your PATH."))
+    render.info(
+        f"Installed Claude Code {NEWEST_TESTED} at {installed}; ccb finds it there from now on."
+        + ("" if on_path else f" To run plain `claude` too, add {installed.parent} to your PATH.")
+    )
     return installed
 
 
@@ -251,8 +279,12 @@ def check_window(profile: Profile, status: EngineStatus | None, claude: Path) ->
         return None  # fine for every Claude Code release: no need to ask claude for its version
     from ccb.cli.claude_bin import claude_version
 
-    verdict = engine_verdict(status, kind=profile.engine or status.kind, claude_version=claude_version(claude),
-                             user_window=profile.context_length)
+    verdict = engine_verdict(
+        status,
+        kind=profile.engine or status.kind,
+        claude_version=claude_version(claude),
+        user_window=profile.context_length,
+    )
     if verdict is None:
         return None
     if verdict.level == "refuse":
@@ -280,10 +312,14 @@ def _warn_overrides(block: dict[str, str]) -> None:
         elif key in block and value.value != block[key]:
             shown = mask_key(value.value) if looks_secret(key) else value.value
             if value.source == "managed":
-                render.warn(f"managed (policy) settings set {key}={shown}; that layer outranks ccb's, so Claude "
-                            "Code will use it")
+                render.warn(
+                    f"managed (policy) settings set {key}={shown}; that layer outranks ccb's, so Claude "
+                    "Code will use it"
+                )
             else:
                 render.warn(f"your {value.source} settings set {key}={shown}; ccb overrides it for this session")
     if switched:
-        render.info("Plain `claude` is switched to another profile (`ccb profile current`); this session uses "
-                    "the one above, and the switch stays as it is.")
+        render.info(
+            "Plain `claude` is switched to another profile (`ccb profile current`); this session uses "
+            "the one above, and the switch stays as it is."
+        )

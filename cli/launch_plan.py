@@ -42,8 +42,12 @@ _SLOT_VARS = (
     ("haiku", "ANTHROPIC_SMALL_FAST_MODEL"),
     ("subagent", "CLAUDE_CODE_SUBAGENT_MODEL"),
 )
-_TIER_VARS = ("ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL",
-              "ANTHROPIC_DEFAULT_FABLE_MODEL")
+_TIER_VARS = (
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "ANTHROPIC_DEFAULT_FABLE_MODEL",
+)
 _SLOT_LABELS = {"model": "main", "opus": "opus", "sonnet": "sonnet", "haiku": "haiku", "subagent": "subagents"}
 
 
@@ -67,13 +71,19 @@ def choose_route(profile: Profile, status: EngineStatus | None = None) -> Route:
         return Route("bridge", f"{status.kind or 'the engine'} has no native /v1/messages endpoint")
     ctx = status.context_length
     if ctx is None or ctx < MIN_DIRECT_CONTEXT:
-        return Route("bridge", f"the engine's window ({ctx or 'unknown'} tokens) is too small to trust its native "
-                               "endpoint; the bridge clamps max_tokens and reports overflows")
+        return Route(
+            "bridge",
+            f"the engine's window ({ctx or 'unknown'} tokens) is too small to trust its native "
+            "endpoint; the bridge clamps max_tokens and reports overflows",
+        )
     if status.tools is not True:
         return Route("bridge", "tool calling on the engine's native endpoint is not confirmed")
     if status.kind not in DIRECT_OK:
-        return Route("bridge", f"{status.kind}'s native endpoint mishandles parts of what Claude Code sends "
-                               "(role:system messages, count_tokens, tool_choice)")
+        return Route(
+            "bridge",
+            f"{status.kind}'s native endpoint mishandles parts of what Claude Code sends "
+            "(role:system messages, count_tokens, tool_choice)",
+        )
     return Route("direct", f"{status.kind} serves /v1/messages natively with a {ctx}-token window and tool calling")
 
 
@@ -100,8 +110,7 @@ def with_model(profile: Profile, model: str | None) -> Profile:
     """`--model M`: one model for every slot."""
     if not model:
         return profile
-    return replace(profile, model=model, opus_model=model, sonnet_model=model, haiku_model=model,
-                   subagent_model=model)
+    return replace(profile, model=model, opus_model=model, sonnet_model=model, haiku_model=model, subagent_model=model)
 
 
 def context_length(profile: Profile, status: EngineStatus | None) -> int | None:
@@ -111,11 +120,19 @@ def context_length(profile: Profile, status: EngineStatus | None) -> int | None:
 def bridge_config(profile: Profile, *, token: str, status: EngineStatus | None = None) -> BridgeConfig:
     slots = profile.slots()
     if "model" not in slots:
-        raise CcbError(f"profile '{profile.name}' names no model: pass --model, or set one with "
-                       f"`ccb profile add {profile.name} --preset {profile.preset} --model NAME`")
+        raise CcbError(
+            f"profile '{profile.name}' names no model: pass --model, or set one with "
+            f"`ccb profile add {profile.name} --preset {profile.preset} --model NAME`"
+        )
     exact = {name: name for name in slots.values()}
-    models = ModelMap(default=slots["model"], opus=slots.get("opus"), sonnet=slots.get("sonnet"),
-                      haiku=slots.get("haiku"), fable=slots.get("fable"), exact=exact)
+    models = ModelMap(
+        default=slots["model"],
+        opus=slots.get("opus"),
+        sonnet=slots.get("sonnet"),
+        haiku=slots.get("haiku"),
+        fable=slots.get("fable"),
+        exact=exact,
+    )
     kind = profile.engine or (status.kind if status is not None and status.kind in DIALECTS else None)
     return BridgeConfig(
         upstream=(profile.openai_base_url or profile.base_url).rstrip("/"),
@@ -209,8 +226,9 @@ def launch_settings(profile: Profile, block: dict[str, str]) -> dict[str, object
     return settings
 
 
-def claude_env(profile: Profile, *, base_url: str, token: str | None, route: str,
-               context: int | None = None) -> dict[str, str]:
+def claude_env(
+    profile: Profile, *, base_url: str, token: str | None, route: str, context: int | None = None
+) -> dict[str, str]:
     """The env block Claude Code gets: base URL, auth, every model slot, timeouts, the context window and
     the output limit. The profile's own `env` entries win, except an auto-compact window below 100k."""
     block: dict[str, str] = {"ANTHROPIC_BASE_URL": base_url.rstrip("/")}
@@ -261,8 +279,22 @@ def _as_int(value: str | None) -> int | None:
 # into its first user message, so users of one engine share the system prompt's cached prefix.
 EXCLUDE_DYNAMIC = "--exclude-dynamic-system-prompt-sections"
 # Claude Code's subcommands: they take no session flags.
-_SUBCOMMANDS = frozenset({"mcp", "config", "doctor", "update", "upgrade", "install", "migrate-installer",
-                          "setup-token", "plugin", "plugins", "auth", "agents"})
+_SUBCOMMANDS = frozenset(
+    {
+        "mcp",
+        "config",
+        "doctor",
+        "update",
+        "upgrade",
+        "install",
+        "migrate-installer",
+        "setup-token",
+        "plugin",
+        "plugins",
+        "auth",
+        "agents",
+    }
+)
 
 
 def claude_args(profile: Profile, args: list[str]) -> list[str]:

@@ -95,8 +95,14 @@ async def ask(question: questionary.Question) -> Any:
     return answer
 
 
-def context_warning(kind: str | None, window: int | None, *, trained: int | None = None,
-                    tools: bool | None = True, claude_version: str | None = None) -> WindowVerdict | None:
+def context_warning(
+    kind: str | None,
+    window: int | None,
+    *,
+    trained: int | None = None,
+    tools: bool | None = True,
+    claude_version: str | None = None,
+) -> WindowVerdict | None:
     """What is wrong with a local engine's window for the installed Claude Code (cli/window.py), or None."""
     return judge_window(window, kind=kind, trained=trained, claude_version=claude_version, tools_in_prompt=tools)
 
@@ -132,12 +138,19 @@ def target_menu(running: list[EngineStatus]) -> tuple[list[Choice | Separator], 
         menu.append(Choice(_engine_title(status), value=f"engine:{i}"))
     if EMBEDDED in presets:  # first (the default) when nothing runs here: it needs neither an engine nor a key
         targets[f"preset:{EMBEDDED}"] = Target(f"preset:{EMBEDDED}", presets[EMBEDDED])
-        menu.append(Choice("ccb's built-in engine — runs a GGUF model file on this computer (llama.cpp)",
-                           value=f"preset:{EMBEDDED}"))
+        menu.append(
+            Choice(
+                "ccb's built-in engine — runs a GGUF model file on this computer (llama.cpp)",
+                value=f"preset:{EMBEDDED}",
+            )
+        )
     running_kinds = {s.kind for s in running} | {EMBEDDED}
     direct, translated = "works with Claude Code directly", "ccb translates for Claude Code"
-    groups = (("local", None, ""), ("anthropic-cloud", f"── Hosted, {direct} ──", f" — {direct}"),
-              ("openai-cloud", f"── Hosted, {translated} ──", f" — {translated}"))
+    groups = (
+        ("local", None, ""),
+        ("anthropic-cloud", f"── Hosted, {direct} ──", f" — {direct}"),
+        ("openai-cloud", f"── Hosted, {translated} ──", f" — {translated}"),
+    )
     for category, header, suffix in groups:
         if header:
             menu.append(Separator(header))
@@ -147,8 +160,10 @@ def target_menu(running: list[EngineStatus]) -> tuple[list[Choice | Separator], 
             title = preset.display_name + (suffix or " — not running now (you will give its address)")
             targets[f"preset:{preset.name}"] = Target(f"preset:{preset.name}", preset)
             menu.append(Choice(title, value=f"preset:{preset.name}"))
-    menu += [Separator("── Something else ──"), Choice("Another server (any address) — you give its URL",
-                                                           value="preset:custom")]
+    menu += [
+        Separator("── Something else ──"),
+        Choice("Another server (any address) — you give its URL", value="preset:custom"),
+    ]
     targets["preset:custom"] = Target("preset:custom", presets["custom"])
     return menu, targets
 
@@ -156,8 +171,11 @@ def target_menu(running: list[EngineStatus]) -> tuple[list[Choice | Separator], 
 async def _ask_target(running: list[EngineStatus], last: Target | None) -> Target:
     menu, targets = target_menu(running)
     default = last.key if last else ("engine:0" if running else None)
-    key = await ask(questionary.select("Where does the model you want to use run?", choices=menu,
-                                       default=default, instruction="(arrows, Enter)"))
+    key = await ask(
+        questionary.select(
+            "Where does the model you want to use run?", choices=menu, default=default, instruction="(arrows, Enter)"
+        )
+    )
     return targets[key]
 
 
@@ -168,11 +186,13 @@ async def _ask_key(preset: Preset, *, optional: bool, no_key_first: bool = False
     if usual and (value := os.environ.get(usual)):
         tail = f", ends in …{value[-4:]}" if len(value) >= 12 else ""  # mask_key's rule: short keys, no tail
         choices.append(Choice(f"Use ${usual} (set{tail})", value="usual"))
-    choices.append(Choice("Paste the key now (hidden; kept in ccb's profile file, readable only by you)",
-                          value="paste"))
+    choices.append(
+        Choice("Paste the key now (hidden; kept in ccb's profile file, readable only by you)", value="paste")
+    )
     if usual and not os.environ.get(usual):
-        choices.append(Choice(f"Read it from ${usual} (not set in this shell: export it before launching)",
-                              value="usual"))
+        choices.append(
+            Choice(f"Read it from ${usual} (not set in this shell: export it before launching)", value="usual")
+        )
     choices.append(Choice("Read it from another environment variable", value="named"))
     if optional and no_key_first:  # the server answered without one
         choices.insert(0, Choice("No key needed (the server answered without one)", value="none"))
@@ -183,13 +203,19 @@ async def _ask_key(preset: Preset, *, optional: bool, no_key_first: bool = False
     if how in ("usual", "none"):
         return None, usual if how == "usual" else None
     if how == "paste":
-        key = await ask(questionary.password(
-            "Paste the API key (shown as *):",
-            validate=lambda text: bool(text.strip()) or "the key is empty: paste it, or Ctrl-C to cancel"))
+        key = await ask(
+            questionary.password(
+                "Paste the API key (shown as *):",
+                validate=lambda text: bool(text.strip()) or "the key is empty: paste it, or Ctrl-C to cancel",
+            )
+        )
         return str(key).strip(), None
-    name = await ask(questionary.text(
-        "Name of the environment variable holding the key:",
-        validate=lambda text: bool(ENV_NAME_RE.match(text.strip())) or "letters, digits and _, e.g. MY_KEY"))
+    name = await ask(
+        questionary.text(
+            "Name of the environment variable holding the key:",
+            validate=lambda text: bool(ENV_NAME_RE.match(text.strip())) or "letters, digits and _, e.g. MY_KEY",
+        )
+    )
     name = str(name).strip()
     if not os.environ.get(name):
         render.warn(f"${name} is not set in this shell; export it before launching")
@@ -216,10 +242,16 @@ async def _local_endpoint(target: Target) -> Endpoint | None:
             url = status.openai_base
             break
         render.warn(f"nothing usable at {url}: {status.detail or status.status}")
-        again = await ask(questionary.select("What now?", choices=[
-            Choice("Try again (start the engine first)", value="retry"),
-            Choice("Go back to the list", value="back"),
-            Choice("Continue without it (ccb checks again when launching)", value="continue")]))
+        again = await ask(
+            questionary.select(
+                "What now?",
+                choices=[
+                    Choice("Try again (start the engine first)", value="retry"),
+                    Choice("Go back to the list", value="back"),
+                    Choice("Continue without it (ccb checks again when launching)", value="continue"),
+                ],
+            )
+        )
         if again == "back":
             return None
         if again == "continue":
@@ -231,31 +263,52 @@ async def _local_endpoint(target: Target) -> Endpoint | None:
             status = await probe_url(status.url, api_key=key or os.environ.get(env or "") or None)
     if status.status == "loading":
         render.info("The engine is still loading its model; the connection test may fail until it is done.")
-    return Endpoint(target, "openai", base_url=status.openai_base, api_key=key, api_key_env=env,
-                    status=status)
+    return Endpoint(target, "openai", base_url=status.openai_base, api_key=key, api_key_env=env, status=status)
 
 
 async def _hosted_endpoint(target: Target) -> Endpoint:
     preset = target.preset
     region = None
     if len(preset.regions) > 1:
-        region = str(await ask(questionary.select(
-            f"Which {preset.display_name} region is your account in? (keys usually work in one region only)",
-            choices=[Choice(f"{r.name} — {urlsplit(r.url(preset.protocol) or '').hostname}", value=r.name)
-                     for r in preset.regions], default=preset.default_region)))
+        region = str(
+            await ask(
+                questionary.select(
+                    f"Which {preset.display_name} region is your account in? (keys usually work in one region only)",
+                    choices=[
+                        Choice(f"{r.name} — {urlsplit(r.url(preset.protocol) or '').hostname}", value=r.name)
+                        for r in preset.regions
+                    ],
+                    default=preset.default_region,
+                )
+            )
+        )
     anthropic = preset.protocol == "anthropic"
-    base_url = None if not preset.needs_base_url else await _ask_url(
-        f"Your {preset.display_name} address ({preset.url_hint}):", "", anthropic_root=anthropic)
+    base_url = (
+        None
+        if not preset.needs_base_url
+        else await _ask_url(f"Your {preset.display_name} address ({preset.url_hint}):", "", anthropic_root=anthropic)
+    )
     key, env = await _ask_key(preset, optional=False)
     return Endpoint(target, preset.protocol, region=region, base_url=base_url, api_key=key, api_key_env=env)
 
 
 async def _custom_endpoint(target: Target) -> Endpoint:
-    protocol = str(await ask(questionary.select("Which API does it speak? (if unsure: the first)", choices=[
-        Choice("OpenAI's chat API (/v1/chat/completions: vLLM, TGI, LiteLLM, most servers) — ccb translates",
-               value="openai"),
-        Choice("Anthropic's Messages API (/v1/messages) — Claude Code talks to it directly",
-               value="anthropic")])))
+    protocol = str(
+        await ask(
+            questionary.select(
+                "Which API does it speak? (if unsure: the first)",
+                choices=[
+                    Choice(
+                        "OpenAI's chat API (/v1/chat/completions: vLLM, TGI, LiteLLM, most servers) — ccb translates",
+                        value="openai",
+                    ),
+                    Choice(
+                        "Anthropic's Messages API (/v1/messages) — Claude Code talks to it directly", value="anthropic"
+                    ),
+                ],
+            )
+        )
+    )
     if protocol == "anthropic":
         url = await _ask_url("Server address (the root, without /v1):", "https://", anthropic_root=True)
     else:
@@ -268,8 +321,10 @@ async def _custom_endpoint(target: Target) -> Endpoint:
             probed = await probe_url(url)
         status = probed if probed.status in ("ok", "needs_key") and probed.kind else None
         if urlsplit(url).hostname == "localhost":
-            render.warn("`localhost` may resolve to ::1 first while the engine listens on 127.0.0.1 only; "
-                        "if the test fails, use http://127.0.0.1:PORT/v1")
+            render.warn(
+                "`localhost` may resolve to ::1 first while the engine listens on 127.0.0.1 only; "
+                "if the test fails, use http://127.0.0.1:PORT/v1"
+            )
     open_server = status is not None and status.status == "ok"
     key, env = await _ask_key(target.preset, optional=True, no_key_first=open_server)
     if status is not None and status.status == "needs_key":
@@ -281,17 +336,30 @@ async def _custom_endpoint(target: Target) -> Endpoint:
 def _draft(endpoint: Endpoint, main: str | None = None, slots: dict[str, str] | None = None) -> Profile:
     got = slots or {}
     return profile_from_preset(
-        endpoint.target.preset.name, endpoint.target.preset.name, base_url=endpoint.base_url,
-        region=endpoint.region, api_key=endpoint.api_key, api_key_env=endpoint.api_key_env,
-        protocol=endpoint.protocol, model=main, opus_model=got.get("opus"), sonnet_model=got.get("sonnet"),
-        haiku_model=got.get("haiku"), subagent_model=got.get("subagent"))
+        endpoint.target.preset.name,
+        endpoint.target.preset.name,
+        base_url=endpoint.base_url,
+        region=endpoint.region,
+        api_key=endpoint.api_key,
+        api_key_env=endpoint.api_key_env,
+        protocol=endpoint.protocol,
+        model=main,
+        opus_model=got.get("opus"),
+        sonnet_model=got.get("sonnet"),
+        haiku_model=got.get("haiku"),
+        subagent_model=got.get("subagent"),
+    )
 
 
 def default_slots(draft: Profile, main: str, ids: list[str]) -> dict[str, str]:
     """Per slot, the preset's suggestion where the provider lists it (or lists nothing), else `main`; a main
     model other than the suggested one means the user knows better, so every slot then follows it."""
-    suggested = {"opus": draft.opus_model, "sonnet": draft.sonnet_model, "haiku": draft.haiku_model,
-                 "subagent": draft.subagent_model}
+    suggested = {
+        "opus": draft.opus_model,
+        "sonnet": draft.sonnet_model,
+        "haiku": draft.haiku_model,
+        "subagent": draft.subagent_model,
+    }
     if main != (draft.sonnet_model or draft.opus_model):
         return dict.fromkeys(suggested, main)
     return {slot: m if m and (not ids or m in ids) else main for slot, m in suggested.items()}
@@ -327,18 +395,30 @@ async def _ask_models(endpoint: Endpoint) -> tuple[Profile, WindowVerdict | None
         choices += [Choice(m, value=m) for m in ids if m != suggested]
         choices.append(Choice("Type another model id…", value=""))
         if len(ids) > MAX_MENU_MODELS:
-            main = str(await ask(questionary.autocomplete(
-                f"Main model ({len(ids)} available; type to search, Tab completes):", choices=ids,
-                default=suggested or "", match_middle=True,
-                validate=_model_id_ok))).strip()
+            main = str(
+                await ask(
+                    questionary.autocomplete(
+                        f"Main model ({len(ids)} available; type to search, Tab completes):",
+                        choices=ids,
+                        default=suggested or "",
+                        match_middle=True,
+                        validate=_model_id_ok,
+                    )
+                )
+            ).strip()
         else:
-            main = str(await ask(questionary.select("Main model:", choices=choices,
-                                                    default=first[0] if first else None)))
+            main = str(
+                await ask(questionary.select("Main model:", choices=choices, default=first[0] if first else None))
+            )
     if not ids or not main:
         example = f" (e.g. {suggested})" if suggested else " (`ccb models --url URL` lists them)"
-        main = str(await ask(questionary.text(
-            f"Model id, as the provider names it{example}:", default=suggested or "",
-            validate=_model_id_ok))).strip()
+        main = str(
+            await ask(
+                questionary.text(
+                    f"Model id, as the provider names it{example}:", default=suggested or "", validate=_model_id_ok
+                )
+            )
+        ).strip()
     slots = default_slots(draft, main, ids)
     roles = {"opus": "hardest tasks", "sonnet": "sonnet", "haiku": "quick tasks", "subagent": "subagents"}
     others = ", ".join(f"{roles[slot]}: {m}" for slot, m in slots.items() if m != main)
@@ -349,22 +429,36 @@ async def _ask_models(endpoint: Endpoint) -> tuple[Profile, WindowVerdict | None
         window = chosen.context_length if chosen and chosen.context_length else endpoint.status.context_length
         trained = chosen.max_context_length if chosen else None
         if window is not None and min(window, trained or window) < RECOMMENDED_WINDOW:
-            verdict = context_warning(endpoint.status.kind, window, trained=trained, tools=endpoint.status.tools,
-                                      claude_version=installed_claude_version())
+            verdict = context_warning(
+                endpoint.status.kind,
+                window,
+                trained=trained,
+                tools=endpoint.status.tools,
+                claude_version=installed_claude_version(),
+            )
         if verdict is not None and verdict.level == "warn":
             render.warn(verdict.line())
     return _draft(endpoint, main, slots), verdict
 
 
-async def _test(profile: Profile, status: EngineStatus | None, tester: Tester,
-                verdict: WindowVerdict | None = None) -> tuple[str, bool]:
+async def _test(
+    profile: Profile, status: EngineStatus | None, tester: Tester, verdict: WindowVerdict | None = None
+) -> tuple[str, bool]:
     """("ok" | "save" | "back", whether the test passed), retrying as long as the user asks. A window Claude
     Code cannot answer in is not tested at all (a tiny request would pass and prove nothing)."""
     if verdict is not None and verdict.level == "refuse":
         render.warn(f"Claude Code cannot answer on this set-up: {verdict.line()}")
-        answer = str(await ask(questionary.select("What now?", choices=[
-            Choice("Go back and change the settings", value="back"),
-            Choice("Save it anyway (ccb launch will refuse until the window is fixed)", value="save")])))
+        answer = str(
+            await ask(
+                questionary.select(
+                    "What now?",
+                    choices=[
+                        Choice("Go back and change the settings", value="back"),
+                        Choice("Save it anyway (ccb launch will refuse until the window is fixed)", value="save"),
+                    ],
+                )
+            )
+        )
         return answer, False
     while True:
         with render.err.status(f"Testing {profile.slots().get('model', 'the model')} with a tiny request…"):
@@ -373,8 +467,7 @@ async def _test(profile: Profile, status: EngineStatus | None, tester: Tester,
             if verdict is None:
                 render.info(f"It works ({result.via}): {result.detail}")
             else:
-                render.info(f"The model answered ({result.via}): {result.detail}; with the limits warned "
-                            "about above")
+                render.info(f"The model answered ({result.via}): {result.detail}; with the limits warned about above")
             return "ok", True
         render.warn(f"the test request failed ({result.via}): {result.detail}")
         if result.hint:
@@ -394,15 +487,23 @@ async def _ask_web_search(profile: Profile) -> Profile:
     from ccb.proxy.websearch.spec import DEFAULT_KEY_ENVS, SpecError, parse_spec
 
     current = os.environ.get("CCB_WEB_SEARCH", "")
-    choice = str(await ask(questionary.select(
-        "Web search for Claude Code (its WebSearch tool needs a search service when the model is not Claude):",
-        choices=[Choice("None for now (WebSearch will say it is not configured)", value="none"),
-                 Choice("A SearXNG instance (self-hosted, no key)", value="searxng"),
-                 Choice("Brave Search API (key in an environment variable)", value="brave"),
-                 Choice("Tavily (key in an environment variable)", value="tavily")])))
+    choice = str(
+        await ask(
+            questionary.select(
+                "Web search for Claude Code (its WebSearch tool needs a search service when the model is not Claude):",
+                choices=[
+                    Choice("None for now (WebSearch will say it is not configured)", value="none"),
+                    Choice("A SearXNG instance (self-hosted, no key)", value="searxng"),
+                    Choice("Brave Search API (key in an environment variable)", value="brave"),
+                    Choice("Tavily (key in an environment variable)", value="tavily"),
+                ],
+            )
+        )
+    )
     if choice == "none":
         return profile
     if choice == "searxng":
+
         def check(text: str) -> bool | str:
             try:
                 parse_spec(text.strip())
@@ -410,14 +511,26 @@ async def _ask_web_search(profile: Profile) -> Profile:
                 return str(exc)
             return text.strip().startswith(("http://", "https://")) or "write it like http://127.0.0.1:8888"
 
-        url = str(await ask(questionary.text("SearXNG address (its JSON API must be on):",
-                                             default=current if current.startswith("http") else
-                                             "http://127.0.0.1:8888", validate=check))).strip()
+        url = str(
+            await ask(
+                questionary.text(
+                    "SearXNG address (its JSON API must be on):",
+                    default=current if current.startswith("http") else "http://127.0.0.1:8888",
+                    validate=check,
+                )
+            )
+        ).strip()
         return replace(profile, web_search=url)
     usual = DEFAULT_KEY_ENVS[choice]
-    name = str(await ask(questionary.text(
-        "Name of the environment variable holding its key:", default=usual,
-        validate=lambda text: bool(ENV_NAME_RE.match(text.strip())) or "letters, digits and _, e.g. MY_KEY"))).strip()
+    name = str(
+        await ask(
+            questionary.text(
+                "Name of the environment variable holding its key:",
+                default=usual,
+                validate=lambda text: bool(ENV_NAME_RE.match(text.strip())) or "letters, digits and _, e.g. MY_KEY",
+            )
+        )
+    ).strip()
     if not os.environ.get(name):
         render.warn(f"${name} is not set in this shell; export it before launching")
     return replace(profile, web_search=choice, web_search_key_env=None if name == usual else name)
@@ -429,20 +542,32 @@ async def _ask_name(preset: str, taken: set[str]) -> str:
             return "letters, digits, '.', '_' and '-' (start with a letter or digit)"
         return text.strip() not in taken or f"a profile named {text.strip()!r} exists already"
 
-    return str(await ask(questionary.text("Name for this profile:", default=unique_name(preset, taken),
-                                          validate=check))).strip()
+    return str(
+        await ask(questionary.text("Name for this profile:", default=unique_name(preset, taken), validate=check))
+    ).strip()
 
 
 async def _ask_action(name: str) -> str:
-    return str(await ask(questionary.select("What next?", choices=[
-        Choice(f"Launch Claude Code on it now (`ccb launch {name}`)", value="launch"),
-        Choice("Make it the default for plain `claude` (edits ~/.claude/settings.json; undo: `ccb restore`)",
-               value="switch"),
-        Choice("Just save it", value="save")])))
+    return str(
+        await ask(
+            questionary.select(
+                "What next?",
+                choices=[
+                    Choice(f"Launch Claude Code on it now (`ccb launch {name}`)", value="launch"),
+                    Choice(
+                        "Make it the default for plain `claude` (edits ~/.claude/settings.json; undo: `ccb restore`)",
+                        value="switch",
+                    ),
+                    Choice("Just save it", value="save"),
+                ],
+            )
+        )
+    )
 
 
-async def run_wizard(tester: Tester, *, ports: Iterable[int] = DEFAULT_PORTS, probe_timeout: float = 1.5,
-                     launching: bool = False) -> OnboardingChoices:
+async def run_wizard(
+    tester: Tester, *, ports: Iterable[int] = DEFAULT_PORTS, probe_timeout: float = 1.5, launching: bool = False
+) -> OnboardingChoices:
     """Ask everything for a working profile: `ports` are probed for local engines, `tester` runs the test
     request, and with `launching` the last question is skipped (the caller launches). Ctrl-C: `Cancelled`."""
     taken = set(load_profiles().profiles)
@@ -451,14 +576,18 @@ async def run_wizard(tester: Tester, *, ports: Iterable[int] = DEFAULT_PORTS, pr
         render.info(f"Existing profiles: {', '.join(sorted(taken))} (launch one with `ccb launch NAME`).")
     with render.err.status("Looking for model engines running on this computer…"):
         running = [s for s in await probe_local(ports=ports, timeout=probe_timeout) if s.found]
-    render.info(f"Found: {', '.join(s.label + ' at ' + s.url for s in running)}." if running else
-                "No engine is running on the usual ports (Ollama, LM Studio, vLLM, SGLang, llama.cpp).")
+    render.info(
+        f"Found: {', '.join(s.label + ' at ' + s.url for s in running)}."
+        if running
+        else "No engine is running on the usual ports (Ollama, LM Studio, vLLM, SGLang, llama.cpp)."
+    )
     async with AsyncExitStack() as engines:  # a built-in engine started for the test stops with the wizard
         return await _ask_all(tester, running, taken, engines, launching=launching)
 
 
-async def _ask_all(tester: Tester, running: list[EngineStatus], taken: set[str], engines: AsyncExitStack, *,
-                   launching: bool) -> OnboardingChoices:
+async def _ask_all(
+    tester: Tester, running: list[EngineStatus], taken: set[str], engines: AsyncExitStack, *, launching: bool
+) -> OnboardingChoices:
     last: Target | None = None
     while True:
         last = target = await _ask_target(running, last)
@@ -497,22 +626,34 @@ async def _embedded_endpoint(target: Target, engines: AsyncExitStack) -> Endpoin
         render.warn(exc.message)
         return None
     while True:
-        answer = str(await ask(questionary.text(
-            "GGUF model file (or a Hugging Face reference, org/repo:QUANT):",
-            validate=lambda text: embedded.model_problem(text.strip()) or True if text.strip() else
-            "give the model's .gguf file"))).strip()
+        answer = str(
+            await ask(
+                questionary.text(
+                    "GGUF model file (or a Hugging Face reference, org/repo:QUANT):",
+                    validate=lambda text: (
+                        embedded.model_problem(text.strip()) or True if text.strip() else "give the model's .gguf file"
+                    ),
+                )
+            )
+        ).strip()
         model = answer if embedded.is_reference(answer) else str(Path(answer).expanduser().resolve())
         minimum = prompt_size(installed_claude_version()).minimum_window()
         try:
             engine = await embedded.start(model, minimum=minimum)
         except CcbError as exc:
             render.warn(exc.message)
-            again = await ask(questionary.select("What now?", choices=[
-                Choice("Pick another model file", value="retry"), Choice("Go back to the list", value="back")]))
+            again = await ask(
+                questionary.select(
+                    "What now?",
+                    choices=[
+                        Choice("Pick another model file", value="retry"),
+                        Choice("Go back to the list", value="back"),
+                    ],
+                )
+            )
             if again == "back":
                 return None
             continue
         engines.push_async_callback(engine.stop)
         status = await probe_url(engine.url, api_key=engine.key, timeout=10.0)
         return Endpoint(target, "openai", base_url=engine.url, api_key=engine.key, status=status)
-

@@ -117,8 +117,7 @@ def probe(
         list[str] | None,
         typer.Argument(
             metavar="URL",
-            help="Engine URLs (root or OpenAI base, e.g. http://127.0.0.1:8000/v1). "
-            "Default: the usual local ports.",
+            help="Engine URLs (root or OpenAI base, e.g. http://127.0.0.1:8000/v1). Default: the usual local ports.",
             show_default=False,
         ),
     ] = None,
@@ -127,15 +126,11 @@ def probe(
     ] = False,
     timeout: Annotated[
         float,
-        typer.Option(
-            "--timeout", min=0.05, max=120.0, help="Seconds to wait for each engine's first answer."
-        ),
+        typer.Option("--timeout", min=0.05, max=120.0, help="Seconds to wait for each engine's first answer."),
     ] = 1.5,
     api_key_env: Annotated[
         str | None,
-        typer.Option(
-            "--api-key-env", metavar="VAR", help="Environment variable holding the engine's API key."
-        ),
+        typer.Option("--api-key-env", metavar="VAR", help="Environment variable holding the engine's API key."),
     ] = None,
 ) -> None:
     """Find inference engines and report what they can do.
@@ -186,8 +181,10 @@ def _resolve_source(
 
         active = active_profile()
         if active is None:
-            raise CcbError("no active profile: name one (ccb models PROFILE) or give a base URL "
-                           "(ccb models --url URL)", exit_code=ExitCode.USAGE)
+            raise CcbError(
+                "no active profile: name one (ccb models PROFILE) or give a base URL (ccb models --url URL)",
+                exit_code=ExitCode.USAGE,
+            )
         profile_name = active.name
     base, key, scheme = url, _key_from_env(api_key_env), auth
     if profile_name is not None:
@@ -208,8 +205,10 @@ def models(
     profile: Annotated[
         str | None,
         typer.Argument(
-            metavar="PROFILE", help="Profile whose provider or engine to ask (default: the active one).",
-            show_default=False, autocompletion=profile_names,
+            metavar="PROFILE",
+            help="Profile whose provider or engine to ask (default: the active one).",
+            show_default=False,
+            autocompletion=profile_names,
         ),
     ] = None,
     url: Annotated[

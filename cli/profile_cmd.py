@@ -188,15 +188,9 @@ def add(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Main model; unset slots follow it.")] = None,
     opus_model: Annotated[str | None, typer.Option("--opus-model", help="Model for the opus slot.")] = None,
-    sonnet_model: Annotated[
-        str | None, typer.Option("--sonnet-model", help="Model for the sonnet slot.")
-    ] = None,
-    haiku_model: Annotated[
-        str | None, typer.Option("--haiku-model", help="Model for the haiku slot.")
-    ] = None,
-    subagent_model: Annotated[
-        str | None, typer.Option("--subagent-model", help="Model for subagents.")
-    ] = None,
+    sonnet_model: Annotated[str | None, typer.Option("--sonnet-model", help="Model for the sonnet slot.")] = None,
+    haiku_model: Annotated[str | None, typer.Option("--haiku-model", help="Model for the haiku slot.")] = None,
+    subagent_model: Annotated[str | None, typer.Option("--subagent-model", help="Model for subagents.")] = None,
     context_length: Annotated[
         int | None, typer.Option("--context-length", min=1, help="Context window in tokens.")
     ] = None,
@@ -211,13 +205,19 @@ def add(
     activate: Annotated[bool, typer.Option("--activate", help="Make it the active profile.")] = False,
     model_file: Annotated[
         str | None,
-        typer.Option("--model-file", help="GGUF model for the built-in engine (--preset embedded): a file, or a "
-                                          "Hugging Face reference org/repo:QUANT."),
+        typer.Option(
+            "--model-file",
+            help="GGUF model for the built-in engine (--preset embedded): a file, or a "
+            "Hugging Face reference org/repo:QUANT.",
+        ),
     ] = None,
     shared_engine: Annotated[
         bool,
-        typer.Option("--shared-engine", help="The engine serves a team: `ccb launch` keeps Claude Code's prompt "
-                     "prefix identical across users (--exclude-dynamic-system-prompt-sections)."),
+        typer.Option(
+            "--shared-engine",
+            help="The engine serves a team: `ccb launch` keeps Claude Code's prompt "
+            "prefix identical across users (--exclude-dynamic-system-prompt-sections).",
+        ),
     ] = False,
 ) -> None:
     """Add a profile from a built-in preset.
@@ -279,13 +279,17 @@ def add(
     if not profile.slots() and load_presets()[profile.preset].category == "local":
         render.info("No model set: ccb launch uses the model the engine has loaded (or pass --model M).")
     elif not profile.slots():
-        render.warn(f"no model set and the preset suggests none: launch with `ccb launch {profile.name} --model M`, "
-                    f"or re-add it (`ccb profile remove {profile.name}` first) with --model M")
+        render.warn(
+            f"no model set and the preset suggests none: launch with `ccb launch {profile.name} --model M`, "
+            f"or re-add it (`ccb profile remove {profile.name}` first) with --model M"
+        )
     if profile.api_key:
         render.info("The key is stored in profiles.json (readable by you only).")
         if typed_key:
-            render.warn("a key typed on the command line shows in `ps` to every local user while the command "
-                        "runs, and stays in your shell history: next time use --api-key - (stdin) or --api-key-env")
+            render.warn(
+                "a key typed on the command line shows in `ps` to every local user while the command "
+                "runs, and stays in your shell history: next time use --api-key - (stdin) or --api-key-env"
+            )
     elif profile.api_key_env and not view["key_available"]:
         render.warn(f"${profile.api_key_env} is not set in this shell; set it before running ccb")
     if activate:
@@ -338,14 +342,11 @@ def current(json_output: JsonFlag = False) -> None:
     found = store.load_profiles()
     profile = found.profiles.get(found.active) if found.active else None
     if found.active and profile is None:
-        render.warn(
-            f"the active profile '{found.active}' no longer exists; pick one with `ccb profile use NAME`"
-        )
+        render.warn(f"the active profile '{found.active}' no longer exists; pick one with `ccb profile use NAME`")
     claude = current_target()
     if json_output:
         render.print_json(
-            {"active": found.active, "profile": _view(profile, found.active) if profile else None,
-             "claude": claude}
+            {"active": found.active, "profile": _view(profile, found.active) if profile else None, "claude": claude}
         )
         return
     if profile is None:
@@ -379,8 +380,12 @@ def switch_cmd(
 
     done = switch(name)
     result = {
-        "profile": name, "route": done.route.kind, "reason": done.route.reason, "base_url": done.base_url,
-        "settings_file": str(done.applied.path), "changed": list(done.applied.changed),
+        "profile": name,
+        "route": done.route.kind,
+        "reason": done.route.reason,
+        "base_url": done.base_url,
+        "settings_file": str(done.applied.path),
+        "changed": list(done.applied.changed),
         "backup": str(done.applied.backup) if done.applied.backup else None,
         "bridge": {"pid": done.daemon.pid, "url": done.daemon.url, "log": done.daemon.log} if done.daemon else None,
         "onboarding_set": done.onboarding_set,
@@ -388,13 +393,19 @@ def switch_cmd(
     if json_output:
         render.print_json(result)
         return
-    render.info(f"Plain `claude` now uses '{name}' {'through a background bridge at' if done.daemon else 'at'} "
-                f"{done.base_url} ({done.route.reason}).")
-    render.info(f"Updated {done.applied.path} ({len(done.applied.changed)} keys)"
-                + (f"; backup of the original: {done.applied.backup}" if done.applied.backup else ""))
+    render.info(
+        f"Plain `claude` now uses '{name}' {'through a background bridge at' if done.daemon else 'at'} "
+        f"{done.base_url} ({done.route.reason})."
+    )
+    render.info(
+        f"Updated {done.applied.path} ({len(done.applied.changed)} keys)"
+        + (f"; backup of the original: {done.applied.backup}" if done.applied.backup else "")
+    )
     if done.daemon:
-        render.info(f"The bridge runs in the background (pid {done.daemon.pid}, log {done.daemon.log}); "
-                    "`ccb serve --stop` stops it.")
+        render.info(
+            f"The bridge runs in the background (pid {done.daemon.pid}, log {done.daemon.log}); "
+            "`ccb serve --stop` stops it."
+        )
     render.info(f"'{name}' is also ccb's active profile now (plain `ccb launch` uses it).")
     render.info("Undo with `ccb restore`. Claude Code sessions already running keep their old settings.")
 
@@ -411,16 +422,20 @@ def _print_claude_target(claude: dict[str, Any]) -> None:
     if isinstance(model, dict):
         render.out.print(f"Its model is {model['value']} (from {model['source']}).", markup=False)
     if claude.get("foreign_listener"):
-        render.warn(f"another user, {claude['foreign_listener']}, is listening at that address, not your bridge: plain `claude` "
-                    "would send it your prompts and token. Run `ccb restore` now")
+        render.warn(
+            f"another user, {claude['foreign_listener']}, is listening at that address, not your bridge: plain `claude` "
+            "would send it your prompts and token. Run `ccb restore` now"
+        )
     elif claude.get("bridge_alive") is False:
         from ccb.cli import bridge_daemon
 
         record = bridge_daemon.read_state()
         active = store.active_profile()
         name = record.profile if record is not None and record.profile else (active.name if active else "NAME")
-        render.warn(f"nothing answers at that address: start the bridge with `ccb serve --profile {name} --detach` "
-                    "or undo the switch with `ccb restore`")
+        render.warn(
+            f"nothing answers at that address: start the bridge with `ccb serve --profile {name} --detach` "
+            "or undo the switch with `ccb restore`"
+        )
 
 
 @app.command("presets")
@@ -461,8 +476,9 @@ def _embedded_model(preset: str, model_file: str | None) -> str:
     if preset != embedded.PRESET:
         raise CcbError(f"--model-file is for the built-in engine: use --preset {embedded.PRESET}")
     if not model_file:
-        raise CcbError("the built-in engine needs a model: --model-file PATH.gguf (or a Hugging Face reference "
-                       "org/repo:QUANT)")
+        raise CcbError(
+            "the built-in engine needs a model: --model-file PATH.gguf (or a Hugging Face reference org/repo:QUANT)"
+        )
     if problem := embedded.model_problem(model_file):
         raise CcbError(problem)
     return model_file if embedded.is_reference(model_file) else str(Path(model_file).expanduser().resolve())

@@ -137,9 +137,7 @@ class Profile:
         data["key_source"] = "literal" if self.api_key else "env" if self.api_key_env else "none"
         data["key_available"] = self.resolve_key() is not None
         # Hand-edited env entries could hold secrets; mask anything named like one.
-        data["env"] = {
-            k: mask_key(v) if looks_secret(k) else v for k, v in self.env.items()
-        }
+        data["env"] = {k: mask_key(v) if looks_secret(k) else v for k, v in self.env.items()}
         data["slots"] = self.slots()
         if self.web_search and "@" in self.web_search:  # a SearXNG behind a password
             kind, sep, rest = self.web_search.partition(":") if not self.web_search.startswith("http") else ("", "", "")
@@ -254,8 +252,7 @@ def migrate(doc: Any, source: str = "profiles.json") -> dict[str, Any]:
         raise CcbError(f"{source}: 'version' must be a non-negative integer, not {version!r}")
     if version > SCHEMA_VERSION:
         raise CcbError(
-            f"{source} has format version {version}, newer than this ccb understands ({SCHEMA_VERSION}); "
-            "upgrade ccb"
+            f"{source} has format version {version}, newer than this ccb understands ({SCHEMA_VERSION}); upgrade ccb"
         )
     while version < SCHEMA_VERSION:
         doc = _MIGRATIONS[version](doc)
@@ -364,9 +361,7 @@ def profile_from_preset(
     the slots only when no main `model` is given. Pure apart from loading presets: nothing is stored.
     """
     if api_key is not None and api_key_env is not None:
-        raise CcbError(
-            "give either a literal key (--api-key) or an environment variable (--api-key-env), not both"
-        )
+        raise CcbError("give either a literal key (--api-key) or an environment variable (--api-key-env), not both")
     try:
         preset = get_preset(preset_name)
         chosen_region = preset.region(region)
@@ -385,9 +380,7 @@ def profile_from_preset(
         raise CcbError(f"preset '{preset.name}' needs a base URL: pass --base-url, e.g. {preset.url_hint}")
     else:
         where = f" in region '{chosen_region.name}'" if chosen_region else ""
-        raise CcbError(
-            f"preset '{preset.name}' has no {protocol} endpoint{where}; pass --base-url or another region"
-        )
+        raise CcbError(f"preset '{preset.name}' has no {protocol} endpoint{where}; pass --base-url or another region")
     if api_key is not None:
         api_key = api_key.strip()
         if not api_key:

@@ -30,16 +30,24 @@ def restore_cmd(
         stopped = bridge_daemon.stop()  # it served the switch just undone: nothing points at it any more
         running = bridge_daemon.read_state()
     if json_output:
-        render.print_json({"settings_file": str(result.path), "restored": list(result.restored),
-                            "nothing_to_restore": result.nothing_to_restore, "kept": list(result.kept),
-                            "bridge_stopped": stopped is not None, "active_profile": active or None,
-                            "bridge_running": running is not None and bridge_daemon.is_alive(running)})
+        render.print_json(
+            {
+                "settings_file": str(result.path),
+                "restored": list(result.restored),
+                "nothing_to_restore": result.nothing_to_restore,
+                "kept": list(result.kept),
+                "bridge_stopped": stopped is not None,
+                "active_profile": active or None,
+                "bridge_running": running is not None and bridge_daemon.is_alive(running),
+            }
+        )
         return
     if result.nothing_to_restore:
         render.info(f"Nothing to restore: ccb has not changed {result.path}.")
     else:
-        render.info(f"Restored {len(result.restored)} keys in {result.path}; plain `claude` is back to its own "
-                    "settings.")
+        render.info(
+            f"Restored {len(result.restored)} keys in {result.path}; plain `claude` is back to its own settings."
+        )
     if active:
         render.info(f"ccb's active profile is '{active}' again, as before the switch.")
     elif active == "":

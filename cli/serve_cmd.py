@@ -31,8 +31,10 @@ def check_upstream_url(url: str) -> str:
         raise CcbError(f"--upstream {url!r} is not an http(s) URL; write it like http://127.0.0.1:8000/v1")
     if parts.username or parts.password:
         # A password in the URL would show in output, logs and `ps`, and aiohttp refuses it next to a key.
-        raise CcbError("--upstream must not hold a user:password; pass the key with --upstream-key (or "
-                       "CCB_UPSTREAM_KEY) and write the URL without it")
+        raise CcbError(
+            "--upstream must not hold a user:password; pass the key with --upstream-key (or "
+            "CCB_UPSTREAM_KEY) and write the URL without it"
+        )
     return url.rstrip("/")
 
 
@@ -45,35 +47,87 @@ def check_secret(name: str, value: str | None) -> None:
 def _warn_typed_secrets() -> None:
     import sys
 
-    typed = [opt for opt in ("--upstream-key", "--auth-token")
-             if any(arg == opt or arg.startswith(opt + "=") for arg in sys.argv[1:])]
+    typed = [
+        opt
+        for opt in ("--upstream-key", "--auth-token")
+        if any(arg == opt or arg.startswith(opt + "=") for arg in sys.argv[1:])
+    ]
     if typed:
-        render.warn(f"{' and '.join(typed)} on the command line show in `ps` to every local user while the bridge "
-                    "runs: use CCB_UPSTREAM_KEY / CCB_AUTH_TOKEN in the environment instead")
+        render.warn(
+            f"{' and '.join(typed)} on the command line show in `ps` to every local user while the bridge "
+            "runs: use CCB_UPSTREAM_KEY / CCB_AUTH_TOKEN in the environment instead"
+        )
 
 
 def serve(
-    upstream: Annotated[str | None, typer.Option(help="The engine's OpenAI base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Serve this profile (its URL, key and per-tier models).", autocompletion=profile_names)] = None,
+    upstream: Annotated[
+        str | None, typer.Option(help="The engine's OpenAI base URL, e.g. http://127.0.0.1:8000/v1.")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="Serve this profile (its URL, key and per-tier models).",
+            autocompletion=profile_names,
+        ),
+    ] = None,
     detach: Annotated[bool, typer.Option("--detach", help="With --profile: run in the background and return.")] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the background bridge.")] = False,
     status: Annotated[bool, typer.Option("--status", help="Show the background bridge's state.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="With --status/--stop/--detach: print JSON.")] = False,
     model: Annotated[str | None, typer.Option(help="Engine model every request maps to.")] = None,
-    upstream_key: Annotated[str | None, typer.Option(help="Key the engine expects (sent as Bearer).", envvar="CCB_UPSTREAM_KEY")] = None,
+    upstream_key: Annotated[
+        str | None, typer.Option(help="Key the engine expects (sent as Bearer).", envvar="CCB_UPSTREAM_KEY")
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port to listen on (0 picks a free one; default 8765).")] = None,
-    auth_token: Annotated[str | None, typer.Option(help="Token clients must send; random when omitted.", envvar="CCB_AUTH_TOKEN")] = None,
-    context_length: Annotated[int | None, typer.Option(help="Engine context window in tokens (read from the engine when omitted).")] = None,
-    engine: Annotated[str | None, typer.Option(help=f"Engine dialect: {', '.join(DIALECTS)} (detected when omitted).")] = None,
+    auth_token: Annotated[
+        str | None, typer.Option(help="Token clients must send; random when omitted.", envvar="CCB_AUTH_TOKEN")
+    ] = None,
+    context_length: Annotated[
+        int | None, typer.Option(help="Engine context window in tokens (read from the engine when omitted).")
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help=f"Engine dialect: {', '.join(DIALECTS)} (detected when omitted).")
+    ] = None,
     log_bodies: Annotated[bool, typer.Option(help="Log request bodies sent upstream (never keys).")] = False,
-    connect_timeout: Annotated[float | None, typer.Option(help="Seconds to wait for a connection to the engine (default 10).")] = None,
-    first_byte_timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the engine to start answering; long prompts take long (default 600).")] = None,
-    idle_timeout: Annotated[float | None, typer.Option(help="Longest silence in seconds inside an answer, keep-alive comments included (default 600).")] = None,
-    web_search: Annotated[str | None, typer.Option("--web-search", help="Search backend for Claude Code's WebSearch: a SearXNG URL, or brave / tavily (keys from BRAVE_API_KEY / TAVILY_API_KEY).", envvar="CCB_WEB_SEARCH")] = None,
-    web_search_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the Brave or Tavily key, when not the default.")] = None,
-    workers: Annotated[str, typer.Option("--workers", help="Bridge processes sharing the port: a number, or 'auto' (or 0) for one per core. One token, one log.")] = "1",
-    affinity_header: Annotated[list[str] | None, typer.Option("--affinity-header", help="Header that carries Claude Code's session id to the engine, for routers that pin sessions to replicas (repeatable; default x-session-id; 'none' sends none).")] = None,
+    connect_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for a connection to the engine (default 10).")
+    ] = None,
+    first_byte_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to wait for the engine to start answering; long prompts take long (default 600)."),
+    ] = None,
+    idle_timeout: Annotated[
+        float | None,
+        typer.Option(help="Longest silence in seconds inside an answer, keep-alive comments included (default 600)."),
+    ] = None,
+    web_search: Annotated[
+        str | None,
+        typer.Option(
+            "--web-search",
+            help="Search backend for Claude Code's WebSearch: a SearXNG URL, or brave / tavily (keys from BRAVE_API_KEY / TAVILY_API_KEY).",
+            envvar="CCB_WEB_SEARCH",
+        ),
+    ] = None,
+    web_search_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the Brave or Tavily key, when not the default.")
+    ] = None,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            help="Bridge processes sharing the port: a number, or 'auto' (or 0) for one per core. One token, one log.",
+        ),
+    ] = "1",
+    affinity_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--affinity-header",
+            help="Header that carries Claude Code's session id to the engine, for routers that pin sessions to replicas (repeatable; default x-session-id; 'none' sends none).",
+        ),
+    ] = None,
 ) -> None:
     """Run the Anthropic Messages bridge in front of an OpenAI-compatible engine, until Ctrl-C.
 
@@ -101,8 +155,10 @@ def serve(
         if json_output:
             render.print_json({"pid": state.pid, "url": state.url, "profile": state.profile, "log": state.log})
         else:
-            render.info(f"background bridge for '{profile}' on {state.url} (pid {state.pid}, log {state.log}); "
-                        "stop it with `ccb serve --stop`")
+            render.info(
+                f"background bridge for '{profile}' on {state.url} (pid {state.pid}, log {state.log}); "
+                "stop it with `ccb serve --stop`"
+            )
         return
     if port is None:
         port = 8765
@@ -114,8 +170,10 @@ def serve(
     affinity = _affinity(affinity_header)
     searching = _web_search(web_search, web_search_key_env)
     if profile and (upstream or model):  # usage: the profile names both
-        raise CcbError("--profile and --upstream/--model exclude each other: the profile names the upstream and "
-                       "the model", exit_code=ExitCode.USAGE)
+        raise CcbError(
+            "--profile and --upstream/--model exclude each other: the profile names the upstream and the model",
+            exit_code=ExitCode.USAGE,
+        )
     if profile:
         config, exports = _profile_config(profile, auth_token, context_length, log_bodies)
         _check_host(host, auth_token)
@@ -125,8 +183,11 @@ def serve(
         _launch_bridge(config, host, port, show_token=auth_token is None, exports=exports, workers=processes)
         return
     if not upstream or not model:
-        raise CcbError("ccb serve needs --upstream URL and --model NAME (e.g. --upstream http://127.0.0.1:8000/v1 "
-                       "--model qwen3-coder)", exit_code=ExitCode.USAGE)
+        raise CcbError(
+            "ccb serve needs --upstream URL and --model NAME (e.g. --upstream http://127.0.0.1:8000/v1 "
+            "--model qwen3-coder)",
+            exit_code=ExitCode.USAGE,
+        )
     if engine and engine not in DIALECTS:
         raise CcbError(f"--engine {engine!r} is unknown; choose one of {', '.join(DIALECTS)}")
     if context_length is not None and context_length < 1:
@@ -151,9 +212,14 @@ def serve(
     )
     if affinity is not None:
         config = replace(config, affinity_headers=affinity)
-    _launch_bridge(config, host, port, show_token=generated, exports=serve_exports({"ANTHROPIC_MODEL": model},
-                                                                                context_length),
-                   workers=processes)
+    _launch_bridge(
+        config,
+        host,
+        port,
+        show_token=generated,
+        exports=serve_exports({"ANTHROPIC_MODEL": model}, context_length),
+        workers=processes,
+    )
 
 
 def serve_exports(models: dict[str, str], window: int | None) -> dict[str, str]:
@@ -224,8 +290,10 @@ def _web_search(spec: str | None, key_env: str | None) -> BridgeFields:
     except SpecError as exc:
         raise CcbError(f"--web-search: {exc}") from exc
     if fields.get("web_search_key_env") and not fields.get("web_search_key"):
-        render.warn(f"web search needs a key in ${fields['web_search_key_env']}, which is not set: searches will "
-                    "report the backend as unavailable")
+        render.warn(
+            f"web search needs a key in ${fields['web_search_key_env']}, which is not set: searches will "
+            "report the backend as unavailable"
+        )
     return fields
 
 
@@ -238,11 +306,16 @@ def _detect(upstream: str, key: str | None) -> tuple[str | None, int | None]:
     kind = status.kind if status.kind in DIALECTS else None
     if status.status == "ok":
         label = KIND_LABELS.get(status.kind or "", "an OpenAI-compatible server")
-        render.info(f"engine at {upstream}: {label}" + (f" {status.version}" if status.version else "")
-                    + (f", {status.context_length}-token window" if status.context_length else ""))
+        render.info(
+            f"engine at {upstream}: {label}"
+            + (f" {status.version}" if status.version else "")
+            + (f", {status.context_length}-token window" if status.context_length else "")
+        )
     else:
-        render.warn(f"could not identify the engine at {upstream} ({status.detail or status.status}); "
-                    "using generic OpenAI rules (pass --engine to choose)")
+        render.warn(
+            f"could not identify the engine at {upstream} ({status.detail or status.status}); "
+            "using generic OpenAI rules (pass --engine to choose)"
+        )
     return kind, status.context_length
 
 
@@ -251,23 +324,30 @@ MIN_NETWORK_TOKEN = 16  # characters; a network listener's token is all that sta
 
 def _check_host(host: str, auth_token: str | None) -> None:
     if not is_loopback_host(host) and not auth_token:
-        raise CcbError(f"refusing to listen on {host} without --auth-token: anyone on the network could use "
-                       "your engine and keys. Pass --auth-token TOKEN, or keep the default host 127.0.0.1")
+        raise CcbError(
+            f"refusing to listen on {host} without --auth-token: anyone on the network could use "
+            "your engine and keys. Pass --auth-token TOKEN, or keep the default host 127.0.0.1"
+        )
     if not is_loopback_host(host) and auth_token and len(auth_token) < MIN_NETWORK_TOKEN:
-        raise CcbError(f"refusing to listen on {host} with a {len(auth_token)}-character token: on the network it "
-                       f"must have at least {MIN_NETWORK_TOKEN} (e.g. CCB_AUTH_TOKEN=$(openssl rand -hex 24))")
+        raise CcbError(
+            f"refusing to listen on {host} with a {len(auth_token)}-character token: on the network it "
+            f"must have at least {MIN_NETWORK_TOKEN} (e.g. CCB_AUTH_TOKEN=$(openssl rand -hex 24))"
+        )
 
 
-def _profile_config(name: str, auth_token: str | None, context_length: int | None,
-                    log_bodies: bool) -> tuple[BridgeConfig, dict[str, str]]:
+def _profile_config(
+    name: str, auth_token: str | None, context_length: int | None, log_bodies: bool
+) -> tuple[BridgeConfig, dict[str, str]]:
     """The bridge's config for a profile, and the variables to print for Claude Code."""
     from ccb.cli.launch_cmd import resolve_profile
     from ccb.cli.launch_plan import bridge_config, model_env, with_engine_model
 
     chosen, found = asyncio.run(resolve_profile(name))
     if chosen.protocol == "anthropic":
-        raise CcbError(f"profile '{name}' speaks the Anthropic API natively: it needs no bridge. Use "
-                       f"`ccb launch {name}` or `ccb profile switch {name}`")
+        raise CcbError(
+            f"profile '{name}' speaks the Anthropic API natively: it needs no bridge. Use "
+            f"`ccb launch {name}` or `ccb profile switch {name}`"
+        )
     chosen = with_engine_model(chosen, found)
     config = bridge_config(chosen, token=auth_token or new_token(), status=found)
     if context_length:
@@ -290,15 +370,22 @@ def _daemon_control(*, stop: bool, json_output: bool) -> None:
 
             restored = restore()
         if json_output:
-            render.print_json({"stopped": state is not None, "url": state.url if state else None,
-                               "settings_restored": restored is not None})
+            render.print_json(
+                {
+                    "stopped": state is not None,
+                    "url": state.url if state else None,
+                    "settings_restored": restored is not None,
+                }
+            )
         elif state is None:
             render.info("No background bridge is running.")
         else:
             render.info(f"Stopped the background bridge on {state.url} (profile '{state.profile}').")
             if restored is not None:
-                render.info(f"Took ccb's keys out of {restored.path}: plain `claude` no longer sends prompts to a "
-                            f"port anyone could take now; `ccb profile switch {state.profile}` brings it back.")
+                render.info(
+                    f"Took ccb's keys out of {restored.path}: plain `claude` no longer sends prompts to a "
+                    f"port anyone could take now; `ccb profile switch {state.profile}` brings it back."
+                )
         return
     info = bridge_daemon.status_dict()
     if json_output:
@@ -307,12 +394,22 @@ def _daemon_control(*, stop: bool, json_output: bool) -> None:
         render.out.print("No background bridge is running.", markup=False)
     else:
         health = "healthy" if info["healthy"] else "NOT answering"
-        render.out.print(f"Background bridge for '{info['profile']}' on {info['url']} (pid {info['pid']}), {health}; "
-                         f"log {info['log']}", markup=False)
+        render.out.print(
+            f"Background bridge for '{info['profile']}' on {info['url']} (pid {info['pid']}), {health}; "
+            f"log {info['log']}",
+            markup=False,
+        )
 
 
-def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bool,
-                   exports: dict[str, str] | None = None, workers: int = 1) -> None:
+def _launch_bridge(
+    config: BridgeConfig,
+    host: str,
+    port: int,
+    *,
+    show_token: bool,
+    exports: dict[str, str] | None = None,
+    workers: int = 1,
+) -> None:
     """Become the bridge: replace this process with the lean `python -m ccb.proxy serve` entry (same pid,
     same terminal, same signals), so the running bridge does not carry the CLI's modules."""
     import os
@@ -331,8 +428,16 @@ def _launch_bridge(config: BridgeConfig, host: str, port: int, *, show_token: bo
     from ccb.cli.paths import log_dir
 
     ensure_dir(log_dir())
-    text = spec(config.to_dict(), host, port, show_token=show_token, log=bridge_log(), exports=exports,
-                echo=not detached, workers=workers)
+    text = spec(
+        config.to_dict(),
+        host,
+        port,
+        show_token=show_token,
+        log=bridge_log(),
+        exports=exports,
+        echo=not detached,
+        workers=workers,
+    )
     env[SPEC_VAR] = str(spec_fd(text))
     sys.stdout.flush()
     sys.stderr.flush()

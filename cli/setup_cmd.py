@@ -54,8 +54,11 @@ def _hint(status: int, url: str = "", detail: str = "") -> str | None:
     if status == 0:
         from ccb.cli.engines.catalog import unreachable_advice
 
-        return f"no answer: {unreachable_advice(url, detail)}" if url and not is_loopback(url) else \
-            "no answer: is the server running and reachable from this computer?"
+        return (
+            f"no answer: {unreachable_advice(url, detail)}"
+            if url and not is_loopback(url)
+            else "no answer: is the server running and reachable from this computer?"
+        )
     return None
 
 
@@ -67,8 +70,12 @@ async def test_connection(profile: Profile, status: EngineStatus | None) -> onbo
     if model is None:
         return onboard.ConnectionTest(False, "not sent", "no model is set", "go back and pick a model")
     if key is None and profile.api_key_env:
-        return onboard.ConnectionTest(False, "not sent", f"${profile.api_key_env} is not set in this shell",
-                                      f"export {profile.api_key_env}=... in your shell, then try again")
+        return onboard.ConnectionTest(
+            False,
+            "not sent",
+            f"${profile.api_key_env} is not set in this shell",
+            f"export {profile.api_key_env}=... in your shell, then try again",
+        )
     route = choose_route(profile, status)
     bridge: RunningBridge | None = None
     quiet = _QuietBridge()  # the test's own warning says what failed; the bridge's log lines stay off the screen
@@ -89,8 +96,12 @@ async def test_connection(profile: Profile, status: EngineStatus | None) -> onbo
             via = f"directly to {redact_url(base)}"
             headers = auth_headers(key, profile.auth, anthropic=True)
         timeout = LOCAL_TEST_TIMEOUT_S if is_local(profile) else HOSTED_TEST_TIMEOUT_S
-        body = {"model": model, "max_tokens": 64, "stream": True,
-                "messages": [{"role": "user", "content": TEST_PROMPT}]}
+        body = {
+            "model": model,
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": TEST_PROMPT}],
+        }
         async with httpx.AsyncClient(follow_redirects=False, trust_env=not is_loopback(base)) as client:
             result = await stream_request(client, base + "/v1/messages", headers, body, timeout)
     finally:
@@ -166,8 +177,10 @@ def run_setup(*, ports: Iterable[int] = DEFAULT_PORTS) -> str | None:
     if choices.action == "switch":
         _switch(name)
     else:
-        render.info(f"Start Claude Code on it with `ccb launch {name}`; make plain `claude` use it with "
-                    f"`ccb profile switch {name}`.")
+        render.info(
+            f"Start Claude Code on it with `ccb launch {name}`; make plain `claude` use it with "
+            f"`ccb profile switch {name}`."
+        )
     return None
 
 

@@ -231,9 +231,7 @@ async def run_claude(
         routing = _Routing()
         with _signals_routed(routing):
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv, env=dict(env), preexec_fn=_make_pdeathsig_setup()
-                )
+                proc = await asyncio.create_subprocess_exec(*argv, env=dict(env), preexec_fn=_make_pdeathsig_setup())
             except OSError as exc:
                 raise CcbError(f"could not start Claude Code ({claude}): {exc.strerror or exc}") from exc
             routing.started(proc)

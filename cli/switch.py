@@ -43,8 +43,10 @@ def switch(name: str) -> Switched:
 
     profile, status = asyncio.run(resolve_profile(name))
     if profile.preset == "embedded":  # its engine lives only as long as one `ccb launch`
-        raise CcbError(f"'{name}' runs on ccb's built-in engine, which runs only during `ccb launch {name}`; "
-                       "plain `claude` cannot be switched to it")
+        raise CcbError(
+            f"'{name}' runs on ccb's built-in engine, which runs only during `ccb launch {name}`; "
+            "plain `claude` cannot be switched to it"
+        )
     profile = with_engine_model(profile, status)
     route = choose_route(profile, status)
     daemon = None
@@ -58,10 +60,13 @@ def switch(name: str) -> Switched:
         base_url, token = direct_base_url(profile, status), profile.resolve_key()
         if token is None and profile.api_key_env:
             # Plain `claude` cannot read ccb's env-var reference: the key must be in its settings.
-            raise CcbError(f"profile '{name}' takes its key from ${profile.api_key_env}, which is not set here; "
-                           "export it, then run the switch again")
-    block = claude_env(profile, base_url=base_url, token=token, route=route.kind,
-                       context=context_length(profile, status))
+            raise CcbError(
+                f"profile '{name}' takes its key from ${profile.api_key_env}, which is not set here; "
+                "export it, then run the switch again"
+            )
+    block = claude_env(
+        profile, base_url=base_url, token=token, route=route.kind, context=context_length(profile, status)
+    )
     picker = model_picker(profile)
     applied = apply_env(block, top={"modelPicker": picker} if picker is not None else None)
     _make_private(applied.path)
@@ -109,8 +114,11 @@ def listener_report(url: str) -> dict[str, object]:
     from ccb.cli.bridge_identity import describe_uid, listener_uid
 
     state = bridge_daemon.read_state()
-    if (state is not None and state.url.rstrip("/") == url.rstrip("/")
-            and bridge_daemon.healthy(url, timeout=1.5, token=state.token)):
+    if (
+        state is not None
+        and state.url.rstrip("/") == url.rstrip("/")
+        and bridge_daemon.healthy(url, timeout=1.5, token=state.token)
+    ):
         return {"bridge_alive": True}
     port = urlsplit(url).port
     holder = listener_uid(port) if port else None

@@ -383,8 +383,7 @@ def load_presets() -> dict[str, Preset]:
     package = resources.files(__name__)
     files = {e.name.removesuffix(".toml"): e for e in package.iterdir() if e.name.endswith(".toml")}
     return {
-        name: parse_preset(name, files[name].read_text(encoding="utf-8"), str(files[name]))
-        for name in sorted(files)
+        name: parse_preset(name, files[name].read_text(encoding="utf-8"), str(files[name])) for name in sorted(files)
     }
 
 

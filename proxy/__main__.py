@@ -47,13 +47,32 @@ def _read_spec() -> str | None:
         return None
 
 
-def spec(config_dict: dict[str, Any], host: str, port: int, *, show_token: bool, log: Path,
-         exports: dict[str, str] | None = None, echo: bool = True, workers: int = 1) -> str:
+def spec(
+    config_dict: dict[str, Any],
+    host: str,
+    port: int,
+    *,
+    show_token: bool,
+    log: Path,
+    exports: dict[str, str] | None = None,
+    echo: bool = True,
+    workers: int = 1,
+) -> str:
     """`exports`: further variables for the lines Claude Code's users paste (models, window, output limit).
     `echo`: log lines on stderr too (not for a background bridge, whose stderr is a plain file).
     `workers`: bridge processes sharing the port (`ccb.proxy.workers`)."""
-    return json.dumps({"config": config_dict, "host": host, "port": port, "show_token": show_token,
-                       "log": str(log), "exports": exports or {}, "echo": echo, "workers": workers})
+    return json.dumps(
+        {
+            "config": config_dict,
+            "host": host,
+            "port": port,
+            "show_token": show_token,
+            "log": str(log),
+            "exports": exports or {},
+            "echo": echo,
+            "workers": workers,
+        }
+    )
 
 
 def _say(line: str) -> None:
@@ -102,8 +121,9 @@ def _announce(data: dict[str, Any], config: Any, url: str, log_path: Path, worke
     _say(f"log: {log_path}")
     _say("Point Claude Code at it:")
     token = config.auth_token if data["show_token"] else "<the token you passed>"
-    sys.stdout.write(f"export ANTHROPIC_BASE_URL={url}\nexport ANTHROPIC_AUTH_TOKEN={token}\n"
-                     'export ANTHROPIC_API_KEY=""\n')
+    sys.stdout.write(
+        f'export ANTHROPIC_BASE_URL={url}\nexport ANTHROPIC_AUTH_TOKEN={token}\nexport ANTHROPIC_API_KEY=""\n'
+    )
     for name, value in data.get("exports", {}).items():
         sys.stdout.write(f"export {name}={shlex.quote(value)}\n")
     sys.stdout.flush()
@@ -117,8 +137,9 @@ def _run_workers(data: dict[str, Any], workers: int) -> int:
     config = BridgeConfig.from_dict(data["config"])
     log_path = setup(Path(data["log"]), log_bodies=config.log_bodies, echo=data.get("echo", True))
     _raise_fd_limit()
-    return supervise(config, data["host"], int(data["port"]), workers,
-                     lambda url: _announce(data, config, url, log_path, workers))
+    return supervise(
+        config, data["host"], int(data["port"]), workers, lambda url: _announce(data, config, url, log_path, workers)
+    )
 
 
 def _raise_fd_limit() -> None:

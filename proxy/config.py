@@ -66,11 +66,15 @@ class Dialect:
 
 DIALECTS: dict[str, Dialect] = {
     "openai": Dialect(name="openai", strict=True, thinking_switch="none"),
-    "ollama": Dialect(name="ollama", reasoning_field="reasoning", tool_choice="omit", thinking_switch="reasoning_effort"),
+    "ollama": Dialect(
+        name="ollama", reasoning_field="reasoning", tool_choice="omit", thinking_switch="reasoning_effort"
+    ),
     "vllm": Dialect(name="vllm", reasoning_field="reasoning", thinking_switch="chat_template_kwargs"),
     "sglang": Dialect(name="sglang", reasoning_field="reasoning_content", thinking_switch="chat_template_kwargs"),
     "llamacpp": Dialect(
-        name="llamacpp", reasoning_field="reasoning_content", tool_choice="required",
+        name="llamacpp",
+        reasoning_field="reasoning_content",
+        tool_choice="required",
         thinking_switch="chat_template_kwargs",
     ),
     "lmstudio": Dialect(name="lmstudio", reasoning_field="reasoning_content", tool_choice="required"),
@@ -162,8 +166,12 @@ class BridgeConfig:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values no error message or log line may show: the upstream key, a password in the URL."""
-        found = (self.upstream_key, urlsplit(self.upstream).password, self.web_search_key,
-                 urlsplit(self.web_search).password if self.web_search and "://" in self.web_search else None)
+        found = (
+            self.upstream_key,
+            urlsplit(self.upstream).password,
+            self.web_search_key,
+            urlsplit(self.web_search).password if self.web_search and "://" in self.web_search else None,
+        )
         return tuple(s for s in found if s and len(s) >= 4)
 
     def redact(self, text: str) -> str:

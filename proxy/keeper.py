@@ -41,9 +41,13 @@ def _child(data: dict[str, Any], sock: socket.socket) -> subprocess.Popen[bytes]
     env = {k: v for k, v in os.environ.items() if k != SPEC_VAR}
     env[SPEC_VAR] = str(fd)
     try:
-        return subprocess.Popen([sys.executable, "-P", "-m", "ccb.proxy", "serve"], env=env,
-                                pass_fds=(sock.fileno(), fd), stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_keeper)  # noqa: PLW1509 (the keeper starts no threads)
+        return subprocess.Popen(
+            [sys.executable, "-P", "-m", "ccb.proxy", "serve"],
+            env=env,
+            pass_fds=(sock.fileno(), fd),
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_keeper,  # noqa: PLW1509 (the keeper starts no threads)
+        )
     finally:
         os.close(fd)
 

@@ -53,7 +53,7 @@ def host_is_loopback_name(host_header: str) -> bool:
     """A Host header naming this machine's loopback address (a DNS-rebinding page sends its own name)."""
     host = host_header.strip()
     if host.startswith("["):
-        host = host[1:host.find("]")] if "]" in host else host
+        host = host[1 : host.find("]")] if "]" in host else host
     elif host.count(":") == 1:
         host = host.split(":", 1)[0]
     return is_loopback_host(host.lower().rstrip("."))

@@ -83,8 +83,9 @@ def _error_response(mapped: Mapped, headers: dict[str, str] | None, config: Brid
         out["x-should-retry"] = "true" if mapped.retryable else "false"
     body = requestid.stamp(_redacted(mapped.body, config))
     log.warning("answering %d: %s (%s)", mapped.status, body["error"]["message"], requestid.current())
-    return web.Response(status=mapped.status, body=json.dumps(body).encode(),
-                        content_type="application/json", headers=out)
+    return web.Response(
+        status=mapped.status, body=json.dumps(body).encode(), content_type="application/json", headers=out
+    )
 
 
 def _error_event(body: dict[str, Any], config: BridgeConfig) -> bytes:
@@ -121,12 +122,14 @@ def translate_request(body: dict[str, Any], config: BridgeConfig, *, stream: boo
     try:
         return translate(body, model=config.models.resolve(body["model"]), dialect=config.dialect, stream=stream)
     except _GARBLED as exc:
-        raise RequestError(f"a field of the request has an unexpected type or shape ({type(exc).__name__}: {exc})") \
-            from exc
+        raise RequestError(
+            f"a field of the request has an unexpected type or shape ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
-async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfig,
-                 upstream: Upstream) -> web.StreamResponse:
+async def handle(
+    request: web.Request, body: dict[str, Any], config: BridgeConfig, upstream: Upstream
+) -> web.StreamResponse:
     definition = web_search_tool(body)
     if definition is not None:  # the web_search server tool: the bridge runs the searches (ccb.proxy.websearch)
         from ccb.proxy.websearch import loop
@@ -150,8 +153,7 @@ async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfi
             return await _attempt(request, body, translated, payload, config, upstream, stream)
         except _Failed as failed:
             again = jsonio.loads(payload)  # a retry is rare: the engine's body is parsed back to change it
-            if not retried_thinking and refuses_switch(failed.status, failed.engine_message) \
-                    and strip_switch(again):
+            if not retried_thinking and refuses_switch(failed.status, failed.engine_message) and strip_switch(again):
                 # The model cannot think (or not as asked): answer without the switch rather than fail the turn.
                 upstream.caps.refused(model)
                 retried_thinking = True
@@ -188,23 +190,37 @@ def _serialise(body: dict[str, Any], translated: Translated) -> bytes:
     return payload
 
 
-async def _attempt(request: web.Request, body: dict[str, Any], translated: Translated, payload: bytes,
-                   config: BridgeConfig, upstream: Upstream, stream: bool) -> web.StreamResponse:
+async def _attempt(
+    request: web.Request,
+    body: dict[str, Any],
+    translated: Translated,
+    payload: bytes,
+    config: BridgeConfig,
+    upstream: Upstream,
+    stream: bool,
+) -> web.StreamResponse:
     if config.log_bodies:
         log.debug("upstream request: %s", payload.decode())
-    machine = StreamTranslator(model=body["model"], input_estimate=translated.prompt_estimate,
-                               tool_names=translated.tool_names, stop_sequences=translated.stop_sequences)
+    machine = StreamTranslator(
+        model=body["model"],
+        input_estimate=translated.prompt_estimate,
+        tool_names=translated.tool_names,
+        stop_sequences=translated.stop_sequences,
+    )
     if translated.prefill:
         machine = PrefillTrim(machine, translated.prefill)  # type: ignore[assignment]
     try:
         async with asyncio.timeout(config.first_byte_timeout):
             resp = await upstream.post_chat(payload, affinity.session_id(request.headers, body))
     except aiohttp.ServerTimeoutError as exc:  # the session's connect timeout
-        raise _Failed(_unreachable(config, f"no connection within the connect timeout "
-                                           f"({config.connect_timeout:g} s)"), {}) from exc
+        raise _Failed(
+            _unreachable(config, f"no connection within the connect timeout ({config.connect_timeout:g} s)"), {}
+        ) from exc
     except TimeoutError as exc:
-        message = (f"the engine at {config.upstream} sent no answer within the first-byte timeout "
-                   f"({config.first_byte_timeout:g} s)")
+        message = (
+            f"the engine at {config.upstream} sent no answer within the first-byte timeout "
+            f"({config.first_byte_timeout:g} s)"
+        )
         raise _Failed(Mapped(504, error_body("api_error", message), None, True), {}) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise _Failed(_unreachable(config, str(exc) or type(exc).__name__), {}) from exc
@@ -217,8 +233,12 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
                     message = redirect_message(config, resp.status, resp.headers.get("Location"))
                 raise _Failed(Mapped(502, error_body("api_error", message), None, True), {})
             headers = {"retry-after": resp.headers["Retry-After"]} if "Retry-After" in resp.headers else {}
-            raise _Failed(map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"), headers,
-                          resp.status, extract_message(raw)[0])
+            raise _Failed(
+                map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"),
+                headers,
+                resp.status,
+                extract_message(raw)[0],
+            )
         is_sse = resp.headers.get("Content-Type", "").startswith("text/event-stream")
         if stream and is_sse:
             streamed = await _stream(request, resp, machine, config)
@@ -242,9 +262,11 @@ async def _attempt(request: web.Request, body: dict[str, Any], translated: Trans
 def redirect_message(config: BridgeConfig, status: int, location: str | None) -> str:
     """Why a redirect is an error: following it would send the key and the prompt to another address."""
     where = safe_url(config.redact(location)) if location else "no Location given"
-    return (f"the engine at {config.redact(config.upstream)} answered HTTP {status}, a redirect ({where}); the "
-            "bridge does not follow redirects, so the key and the prompt go to the configured address only. "
-            "If the new address is right, put it in the profile (or --upstream)")
+    return (
+        f"the engine at {config.redact(config.upstream)} answered HTTP {status}, a redirect ({where}); the "
+        "bridge does not follow redirects, so the key and the prompt go to the configured address only. "
+        "If the new address is right, put it in the profile (or --upstream)"
+    )
 
 
 def safe_url(url: str) -> str:
@@ -267,13 +289,19 @@ def _log_answer(request: web.Request, machine: StreamTranslator, translated: Tra
         return
     usage = request[_USAGE] = machine.final_usage()
     if log.isEnabledFor(logging.INFO):
-        log.info("answer from %s: stop=%s tokens in=%d cached=%d out=%d", translated.body.get("model"),
-                 machine.finish_reason, usage["input_tokens"], usage["cache_read_input_tokens"],
-                 usage["output_tokens"])
+        log.info(
+            "answer from %s: stop=%s tokens in=%d cached=%d out=%d",
+            translated.body.get("model"),
+            machine.finish_reason,
+            usage["input_tokens"],
+            usage["cache_read_input_tokens"],
+            usage["output_tokens"],
+        )
 
 
-async def _read(resp: aiohttp.ClientResponse, config: BridgeConfig, *, limit: int | None = None,
-                partial_ok: bool = False) -> bytes:
+async def _read(
+    resp: aiohttp.ClientResponse, config: BridgeConfig, *, limit: int | None = None, partial_ok: bool = False
+) -> bytes:
     """The engine's whole body (at most `limit` bytes), allowing `idle_timeout` of silence between reads.
 
     A connection that fails or stalls raises _Failed, unless `partial_ok`: then what arrived is enough.
@@ -289,14 +317,22 @@ async def _read(resp: aiohttp.ClientResponse, config: BridgeConfig, *, limit: in
             parts.append(data)
             size += len(data)
             if limit is None and size > MAX_ANSWER_BYTES:
-                message = (f"the engine at {config.upstream} sent an answer larger than {MAX_ANSWER_BYTES} bytes; "
-                           "the bridge stopped reading it")
+                message = (
+                    f"the engine at {config.upstream} sent an answer larger than {MAX_ANSWER_BYTES} bytes; "
+                    "the bridge stopped reading it"
+                )
                 raise _Failed(Mapped(502, error_body("api_error", message), None, True), {})
     except _BROKEN as exc:
         if not partial_ok:
-            raise _Failed(Mapped(502, error_body("api_error", _broken_message(config, exc, "before its answer was "
-                                                                                           "complete")),
-                                 None, True), {}) from exc
+            raise _Failed(
+                Mapped(
+                    502,
+                    error_body("api_error", _broken_message(config, exc, "before its answer was complete")),
+                    None,
+                    True,
+                ),
+                {},
+            ) from exc
     raw = b"".join(parts)
     return raw if limit is None else raw[:limit]
 
@@ -313,7 +349,9 @@ def _broken_message(config: BridgeConfig, exc: BaseException, where: str) -> str
     return f"the engine at {config.upstream} {what} {where}"
 
 
-def _complete(raw: bytes, machine: StreamTranslator, config: BridgeConfig, is_sse: bool) -> list[tuple[str, dict[str, Any]]]:
+def _complete(
+    raw: bytes, machine: StreamTranslator, config: BridgeConfig, is_sse: bool
+) -> list[tuple[str, dict[str, Any]]]:
     """Translate a whole answer (JSON completion, or a buffered SSE body) into events."""
     try:
         if is_sse:
@@ -328,8 +366,12 @@ def _complete(raw: bytes, machine: StreamTranslator, config: BridgeConfig, is_ss
     except UpstreamError as exc:
         raise _Failed(_stream_error(exc.error, config), {}) from exc
     except _GARBLED as exc:
-        mapped = Mapped(502, error_body("api_error", f"the engine sent an answer that is not a chat completion: "
-                                                     f"{raw[:200]!r}"), None, True)
+        mapped = Mapped(
+            502,
+            error_body("api_error", f"the engine sent an answer that is not a chat completion: {raw[:200]!r}"),
+            None,
+            True,
+        )
         raise _Failed(mapped, {}) from exc
 
 
@@ -344,8 +386,9 @@ def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:
     return b"".join(sse.encode(name, data) for name, data in events)
 
 
-async def _stream(request: web.Request, resp: aiohttp.ClientResponse, machine: StreamTranslator,
-                  config: BridgeConfig) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, resp: aiohttp.ClientResponse, machine: StreamTranslator, config: BridgeConfig
+) -> web.StreamResponse:
     out = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await out.prepare(request)
     loop = asyncio.get_running_loop()
@@ -399,8 +442,12 @@ async def _stream(request: web.Request, resp: aiohttp.ClientResponse, machine: S
     return out
 
 
-async def _pump(resp: aiohttp.ClientResponse, machine: StreamTranslator, config: BridgeConfig,
-                write: Callable[[bytes], Awaitable[None]]) -> None:
+async def _pump(
+    resp: aiohttp.ClientResponse,
+    machine: StreamTranslator,
+    config: BridgeConfig,
+    write: Callable[[bytes], Awaitable[None]],
+) -> None:
     """Relay the engine's chunks as Anthropic events until its answer is complete; raise on any fault."""
     loop = asyncio.get_running_loop()
     decoder = sse.SSEDecoder()

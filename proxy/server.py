@@ -39,8 +39,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(requestid.stamp(error_for(status, message))).encode(),
-                        content_type="application/json", headers=headers)
+    return web.Response(
+        status=status,
+        body=json.dumps(requestid.stamp(error_for(status, message))).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 def _token_from(request: web.Request) -> str | None:
@@ -69,23 +73,37 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not _host_allowed(request):
             # DNS rebinding: a web page whose name now resolves to 127.0.0.1 sends its own name as Host.
             response: web.StreamResponse = json_error(
-                403, f"Host {printable(request.headers.get('Host', ''))!r} is not this bridge's address; "
-                     "use http://127.0.0.1:PORT")
-            log.warning("refused %s %s: Host %r is not a loopback name", request.method, printable(request.path),
-                        printable(request.headers.get("Host", "")))
+                403,
+                f"Host {printable(request.headers.get('Host', ''))!r} is not this bridge's address; "
+                "use http://127.0.0.1:PORT",
+            )
+            log.warning(
+                "refused %s %s: Host %r is not a loopback name",
+                request.method,
+                printable(request.path),
+                printable(request.headers.get("Host", "")),
+            )
             return _finish(request, guard, response, started)
         if config.auth_token and request.path not in PUBLIC:
             given = _token_from(request)
             # Constant-time comparison: the token is the only thing between a local process and the engine.
             # Header bytes that are not UTF-8 arrive as surrogates: encode them back rather than fail.
-            if given is None or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
-                                                        config.auth_token.encode()):
+            if given is None or not hmac.compare_digest(
+                given.encode("utf-8", "surrogateescape"), config.auth_token.encode()
+            ):
                 response = json_error(
-                    401, "missing or wrong bridge token: send the token ccb printed as "
-                         "Authorization: Bearer (ANTHROPIC_AUTH_TOKEN) or x-api-key")
+                    401,
+                    "missing or wrong bridge token: send the token ccb printed as "
+                    "Authorization: Bearer (ANTHROPIC_AUTH_TOKEN) or x-api-key",
+                )
                 # Logged (never the token itself): a mistyped token or someone guessing leaves a trace.
-                log.warning("refused %s %s: %s bridge token (peer %s)", request.method, printable(request.path),
-                            "no" if given is None else "wrong", request.remote)
+                log.warning(
+                    "refused %s %s: %s bridge token (peer %s)",
+                    request.method,
+                    printable(request.path),
+                    "no" if given is None else "wrong",
+                    request.remote,
+                )
                 return _finish(request, guard, response, started)
         response = await handler(request)
     except web.HTTPException as exc:
@@ -103,17 +121,25 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         trimmer.finished(request.content_length)
-    log.info("%s %s %d %.1fms %s", request.method, printable(request.path), response.status,
-             (time.perf_counter() - started) * 1000, rid)
+    log.info(
+        "%s %s %d %.1fms %s",
+        request.method,
+        printable(request.path),
+        response.status,
+        (time.perf_counter() - started) * 1000,
+        rid,
+    )
     return _finish(request, guard, response, started)
 
 
-def _finish(request: web.Request, guard: ConnectionGuard | None, response: web.StreamResponse,
-            started: float) -> web.StreamResponse:
+def _finish(
+    request: web.Request, guard: ConnectionGuard | None, response: web.StreamResponse, started: float
+) -> web.StreamResponse:
     if guard is not None:
         guard.request_done(request)
-    request.app[METRICS].finished(request.path, response.status, time.perf_counter() - started,
-                                  relay.notes(request, started))
+    request.app[METRICS].finished(
+        request.path, response.status, time.perf_counter() - started, relay.notes(request, started)
+    )
     return response
 
 
@@ -213,20 +239,26 @@ async def list_models(request: web.Request) -> web.Response:
         if name and name not in ids:
             ids.append(name)
     data = [{"type": "model", "id": i, "display_name": i, "created_at": "1970-01-01T00:00:00Z"} for i in ids]
-    return web.json_response({"data": data, "has_more": False, "first_id": ids[0] if ids else None,
-                              "last_id": ids[-1] if ids else None})
+    return web.json_response(
+        {"data": data, "has_more": False, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+    )
 
 
 def _served(models: ModelMap, model_id: str) -> str | None:
     """The engine model a client name reaches, for the names the bridge serves: its own model ids, the
     profile's exact names, and Anthropic model names and tiers (which all map to a model)."""
-    own = {m for m in (models.default, models.opus, models.sonnet, models.haiku, models.fable,
-                       *models.exact.values()) if m}
+    own = {
+        m for m in (models.default, models.opus, models.sonnet, models.haiku, models.fable, *models.exact.values()) if m
+    }
     if model_id in own:
         return model_id
     low = model_id.lower()
-    if model_id in models.exact or low.startswith("claude") or low in (*TIERS, "default") \
-            or any(tier in low for tier in TIERS):
+    if (
+        model_id in models.exact
+        or low.startswith("claude")
+        or low in (*TIERS, "default")
+        or any(tier in low for tier in TIERS)
+    ):
         return models.resolve(model_id)
     return None
 
@@ -237,8 +269,9 @@ async def get_model(request: web.Request) -> web.Response:
     if target is None:
         return json_error(404, f"model: {model_id}")
     name = model_id if target == model_id else f"{model_id} (served by {target})"
-    return web.json_response({"type": "model", "id": model_id, "display_name": name,
-                              "created_at": "1970-01-01T00:00:00Z"})
+    return web.json_response(
+        {"type": "model", "id": model_id, "display_name": name, "created_at": "1970-01-01T00:00:00Z"}
+    )
 
 
 async def _stamp_header(request: web.Request, response: web.StreamResponse) -> None:
@@ -260,8 +293,11 @@ async def root(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     # Public route: a password in the engine URL must not show.
-    answer: dict[str, Any] = {"status": "ok", "upstream": config.redact(config.upstream),
-                              "model": config.models.default}
+    answer: dict[str, Any] = {
+        "status": "ok",
+        "upstream": config.redact(config.upstream),
+        "model": config.models.default,
+    }
     challenge = request.query.get("challenge", "")
     if config.auth_token and 16 <= len(challenge) <= 128:
         # ccb checks that the listener on its port is its own bridge without sending the token to it.

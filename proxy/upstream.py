@@ -64,8 +64,11 @@ class Upstream:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout)
         # Proxy variables are honoured for remote APIs only: a proxy in front of loopback breaks it.
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, trust_env=not is_loopback(self.config.upstream),
-            auto_decompress=True, skip_auto_headers=("User-Agent",),
+            connector=connector,
+            timeout=timeout,
+            trust_env=not is_loopback(self.config.upstream),
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
         )
 
     async def close(self) -> None:
@@ -189,9 +192,13 @@ class Upstream:
                 payload["tools"] = translated["tools"]
             key = "count"
         try:
-            async with self.session.post(url, json=payload, headers=self.headers, allow_redirects=False,
-                                         timeout=aiohttp.ClientTimeout(total=30,
-                                                                       sock_connect=self.config.connect_timeout)) as resp:
+            async with self.session.post(
+                url,
+                json=payload,
+                headers=self.headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=30, sock_connect=self.config.connect_timeout),
+            ) as resp:
                 if resp.status != 200:
                     return None
                 data = json.loads(await read_capped(resp, MAX_ERROR_BODY))

@@ -46,13 +46,24 @@ def claude_path() -> Path:
 def claude_env(home: Path, base_url: str, token: str, model: str = "fake-model", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and not k.startswith("ANTHROPIC_")}
     env.update(
-        HOME=str(home), NO_PROXY="127.0.0.1,localhost",
-        ANTHROPIC_BASE_URL=base_url, ANTHROPIC_AUTH_TOKEN=token, ANTHROPIC_API_KEY="",
-        ANTHROPIC_MODEL=model, ANTHROPIC_DEFAULT_OPUS_MODEL=model, ANTHROPIC_DEFAULT_SONNET_MODEL=model,
-        ANTHROPIC_DEFAULT_HAIKU_MODEL=model, CLAUDE_CODE_SUBAGENT_MODEL=model,
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_TELEMETRY="1", DISABLE_ERROR_REPORTING="1",
-        DISABLE_AUTOUPDATER="1", CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL="1",
-        CLAUDE_CODE_MAX_RETRIES="0", API_TIMEOUT_MS="120000", IS_SANDBOX="1",
+        HOME=str(home),
+        NO_PROXY="127.0.0.1,localhost",
+        ANTHROPIC_BASE_URL=base_url,
+        ANTHROPIC_AUTH_TOKEN=token,
+        ANTHROPIC_API_KEY="",
+        ANTHROPIC_MODEL=model,
+        ANTHROPIC_DEFAULT_OPUS_MODEL=model,
+        ANTHROPIC_DEFAULT_SONNET_MODEL=model,
+        ANTHROPIC_DEFAULT_HAIKU_MODEL=model,
+        CLAUDE_CODE_SUBAGENT_MODEL=model,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_ERROR_REPORTING="1",
+        DISABLE_AUTOUPDATER="1",
+        CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL="1",
+        CLAUDE_CODE_MAX_RETRIES="0",
+        API_TIMEOUT_MS="120000",
+        IS_SANDBOX="1",
     )
     env.pop("CLAUDE_CONFIG_DIR", None)
     env.update(extra)
@@ -68,9 +79,17 @@ class ClaudeResult:
 
 async def run_claude(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 180) -> ClaudeResult:
     proc = await asyncio.create_subprocess_exec(
-        str(claude_path()), *args, "--output-format", "json", "--no-session-persistence",
-        cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        str(claude_path()),
+        *args,
+        "--output-format",
+        "json",
+        "--no-session-persistence",
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     text = out.decode()
     try:
@@ -91,8 +110,17 @@ class Serve:
 
     async def __aenter__(self) -> Serve:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ccb.cli", "serve", "--port", "0", *self.args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env)
+            sys.executable,
+            "-m",
+            "ccb.cli",
+            "serve",
+            "--port",
+            "0",
+            *self.args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+        )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
         match = re.search(r"ANTHROPIC_BASE_URL=(\S+)", line.decode())

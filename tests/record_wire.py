@@ -96,11 +96,24 @@ def compact(body: dict[str, Any]) -> Reply:
 
 
 def _events(reply: Reply, model: str) -> list[tuple[str, dict[str, Any]]]:
-    start = {"type": "message_start", "message": {
-        "id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant", "model": model, "content": [],
-        "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 1200, "output_tokens": 1, "cache_read_input_tokens": 0,
-                  "cache_creation_input_tokens": 0}}}
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_" + uuid.uuid4().hex[:24],
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 1200,
+                "output_tokens": 1,
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 0,
+            },
+        },
+    }
     if "tool" in reply:
         block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": reply["tool"], "input": {}}
         delta = {"type": "input_json_delta", "partial_json": json.dumps(reply["input"])}
@@ -112,8 +125,14 @@ def _events(reply: Reply, model: str) -> list[tuple[str, dict[str, Any]]]:
         ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
         ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                           "usage": {"output_tokens": 12}}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": 12},
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
 
@@ -121,8 +140,9 @@ def _events(reply: Reply, model: str) -> list[tuple[str, dict[str, Any]]]:
 def _message(reply: Reply, model: str) -> dict[str, Any]:
     message: dict[str, Any] = dict(_events(reply, model)[0][1]["message"])
     if "tool" in reply:
-        message["content"] = [{"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": reply["tool"],
-                               "input": reply["input"]}]
+        message["content"] = [
+            {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": reply["tool"], "input": reply["input"]}
+        ]
         message["stop_reason"] = "tool_use"
     else:
         message["content"] = [{"type": "text", "text": reply["text"]}]
@@ -145,18 +165,25 @@ class Recorder:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        self.records.append({"method": request.method, "path": request.path, "query": dict(request.query),
-                             "headers": {k: v for k, v in request.headers.items()
-                                         if k.lower() not in DROPPED_HEADERS},
-                             "body": body})
+        self.records.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": {k: v for k, v in request.headers.items() if k.lower() not in DROPPED_HEADERS},
+                "body": body,
+            }
+        )
         if request.headers.get("Authorization") != f"Bearer {TOKEN}" and request.method == "POST":
-            return web.json_response({"type": "error", "error": {"type": "authentication_error",
-                                                                 "message": "invalid token"}}, status=401)
+            return web.json_response(
+                {"type": "error", "error": {"type": "authentication_error", "message": "invalid token"}}, status=401
+            )
         if request.method == "POST" and request.path == "/v1/messages/count_tokens":
             return web.json_response({"input_tokens": max(1, len(raw) // 4)})
         if request.method != "POST" or request.path != "/v1/messages" or not isinstance(body, dict):
-            return web.json_response({"type": "error", "error": {"type": "not_found_error",
-                                                                 "message": "not found"}}, status=404)
+            return web.json_response(
+                {"type": "error", "error": {"type": "not_found_error", "message": "not found"}}, status=404
+            )
         reply = self.script(body)
         model = str(body.get("model", MODEL))
         if not body.get("stream"):
@@ -173,14 +200,29 @@ class Recorder:
 
 
 def _env(home: Path, url: str, **extra: str) -> dict[str, str]:
-    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-           "NO_PROXY": "127.0.0.1,localhost", "ANTHROPIC_BASE_URL": url, "ANTHROPIC_AUTH_TOKEN": TOKEN,
-           "ANTHROPIC_API_KEY": "", "ANTHROPIC_MODEL": MODEL, "ANTHROPIC_DEFAULT_OPUS_MODEL": MODEL,
-           "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL, "ANTHROPIC_DEFAULT_HAIKU_MODEL": MODEL,
-           "CLAUDE_CODE_SUBAGENT_MODEL": MODEL, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-           "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1", "DISABLE_AUTOUPDATER": "1",
-           "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1", "CLAUDE_CODE_MAX_RETRIES": "0",
-           "API_TIMEOUT_MS": "60000", "IS_SANDBOX": "1", "CLAUDE_CODE_ATTRIBUTION_HEADER": "0"}
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "ANTHROPIC_BASE_URL": url,
+        "ANTHROPIC_AUTH_TOKEN": TOKEN,
+        "ANTHROPIC_API_KEY": "",
+        "ANTHROPIC_MODEL": MODEL,
+        "ANTHROPIC_DEFAULT_OPUS_MODEL": MODEL,
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL,
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": MODEL,
+        "CLAUDE_CODE_SUBAGENT_MODEL": MODEL,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "API_TIMEOUT_MS": "60000",
+        "IS_SANDBOX": "1",
+        "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
+    }
     env.update(extra)
     return env
 
@@ -191,8 +233,9 @@ async def _interactive(binary: Path, env: dict[str, str], cwd: Path) -> None:
 
     home = Path(env["HOME"])
     # A folder already trusted and onboarding done, so no first-run dialog stands in the way.
-    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True, "projects": {
-        str(cwd): {"hasTrustDialogAccepted": True}}}))
+    (home / ".claude.json").write_text(
+        json.dumps({"hasCompletedOnboarding": True, "projects": {str(cwd): {"hasTrustDialogAccepted": True}}})
+    )
     with Terminal([str(binary)], env={**env, "TERM": "xterm-256color"}, cwd=cwd) as term:
         await term.wait_for("? for shortcuts", "for agents", timeout=90)
         term.type("Say hello.")
@@ -210,13 +253,24 @@ async def _claude(binary: Path, args: list[str], env: dict[str, str], cwd: Path)
         await _interactive(binary, env, cwd)
         return
     proc = await asyncio.create_subprocess_exec(
-        str(binary), *args, "--output-format", "json", "--dangerously-skip-permissions", "--max-turns", "6",
-        cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        str(binary),
+        *args,
+        "--output-format",
+        "json",
+        "--dangerously-skip-permissions",
+        "--max-turns",
+        "6",
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 180)
     if proc.returncode != 0:
-        raise RuntimeError(f"claude {' '.join(args)} exited {proc.returncode}: {out.decode()[-500:]} "
-                           f"{err.decode()[-500:]}")
+        raise RuntimeError(
+            f"claude {' '.join(args)} exited {proc.returncode}: {out.decode()[-500:]} {err.decode()[-500:]}"
+        )
 
 
 # name -> (script, runs of (args, extra env)); a scenario's runs share one HOME and working folder.
@@ -224,12 +278,25 @@ SCENARIOS: dict[str, tuple[Script, list[tuple[list[str], dict[str, str]]]]] = {
     "plain": (plain, [(["-p", "Say hello.", "--no-session-persistence"], {})]),
     "tool": (tool, [(["-p", "Run: echo wire-corpus", "--no-session-persistence"], {})]),
     "toolsearch": (toolsearch, [(["-p", "List the scheduled cron jobs.", "--no-session-persistence"], {})]),
-    "count_tokens": (plain, [(["-p", "Say hello.", "--no-session-persistence"],
-                              {"ENABLE_TOOL_SEARCH": "auto", "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "32768"})]),
+    "count_tokens": (
+        plain,
+        [
+            (
+                ["-p", "Say hello.", "--no-session-persistence"],
+                {"ENABLE_TOOL_SEARCH": "auto", "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "32768"},
+            )
+        ],
+    ),
     "interactive": (plain, [(["(interactive)"], {})]),
     # 2.1.197 finds one exchange "not enough messages to compact".
-    "compact": (compact, [(["-p", "Say hello."], {}), (["-p", "--continue", "Say it again."], {}),
-                          (["-p", "--continue", "/compact"], {})]),
+    "compact": (
+        compact,
+        [
+            (["-p", "Say hello."], {}),
+            (["-p", "--continue", "Say it again."], {}),
+            (["-p", "--continue", "/compact"], {}),
+        ],
+    ),
 }
 
 
@@ -249,8 +316,10 @@ def normalize(value: Any, replacements: list[tuple[str, str]]) -> Any:
 async def record(version: str) -> list[Path]:
     binary = claude_binary(version)
     if not binary.exists():
-        raise SystemExit(f"Claude Code {version} is not installed at {binary}; tests/run.sh installs it "
-                         f"(CCB_TEST_CLAUDE_VERSIONS={version} tests/run.sh --co -q)")
+        raise SystemExit(
+            f"Claude Code {version} is not installed at {binary}; tests/run.sh installs it "
+            f"(CCB_TEST_CLAUDE_VERSIONS={version} tests/run.sh --co -q)"
+        )
     recorder = Recorder()
     runner = web.AppRunner(recorder.app)
     await runner.setup()
@@ -272,12 +341,18 @@ async def record(version: str) -> list[Path]:
                     await _claude(binary, args, _env(home, url, **extra), cwd)
                 # Claude Code also names the project folder after the working folder (`-tmp-…-project`).
                 slug = re.sub(r"[^A-Za-z0-9]", "-", str(cwd))
-                replacements = [(slug, "$CWD_SLUG"), (str(cwd), "$CWD"), (str(home), "$HOME"), (str(base), "$TMP"),
-                                (url, "$BASE_URL")]
+                replacements = [
+                    (slug, "$CWD_SLUG"),
+                    (str(cwd), "$CWD"),
+                    (str(home), "$HOME"),
+                    (str(base), "$TMP"),
+                    (url, "$BASE_URL"),
+                ]
                 for n, item in enumerate(recorder.records, 1):
                     path = target / f"{name}-{n:02d}.json"
-                    path.write_text(json.dumps(normalize(item, replacements), indent=1, ensure_ascii=False) + "\n",
-                                    encoding="utf-8")
+                    path.write_text(
+                        json.dumps(normalize(item, replacements), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+                    )
                     written.append(path)
             print(f"{version} {name}: {len(recorder.records)} requests", file=sys.stderr)
     finally:

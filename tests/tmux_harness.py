@@ -25,22 +25,41 @@ def tmux() -> str:
 
 
 class Terminal:
-    def __init__(self, argv: list[str], *, env: dict[str, str], cwd: Path, width: int = 160,
-                 height: int = 50) -> None:
+    def __init__(self, argv: list[str], *, env: dict[str, str], cwd: Path, width: int = 160, height: int = 50) -> None:
         self.socket = "ccb-test-" + secrets.token_hex(6)
         self.argv, self.env, self.cwd, self.size = argv, env, cwd, (width, height)
 
     def _tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([tmux(), "-L", self.socket, *args], capture_output=True, text=True, check=False,
-                              timeout=30)
+        return subprocess.run(
+            [tmux(), "-L", self.socket, *args], capture_output=True, text=True, check=False, timeout=30
+        )
 
     def __enter__(self) -> Terminal:
-        command = " ".join(["cd", shlex.quote(str(self.cwd)), "&&", "env", "-i",
-                            *(shlex.quote(f"{k}={v}") for k, v in self.env.items()),
-                            *(shlex.quote(a) for a in self.argv)])
+        command = " ".join(
+            [
+                "cd",
+                shlex.quote(str(self.cwd)),
+                "&&",
+                "env",
+                "-i",
+                *(shlex.quote(f"{k}={v}") for k, v in self.env.items()),
+                *(shlex.quote(a) for a in self.argv),
+            ]
+        )
         # After the command ends the pane stays, so its last words can still be read.
-        done = self._tmux("new-session", "-d", "-s", "t", "-x", str(self.size[0]), "-y", str(self.size[1]),
-                          "sh", "-c", command + "; echo; echo \"[exit $?]\"; sleep 600")
+        done = self._tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            str(self.size[0]),
+            "-y",
+            str(self.size[1]),
+            "sh",
+            "-c",
+            command + '; echo; echo "[exit $?]"; sleep 600',
+        )
         assert done.returncode == 0, done.stderr
         return self
 

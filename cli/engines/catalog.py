@@ -155,8 +155,13 @@ def unreachable_advice(url: str, detail: str = "") -> str:
     if _loopback(url):
         return "is the server running?"
     low = detail.lower()
-    if "name or service not known" in low or "nodename nor servname" in low or "name resolution" in low \
-            or "getaddrinfo" in low or "no address associated" in low:
+    if (
+        "name or service not known" in low
+        or "nodename nor servname" in low
+        or "name resolution" in low
+        or "getaddrinfo" in low
+        or "no address associated" in low
+    ):
         return f"{host} could not be resolved: no network or DNS here? behind a proxy (set HTTPS_PROXY)?"
     return f"{host} did not take the connection: no network, a firewall, or a proxy in the way (HTTPS_PROXY)?"
 

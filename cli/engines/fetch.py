@@ -141,9 +141,7 @@ class Fetcher:
                             break
                     status = response.status_code
         except (TimeoutError, httpx.TimeoutException):
-            return Reply(
-                0, failure="timeout", reason=f"timed out after {round(min(budget, self.timeout), 2):g} s"
-            )
+            return Reply(0, failure="timeout", reason=f"timed out after {round(min(budget, self.timeout), 2):g} s")
         except httpx.ConnectError as exc:
             if _is_refusal(exc):
                 return Reply(0, failure="refused", reason="connection refused")
@@ -220,9 +218,7 @@ async def count_tokens_native(fetch: Fetcher, model: str | None) -> bool | None:
     return None
 
 
-NEEDS_KEY_DETAIL = (
-    "/v1/models answered 401/403: this server wants an API key (pass it with --api-key-env VAR)"
-)
+NEEDS_KEY_DETAIL = "/v1/models answered 401/403: this server wants an API key (pass it with --api-key-env VAR)"
 
 
 def listing_status(listing: Listing) -> tuple[str, str]:

@@ -19,9 +19,7 @@ from ccb.cli.engines.fetch import (
 )
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 
-LOADING_DETAIL = (
-    'llama.cpp is still loading its model (every route answers 503 "Loading model"); try again shortly'
-)
+LOADING_DETAIL = 'llama.cpp is still loading its model (every route answers 503 "Loading model"); try again shortly'
 
 # reasoning_format values that split thinking into `reasoning_content` instead of leaving <think> in the text.
 _SEPARATING_FORMATS = frozenset({"auto", "deepseek", "deepseek-legacy"})

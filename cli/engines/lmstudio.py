@@ -44,11 +44,7 @@ class _Draft:
 
 def _merge_v0(drafts: dict[str, _Draft], body: dict[str, Any]) -> None:
     for entry in body.get("data") or []:
-        if (
-            not isinstance(entry, dict)
-            or not as_str(entry.get("id"))
-            or entry.get("type") in _EMBEDDING_TYPES
-        ):
+        if not isinstance(entry, dict) or not as_str(entry.get("id")) or entry.get("type") in _EMBEDDING_TYPES:
             continue
         draft = drafts.setdefault(entry["id"], _Draft(entry["id"]))
         draft.loaded = entry.get("state") == "loaded"
@@ -65,11 +61,7 @@ def _merge_v0(drafts: dict[str, _Draft], body: dict[str, Any]) -> None:
 
 def _merge_v1(drafts: dict[str, _Draft], body: dict[str, Any], listed_only: bool) -> None:
     for entry in body.get("models") or []:
-        if (
-            not isinstance(entry, dict)
-            or not as_str(entry.get("key"))
-            or entry.get("type") in _EMBEDDING_TYPES
-        ):
+        if not isinstance(entry, dict) or not as_str(entry.get("key")) or entry.get("type") in _EMBEDDING_TYPES:
             continue
         if listed_only and entry["key"] not in drafts:
             continue
@@ -142,9 +134,7 @@ async def identify(fetch: Fetcher, listing: Listing, *, greeted: bool = False) -
     reasoning, reasoning_detail = _reasoning(primary)
     status, detail = listing_status(listing)
     if not has_v1:
-        detail = (
-            detail + "; " if detail else ""
-        ) + "no /api/v1 (LM Studio older than 0.4): no native /v1/messages"
+        detail = (detail + "; " if detail else "") + "no /api/v1 (LM Studio older than 0.4): no native /v1/messages"
     return EngineStatus(
         url=fetch.root,
         status=status,

@@ -36,9 +36,7 @@ def version_from(reply: Reply) -> str | None:
 
 @dataclass(frozen=True)
 class _Shown:
-    capabilities: (
-        tuple[str, ...] | None
-    )  # None: this Ollama predates capabilities (<0.6.4) or /api/show failed
+    capabilities: tuple[str, ...] | None  # None: this Ollama predates capabilities (<0.6.4) or /api/show failed
     trained_ctx: int | None
 
 
@@ -51,9 +49,7 @@ def _shown_from(reply: Reply) -> _Shown:
     arch = as_str(info.get("general.architecture"))
     trained = as_int(info.get(f"{arch}.context_length")) if arch else None
     if trained is None:  # architecture key missing: any "<arch>.context_length" will do
-        trained = next(
-            (as_int(v) for k, v in info.items() if k.endswith(".context_length") and as_int(v)), None
-        )
+        trained = next((as_int(v) for k, v in info.items() if k.endswith(".context_length") and as_int(v)), None)
     return _Shown(tuple(str(c) for c in caps) if isinstance(caps, list) else None, trained)
 
 

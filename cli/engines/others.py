@@ -35,9 +35,7 @@ def is_tgi_info(reply: Reply) -> bool:
 def tgi(fetch: Fetcher, listing: Listing, info: Reply) -> EngineStatus:
     body = info.json_object or {}
     status, detail = listing_status(listing)
-    model = ModelInfo(
-        id=str(body["model_id"]), context_length=as_int(body.get("max_total_tokens")), loaded=True
-    )
+    model = ModelInfo(id=str(body["model_id"]), context_length=as_int(body.get("max_total_tokens")), loaded=True)
     return EngineStatus(
         url=fetch.root,
         status=status,

@@ -48,6 +48,7 @@ def local_ports() -> tuple[int, ...]:
         return DEFAULT_PORTS
     return tuple(int(p) for p in value.replace(",", " ").split() if p.isdigit() and 0 < int(p) < 65536)
 
+
 # The first request gets the full timeout; the identification and capability checks that follow share what
 # remains of this multiple of it. A silent port therefore costs one timeout, and a slow engine at most two.
 DEADLINE_FACTOR = 2.0
@@ -168,9 +169,7 @@ async def probe_url(
             await active.aclose()
 
 
-async def probe_urls(
-    urls: Iterable[str], *, api_key: str | None = None, timeout: float = 1.5
-) -> list[EngineStatus]:
+async def probe_urls(urls: Iterable[str], *, api_key: str | None = None, timeout: float = 1.5) -> list[EngineStatus]:
     """Probe several URLs concurrently, each with a client suited to its host; results in input order."""
     return list(await asyncio.gather(*(probe_url(u, api_key=api_key, timeout=timeout) for u in urls)))
 

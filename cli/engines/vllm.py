@@ -23,8 +23,7 @@ _MESSAGES_SINCE = (0, 11, 1)
 _COUNT_TOKENS_SINCE = (0, 17)
 
 _TOOLS_UNKNOWN = (
-    "vLLM does not expose its tool-call parser over HTTP; "
-    "tools need --enable-auto-tool-choice --tool-call-parser NAME"
+    "vLLM does not expose its tool-call parser over HTTP; tools need --enable-auto-tool-choice --tool-call-parser NAME"
 )
 _REASONING_UNKNOWN = (
     "vLLM does not expose its reasoning parser over HTTP; "
@@ -36,8 +35,7 @@ def models(listing: Listing) -> tuple[ModelInfo, ...]:
     # Every listed model is resident: vLLM serves what it loaded at start-up. LoRA adapters carry
     # max_model_len null and inherit their parent's window, which we do not guess.
     return tuple(
-        ModelInfo(id=str(e["id"]), context_length=as_int(e.get("max_model_len")), loaded=True)
-        for e in listing.entries
+        ModelInfo(id=str(e["id"]), context_length=as_int(e.get("max_model_len")), loaded=True) for e in listing.entries
     )
 
 

@@ -53,7 +53,12 @@ _INT = r"(\d[\d,]*)"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # vLLM: "... maximum context length is N tokens. However, you requested M output tokens and your
     # prompt contains at least P input tokens ..."
-    (re.compile(rf"maximum context length is {_INT} tokens.*?prompt contains at least {_INT} input tokens", re.DOTALL), "LP"),
+    (
+        re.compile(
+            rf"maximum context length is {_INT} tokens.*?prompt contains at least {_INT} input tokens", re.DOTALL
+        ),
+        "LP",
+    ),
     # older vLLM: "... maximum context length is N tokens. However, you requested X tokens (P in the messages, C in the completion)"
     (re.compile(rf"maximum context length is {_INT} tokens.*?\({_INT} in the messages", re.DOTALL), "LP"),
     # SGLang
@@ -67,8 +72,13 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 _COMPLETION_LIMIT = re.compile(rf"max_completion_tokens is too large: {_INT}\.?\s*This model supports at most {_INT}")
 _TOTAL_LIMIT = re.compile(rf"maximum context length of {_INT} tokens")
 _OVERFLOW_WORDS = (
-    "exceeds the context length", "exceeds maximum context length", "longer than the context length",
-    "context length exceeded", "context_length_exceeded", "exceed_context_size", "prompt is too long",
+    "exceeds the context length",
+    "exceeds maximum context length",
+    "longer than the context length",
+    "context length exceeded",
+    "context_length_exceeded",
+    "exceed_context_size",
+    "prompt is too long",
     "maximum context length",
 )
 _TOOLS_OFF = ("--enable-auto-tool-choice", "--jinja", "tool-call-parser", "does not support tools")
@@ -132,9 +142,11 @@ def map_upstream(status: int, raw: bytes | str, *, engine: str = "the engine") -
     if overflow is not None:
         return Mapped(400, error_body("invalid_request_error", too_long(overflow, message)), overflow, False)
     if any(flag in message for flag in _TOOLS_OFF):
-        hint = (f"{engine} cannot call tools as started ({message}). Restart it with tool calling enabled "
-                "(vLLM: --enable-auto-tool-choice --tool-call-parser NAME; SGLang: --tool-call-parser NAME; "
-                "llama.cpp: --jinja; Ollama: a model with the tools capability)")
+        hint = (
+            f"{engine} cannot call tools as started ({message}). Restart it with tool calling enabled "
+            "(vLLM: --enable-auto-tool-choice --tool-call-parser NAME; SGLang: --tool-call-parser NAME; "
+            "llama.cpp: --jinja; Ollama: a model with the tools capability)"
+        )
         return Mapped(400, error_body("invalid_request_error", hint), None, False)
     if status in (503, 529) or (isinstance(data, dict) and data.get("type") == "unavailable_error"):
         return Mapped(529, error_body("overloaded_error", f"{engine} is busy or still loading: {message}"), None, True)

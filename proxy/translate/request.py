@@ -27,6 +27,7 @@ NO_CONTENT = "(no content)"
 # Built once: json.dumps builds an encoder per call when given options.
 _ARGUMENTS = json.JSONEncoder(ensure_ascii=False)
 
+
 @dataclass(slots=True)
 class Translated:
     body: dict[str, Any]
@@ -44,7 +45,9 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
     tools = expand_client_tools(body.get("tools") or [])
     known = toolsearch.catalog(tools)
     tools = toolsearch.offered(tools, body["messages"])
-    out_tools = [function_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and is_function_tool(t)]
+    out_tools = [
+        function_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and is_function_tool(t)
+    ]
     est.chars(schema_chars([t["function"]["parameters"] for t in out_tools]))
     forward = {v: k for k, v in tool_names.items()}
 
@@ -142,8 +145,9 @@ def _user(content: Any, est: Estimate, known: dict[str, dict[str, Any]]) -> list
             est.text(text)
             if block.get("is_error"):
                 text = f"Error: {text}" if text else "Error"
-            tool_msgs.append({"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")),
-                              "content": text or "(empty result)"})
+            tool_msgs.append(
+                {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text or "(empty result)"}
+            )
             if images:
                 est.tokens_add(IMAGE_TOKENS * len(images))
                 result_images.append({"type": "text", "text": "Images returned by the tool call above:"})
@@ -253,8 +257,11 @@ def _tool_call(block: dict[str, Any], forward: dict[str, str], est: Estimate) ->
     else:
         arguments = _ARGUMENTS.encode(raw if raw is not None else {})
     est.text(arguments)
-    return {"id": str(block.get("id", "")), "type": "function",
-            "function": {"name": forward.get(name, name), "arguments": arguments}}
+    return {
+        "id": str(block.get("id", "")),
+        "type": "function",
+        "function": {"name": forward.get(name, name), "arguments": arguments},
+    }
 
 
 def _pair_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -282,14 +289,19 @@ def _pair_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             results.setdefault(messages[i]["tool_call_id"], messages[i])
             i += 1
         for call in calls:
-            out.append(results.get(call["id"]) or {
-                "role": "tool", "tool_call_id": call["id"],
-                "content": "Error: this tool call was interrupted and returned no result",
-            })
+            out.append(
+                results.get(call["id"])
+                or {
+                    "role": "tool",
+                    "tool_call_id": call["id"],
+                    "content": "Error: this tool call was interrupted and returned no result",
+                }
+            )
     return out
 
 
 # -- thinking and output format ---------------------------------------------------------------
+
 
 def _response_format(out: dict[str, Any], body: dict[str, Any], dialect: Dialect) -> None:
     config = body.get("output_config")
@@ -299,8 +311,11 @@ def _response_format(out: dict[str, Any], body: dict[str, Any], dialect: Dialect
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
         out["response_format"] = {
             "type": "json_schema",
-            "json_schema": {"name": "output", "schema": sanitize(fmt["schema"]) if dialect.sanitize_schema
-                            else fmt["schema"], "strict": False},
+            "json_schema": {
+                "name": "output",
+                "schema": sanitize(fmt["schema"]) if dialect.sanitize_schema else fmt["schema"],
+                "strict": False,
+            },
         }
 
 

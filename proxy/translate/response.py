@@ -29,12 +29,14 @@ def completion_to_chunk(completion: dict[str, Any]) -> dict[str, Any]:
         calls = message.get("tool_calls")
         if calls:
             message["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
-        chunk["choices"] = [{
-            "index": 0,
-            "delta": message,
-            "finish_reason": choice.get("finish_reason") or "stop",
-            "stop_reason": choice.get("stop_reason") or choice.get("matched_stop"),
-        }]
+        chunk["choices"] = [
+            {
+                "index": 0,
+                "delta": message,
+                "finish_reason": choice.get("finish_reason") or "stop",
+                "stop_reason": choice.get("stop_reason") or choice.get("matched_stop"),
+            }
+        ]
     return chunk
 
 

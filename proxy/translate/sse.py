@@ -84,8 +84,12 @@ class SSEDecoder:
 # Built once: json.dumps builds a new encoder on every call that passes options.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 # The field each delta type carries its text in.
-_DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json",
-                 "signature_delta": "signature"}
+_DELTA_FIELDS = {
+    "text_delta": "text",
+    "thinking_delta": "thinking",
+    "input_json_delta": "partial_json",
+    "signature_delta": "signature",
+}
 _DELTA_KEYS = ("type", "index", "delta")
 
 
@@ -109,8 +113,10 @@ def _delta_event(data: dict[str, Any]) -> bytes | None:
     field = _DELTA_FIELDS.get(kind) if type(kind) is str else None
     if field is None or tuple(delta) != ("type", field) or type(delta[field]) is not str:
         return None
-    return (f'event: content_block_delta\ndata: {{"type":"content_block_delta","index":{index},"delta":'
-            f'{{"type":"{kind}","{field}":{encode_basestring(delta[field])}}}}}\n\n').encode()
+    return (
+        f'event: content_block_delta\ndata: {{"type":"content_block_delta","index":{index},"delta":'
+        f'{{"type":"{kind}","{field}":{encode_basestring(delta[field])}}}}}\n\n'
+    ).encode()
 
 
 def _dumps(data: dict[str, Any]) -> bytes:

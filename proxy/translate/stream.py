@@ -115,19 +115,19 @@ class _ThinkSplitter:
                 if end >= 0:
                     if end:
                         out.append(("thinking", buf[:end]))
-                    buf = buf[end + len(_CLOSE):]
+                    buf = buf[end + len(_CLOSE) :]
                     self.mode, self.after_think = "text", True
                     continue
                 hold = _partial_suffix(buf, _CLOSE)
                 if len(buf) > hold:
                     out.append(("thinking", buf[: len(buf) - hold]))
-                self.pending = buf[len(buf) - hold:]
+                self.pending = buf[len(buf) - hold :]
                 break
             if self.can_open:
                 stripped = buf.lstrip()
                 if stripped.startswith(_OPEN):
                     self.mode, self.can_open = "think", False
-                    buf = stripped[len(_OPEN):]
+                    buf = stripped[len(_OPEN) :]
                     continue
                 if _OPEN.startswith(stripped):
                     # Maybe the start of a tag, or only whitespace so far; an engine streaming whitespace
@@ -191,10 +191,19 @@ class StreamTranslator:
 
     def start(self) -> list[Event]:
         message: dict[str, Any] = {
-            "id": self.message_id, "type": "message", "role": "assistant", "model": self.model,
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": self.input_estimate, "output_tokens": 1,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "id": self.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": self.input_estimate,
+                "output_tokens": 1,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
         }
         return [("message_start", {"type": "message_start", "message": message}), ("ping", {"type": "ping"})]
 
@@ -241,11 +250,16 @@ class StreamTranslator:
         self._close(events)
         self.finished = True
         stop_reason, stop_sequence = self._stop()
-        events.append(("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-            "usage": self.final_usage(),
-        }))
+        events.append(
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                    "usage": self.final_usage(),
+                },
+            )
+        )
         events.append(("message_stop", {"type": "message_stop"}))
         return events
 
@@ -272,10 +286,13 @@ class StreamTranslator:
         if self._open != kind:
             self._close(events)
             block: dict[str, Any] = (
-                {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": "", "signature": ""}
+                {"type": "text", "text": ""}
+                if kind == "text"
+                else {"type": "thinking", "thinking": "", "signature": ""}
             )
-            events.append(("content_block_start", {"type": "content_block_start", "index": self._next,
-                                                   "content_block": block}))
+            events.append(
+                ("content_block_start", {"type": "content_block_start", "index": self._next, "content_block": block})
+            )
             self._open = kind
             self._next += 1
         self._out_chars += len(text)
@@ -287,8 +304,16 @@ class StreamTranslator:
             return
         index = self._next - 1
         if self._open == "thinking":
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                   "delta": {"type": "signature_delta", "signature": SIGNATURE}}))
+            events.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "signature_delta", "signature": SIGNATURE},
+                    },
+                )
+            )
         elif self._open == "tool" and self._open_call is not None:
             self._repair_json(self._open_call, events)
             self._open_call = None
@@ -333,21 +358,36 @@ class StreamTranslator:
         self._next += 1
         self.tool_calls += 1
         name = self.tool_names.get(call.name, call.name)
-        events.append(("content_block_start", {"type": "content_block_start", "index": call.block,
-                                               "content_block": {"type": "tool_use", "id": call.id,
-                                                                 "name": name, "input": {}}}))
+        events.append(
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": call.block,
+                    "content_block": {"type": "tool_use", "id": call.id, "name": name, "input": {}},
+                },
+            )
+        )
         self._open, self._open_call = "tool", call
         self._send_args(call, events)
 
     def _send_args(self, call: _Call, events: list[Event]) -> None:
         if not call.pending:
             return
-        piece = "".join(call.args[-call.pending:])
+        piece = "".join(call.args[-call.pending :])
         call.pending = 0
         if piece:
             self._out_chars += len(piece)
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": call.block,
-                                                   "delta": {"type": "input_json_delta", "partial_json": piece}}))
+            events.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": call.block,
+                        "delta": {"type": "input_json_delta", "partial_json": piece},
+                    },
+                )
+            )
 
     def _repair_json(self, call: _Call, events: list[Event]) -> None:
         """Truncated arguments (e.g. at max_tokens) get their brackets closed instead of failing to parse."""

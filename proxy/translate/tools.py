@@ -15,11 +15,31 @@ MAX_TOOL_NAME = 64
 _SIZER = json.JSONEncoder(check_circular=False)
 
 # JSON-schema keywords that strict backends (Gemini above all) reject.
-_STRIP_KEYWORDS = frozenset({
-    "$schema", "$id", "$ref", "$defs", "definitions", "format", "propertyNames", "patternProperties",
-    "additionalProperties", "default", "pattern", "exclusiveMinimum", "exclusiveMaximum", "minLength",
-    "maxLength", "minItems", "maxItems", "const", "examples", "oneOf", "allOf",
-})
+_STRIP_KEYWORDS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$ref",
+        "$defs",
+        "definitions",
+        "format",
+        "propertyNames",
+        "patternProperties",
+        "additionalProperties",
+        "default",
+        "pattern",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "const",
+        "examples",
+        "oneOf",
+        "allOf",
+    }
+)
 
 
 def is_function_tool(tool: dict[str, Any]) -> bool:

@@ -21,8 +21,14 @@ MAX_RESULTS = 8
 MAX_QUERY = 500
 _ENCRYPTED_PREFIX = "ccb1."
 # Anthropic's error codes for a web_search_tool_result_error.
-ERROR_CODES = ("too_many_requests", "invalid_tool_input", "max_uses_exceeded", "query_too_long", "unavailable",
-               "request_too_large")
+ERROR_CODES = (
+    "too_many_requests",
+    "invalid_tool_input",
+    "max_uses_exceeded",
+    "query_too_long",
+    "unavailable",
+    "request_too_large",
+)
 
 
 def is_web_search_tool(tool: Any) -> bool:
@@ -61,7 +67,8 @@ class ServerTool:
 
         return cls(
             name=text(tool.get("name")) or "web_search",
-            max_uses=max_uses if isinstance(max_uses, int) and not isinstance(max_uses, bool) and max_uses > 0
+            max_uses=max_uses
+            if isinstance(max_uses, int) and not isinstance(max_uses, bool) and max_uses > 0
             else DEFAULT_MAX_USES,
             allowed_domains=_domains(tool.get("allowed_domains")),
             blocked_domains=_domains(tool.get("blocked_domains")),
@@ -143,17 +150,26 @@ def check_query(query: Any) -> tuple[str, str | None]:
 
 
 def function_definition(tool: ServerTool, name: str = FUNCTION_NAME) -> dict[str, Any]:
-    description = ("Search the web. Returns the title, URL, a snippet and the date of each result. Use it for "
-                   "current information and facts you are unsure of; cite the URLs of the results you use.")
+    description = (
+        "Search the web. Returns the title, URL, a snippet and the date of each result. Use it for "
+        "current information and facts you are unsure of; cite the URLs of the results you use."
+    )
     if tool.allowed_domains:
         description += " Only results from these domains are returned: " + ", ".join(tool.allowed_domains) + "."
     if tool.blocked_domains:
         description += " Results from these domains are never returned: " + ", ".join(tool.blocked_domains) + "."
-    return {"type": "function", "function": {
-        "name": name, "description": description,
-        "parameters": {"type": "object", "properties": {"query": {"type": "string", "description": "The search query"}},
-                       "required": ["query"]},
-    }}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string", "description": "The search query"}},
+                "required": ["query"],
+            },
+        },
+    }
 
 
 def results_text(outcome: Outcome) -> str:
@@ -179,19 +195,26 @@ def results_text(outcome: Outcome) -> str:
 
 def encrypted_content(result: SearchResult) -> str:
     """Anthropic's opaque `encrypted_content`: here the result itself, so a later turn can show it to the engine."""
-    raw = json.dumps({"t": result.title, "u": result.url, "s": result.snippet, "d": result.date},
-                     ensure_ascii=False, separators=(",", ":"))
+    raw = json.dumps(
+        {"t": result.title, "u": result.url, "s": result.snippet, "d": result.date},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return _ENCRYPTED_PREFIX + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_encrypted(value: Any) -> SearchResult | None:
     if not isinstance(value, str) or not value.startswith(_ENCRYPTED_PREFIX):
         return None
-    data = value[len(_ENCRYPTED_PREFIX):]
+    data = value[len(_ENCRYPTED_PREFIX) :]
     try:
         raw = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
-        return SearchResult(url=str(raw["u"]), title=str(raw.get("t") or ""), snippet=str(raw.get("s") or ""),
-                            date=raw.get("d") if isinstance(raw.get("d"), str) else None)
+        return SearchResult(
+            url=str(raw["u"]),
+            title=str(raw.get("t") or ""),
+            snippet=str(raw.get("s") or ""),
+            date=raw.get("d") if isinstance(raw.get("d"), str) else None,
+        )
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -205,8 +228,16 @@ def result_block(block_id: str, outcome: Outcome) -> dict[str, Any]:
     if outcome.error:
         content = {"type": "web_search_tool_result_error", "error_code": outcome.error}
     else:
-        content = [{"type": "web_search_result", "url": r.url, "title": r.title or r.url,
-                    "encrypted_content": encrypted_content(r), "page_age": r.date} for r in outcome.results]
+        content = [
+            {
+                "type": "web_search_result",
+                "url": r.url,
+                "title": r.title or r.url,
+                "encrypted_content": encrypted_content(r),
+                "page_age": r.date,
+            }
+            for r in outcome.results
+        ]
     return {"type": "web_search_tool_result", "tool_use_id": block_id, "content": content}
 
 
@@ -215,11 +246,13 @@ def usage_with_searches(usage: dict[str, Any], searches: int) -> dict[str, Any]:
 
 
 def not_configured_text(tool_name: str = "web_search") -> str:
-    return (f"Web search is not configured for this ccb profile, so no search was run ({tool_name} needs a search "
-            "backend). To enable it, give ccb a SearXNG instance (or a Brave Search or Tavily key): "
-            "`ccb profile add NAME ... --web-search http://127.0.0.1:8888` for a profile, "
-            "`ccb serve --web-search URL`, or the CCB_WEB_SEARCH environment variable; "
-            "`ccb doctor` checks it.")
+    return (
+        f"Web search is not configured for this ccb profile, so no search was run ({tool_name} needs a search "
+        "backend). To enable it, give ccb a SearXNG instance (or a Brave Search or Tavily key): "
+        "`ccb profile add NAME ... --web-search http://127.0.0.1:8888` for a profile, "
+        "`ccb serve --web-search URL`, or the CCB_WEB_SEARCH environment variable; "
+        "`ccb doctor` checks it."
+    )
 
 
 # -- earlier answers, sent back by the client ------------------------------------------------------
@@ -239,15 +272,30 @@ def expand_history(messages: list[Any], function_name: str = FUNCTION_NAME) -> l
         for block in msg["content"]:
             kind = block.get("type") if isinstance(block, dict) else None
             if kind == "server_tool_use":
-                current.append({"type": "tool_use", "id": str(block.get("id", "")), "name": function_name,
-                                "input": block.get("input") if isinstance(block.get("input"), dict) else {}})
+                current.append(
+                    {
+                        "type": "tool_use",
+                        "id": str(block.get("id", "")),
+                        "name": function_name,
+                        "input": block.get("input") if isinstance(block.get("input"), dict) else {},
+                    }
+                )
             elif kind == "web_search_tool_result":
                 if current:
                     out.append({"role": "assistant", "content": current})
                     current = []
-                out.append({"role": "user", "content": [{
-                    "type": "tool_result", "tool_use_id": str(block.get("tool_use_id", "")),
-                    "content": _history_result_text(block.get("content"))}]})
+                out.append(
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": str(block.get("tool_use_id", "")),
+                                "content": _history_result_text(block.get("content")),
+                            }
+                        ],
+                    }
+                )
             else:
                 current.append(block)
         if current:
@@ -256,9 +304,15 @@ def expand_history(messages: list[Any], function_name: str = FUNCTION_NAME) -> l
 
 
 def _has_server_blocks(msg: Any) -> bool:
-    return (isinstance(msg, dict) and msg.get("role") == "assistant" and isinstance(msg.get("content"), list)
-            and any(isinstance(b, dict) and b.get("type") in ("server_tool_use", "web_search_tool_result")
-                    for b in msg["content"]))
+    return (
+        isinstance(msg, dict)
+        and msg.get("role") == "assistant"
+        and isinstance(msg.get("content"), list)
+        and any(
+            isinstance(b, dict) and b.get("type") in ("server_tool_use", "web_search_tool_result")
+            for b in msg["content"]
+        )
+    )
 
 
 def _history_result_text(content: Any) -> str:
@@ -269,7 +323,12 @@ def _history_result_text(content: Any) -> str:
         if not isinstance(item, dict):
             continue
         decoded = decode_encrypted(item.get("encrypted_content"))
-        results.append(decoded or SearchResult(url=str(item.get("url", "")), title=str(item.get("title") or ""),
-                                               date=item.get("page_age") if isinstance(item.get("page_age"), str)
-                                               else None))
+        results.append(
+            decoded
+            or SearchResult(
+                url=str(item.get("url", "")),
+                title=str(item.get("title") or ""),
+                date=item.get("page_age") if isinstance(item.get("page_age"), str) else None,
+            )
+        )
     return results_text(Outcome(query="(earlier search)", results=results))

@@ -33,46 +33,62 @@ def _fail(query: str, code: str, message: str) -> Outcome:
 
 def _status_outcome(backend: Backend, query: str, status: int) -> Outcome:
     if status == 429 or status == 432:  # 432: Tavily's plan limit
-        return _fail(query, "too_many_requests", f"{backend.label} is rate limiting searches (HTTP {status}); "
-                                                 "try again later")
+        return _fail(
+            query, "too_many_requests", f"{backend.label} is rate limiting searches (HTTP {status}); try again later"
+        )
     if status in (401, 403) and backend.kind != "searxng":
         return _fail(query, "unavailable", f"{backend.label} refused the key in ${backend.key_env} (HTTP {status})")
     if status == 403:
-        return _fail(query, "unavailable", "the SearXNG instance refused the JSON API (HTTP 403): enable it with "
-                                           "`search: formats: [html, json]` in its settings.yml")
+        return _fail(
+            query,
+            "unavailable",
+            "the SearXNG instance refused the JSON API (HTTP 403): enable it with "
+            "`search: formats: [html, json]` in its settings.yml",
+        )
     return _fail(query, "unavailable", f"{backend.label} answered HTTP {status}")
 
 
-async def search(backend: Backend, key: str | None, query: str, tool: ServerTool, *,
-                 timeout: float = TIMEOUT) -> Outcome:
+async def search(
+    backend: Backend, key: str | None, query: str, tool: ServerTool, *, timeout: float = TIMEOUT
+) -> Outcome:
     """Run one query; the results pass the client's domain filter. Never raises for a backend fault."""
     if backend.key_env and not key:
-        return _fail(query, "unavailable", f"web search through {backend.label} needs a key: set the environment "
-                                           f"variable {backend.key_env} for ccb")
+        return _fail(
+            query,
+            "unavailable",
+            f"web search through {backend.label} needs a key: set the environment variable {backend.key_env} for ccb",
+        )
     method, url, params, payload, headers = _request(backend, key, query, tool)
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     try:
-        async with aiohttp.ClientSession(timeout=client_timeout, trust_env=not is_loopback(url)) as session, \
-                session.request(method, url, params=params, json=payload, headers=headers,
-                                allow_redirects=False) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=client_timeout, trust_env=not is_loopback(url)) as session,
+            session.request(method, url, params=params, json=payload, headers=headers, allow_redirects=False) as resp,
+        ):
             raw = await resp.content.read(MAX_BODY)
             if 300 <= resp.status <= 399:  # never followed: a key would go wherever the redirect points
                 where = _safe(resp.headers.get("Location", "")) or "no Location given"
-                return _fail(query, "unavailable", f"{backend.label} answered a redirect ({where}): put the address "
-                                                   "it should use in the web search setting")
+                return _fail(
+                    query,
+                    "unavailable",
+                    f"{backend.label} answered a redirect ({where}): put the address "
+                    "it should use in the web search setting",
+                )
             if resp.status != 200:
                 return _status_outcome(backend, query, resp.status)
     except TimeoutError:
         return _fail(query, "unavailable", f"{backend.label} did not answer within {timeout:g} s")
     except (aiohttp.ClientError, OSError) as exc:
-        return _fail(query, "unavailable", f"cannot reach {backend.label} at {_safe(url)}: "
-                                           f"{type(exc).__name__}")
+        return _fail(query, "unavailable", f"cannot reach {backend.label} at {_safe(url)}: {type(exc).__name__}")
     try:
         data = json.loads(raw)
         results = _parse(backend.kind, data)
     except (ValueError, TypeError, KeyError, AttributeError):
-        return _fail(query, "unavailable", f"{backend.label} answered something that is not its JSON search "
-                                           f"result ({raw[:60]!r})")
+        return _fail(
+            query,
+            "unavailable",
+            f"{backend.label} answered something that is not its JSON search result ({raw[:60]!r})",
+        )
     return Outcome(query=query, results=filter_results(results, tool))
 
 
@@ -88,8 +104,9 @@ def _site_query(query: str, tool: ServerTool) -> str:
     return query
 
 
-def _request(backend: Backend, key: str | None, query: str, tool: ServerTool) \
-        -> tuple[str, str, dict[str, str] | None, dict[str, Any] | None, dict[str, str]]:
+def _request(
+    backend: Backend, key: str | None, query: str, tool: ServerTool
+) -> tuple[str, str, dict[str, str] | None, dict[str, Any] | None, dict[str, str]]:
     headers = {"Accept": "application/json"}
     if backend.kind == "searxng":
         return "GET", backend.search_url, {"q": _site_query(query, tool), "format": "json"}, None, headers
@@ -142,4 +159,3 @@ def _parse(kind: str, data: Any) -> list[SearchResult]:
             title, snippet = _TAG.sub("", title), _TAG.sub("", snippet)
         out.append(SearchResult(url=_text(item["url"]), title=title, snippet=snippet[:1000], date=date))
     return out
-

@@ -41,16 +41,26 @@ Block = dict[str, Any]
 class _Out:
     """The client's answer, streamed (with keep-alive pings) or gathered into one Message."""
 
-    def __init__(self, request: web.Request, body: dict[str, Any], config: BridgeConfig, *, stream: bool,
-                 input_estimate: int) -> None:
+    def __init__(
+        self, request: web.Request, body: dict[str, Any], config: BridgeConfig, *, stream: bool, input_estimate: int
+    ) -> None:
         self.request = request
         self.config = config
         self.stream = stream
         self.message: dict[str, Any] = {
-            "id": new_id("msg_"), "type": "message", "role": "assistant", "model": body["model"], "content": [],
-            "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": input_estimate, "output_tokens": 1, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0},
+            "id": new_id("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": input_estimate,
+                "output_tokens": 1,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
         }
         self.resp: web.StreamResponse | None = None
         self._pinger: asyncio.Task[None] | None = None
@@ -96,8 +106,7 @@ class _Out:
         if not self.stream:
             return web.json_response(self.message)
         await self.start()
-        delta = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                 "usage": usage}
+        delta = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": usage}
         await self._write(sse.encode("message_delta", delta) + sse.encode("message_stop", {"type": "message_stop"}))
         assert self.resp is not None
         await self.resp.write_eof()
@@ -152,8 +161,9 @@ def _function_name(body: dict[str, Any]) -> str:
     return name
 
 
-async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfig, upstream: Upstream,
-                 definition: dict[str, Any]) -> web.StreamResponse:
+async def handle(
+    request: web.Request, body: dict[str, Any], config: BridgeConfig, upstream: Upstream, definition: dict[str, Any]
+) -> web.StreamResponse:
     stream = bool(body.get("stream"))
     tool = ws.ServerTool.from_definition(definition)
     fn = _function_name(body)
@@ -162,19 +172,38 @@ async def handle(request: web.Request, body: dict[str, Any], config: BridgeConfi
     try:
         translated = relay.translate_request(inner, config, stream=True)
     except RequestError as exc:
-        return relay._error_response(Mapped(400, error_body("invalid_request_error", str(exc)), None, False),
-                                     None, config)
+        return relay._error_response(
+            Mapped(400, error_body("invalid_request_error", str(exc)), None, False), None, config
+        )
     out = _Out(request, body, config, stream=stream, input_estimate=translated.prompt_estimate)
     try:
         if not config.web_search and not others:
             # Nothing to search with and nothing else to do: say so instead of letting the model guess.
             log.info("web search requested but not configured")
             await out.block({"type": "text", "text": ws.not_configured_text(tool.name)})
-            return await out.finish("end_turn", ws.usage_with_searches(
-                {"input_tokens": translated.prompt_estimate, "output_tokens": 1, "cache_creation_input_tokens": 0,
-                 "cache_read_input_tokens": 0}, 0))
-        return await _run(translated.body, translated, tool, fn, out, config, upstream,
-                          forced=_forces_search(body, tool), body_choice=body.get("tool_choice"))
+            return await out.finish(
+                "end_turn",
+                ws.usage_with_searches(
+                    {
+                        "input_tokens": translated.prompt_estimate,
+                        "output_tokens": 1,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                    },
+                    0,
+                ),
+            )
+        return await _run(
+            translated.body,
+            translated,
+            tool,
+            fn,
+            out,
+            config,
+            upstream,
+            forced=_forces_search(body, tool),
+            body_choice=body.get("tool_choice"),
+        )
     except (ConnectionError, aiohttp.ClientConnectionError):
         log.info("client disconnected during a web search answer")
         return out.resp or web.Response(status=499)
@@ -194,8 +223,18 @@ def _forces_search(body: dict[str, Any], tool: ws.ServerTool) -> bool:
     return isinstance(choice, dict) and choice.get("type") == "tool" and choice.get("name") == tool.name
 
 
-async def _run(payload: dict[str, Any], translated: Translated, tool: ws.ServerTool, fn: str, out: _Out,
-               config: BridgeConfig, upstream: Upstream, *, forced: bool, body_choice: Any) -> web.StreamResponse:
+async def _run(
+    payload: dict[str, Any],
+    translated: Translated,
+    tool: ws.ServerTool,
+    fn: str,
+    out: _Out,
+    config: BridgeConfig,
+    upstream: Upstream,
+    *,
+    forced: bool,
+    body_choice: Any,
+) -> web.StreamResponse:
     backend = backends.parse_spec(config.web_search, config.web_search_key_env) if config.web_search else None
     window = await upstream.window()
     if window:
@@ -205,8 +244,9 @@ async def _run(payload: dict[str, Any], translated: Translated, tool: ws.ServerT
     # server tool), so later rounds leave the engine free to answer.
     first_choice: Any = payload.get("tool_choice", _choice_for_search_only(body_choice))
     if forced:
-        first_choice = {"type": "function", "function": {"name": fn}} if config.dialect.tool_choice == "named" \
-            else "required"
+        first_choice = (
+            {"type": "function", "function": {"name": fn}} if config.dialect.tool_choice == "named" else "required"
+        )
     base_choice = "auto" if forced or first_choice == "required" else first_choice
     messages: list[dict[str, Any]] = payload["messages"]
     usage = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
@@ -242,12 +282,19 @@ async def _run(payload: dict[str, Any], translated: Translated, tool: ws.ServerT
             block_id = "srvtoolu_" + new_id("")
             await out.block(ws.server_tool_use(block_id, tool.name, query))
             if problem:
-                outcome = ws.Outcome(query=query, error=problem, message="the query is empty" if problem ==
-                                     "invalid_tool_input" else f"the query is longer than {ws.MAX_QUERY} characters")
+                outcome = ws.Outcome(
+                    query=query,
+                    error=problem,
+                    message="the query is empty"
+                    if problem == "invalid_tool_input"
+                    else f"the query is longer than {ws.MAX_QUERY} characters",
+                )
             elif used >= tool.max_uses:
-                outcome = ws.Outcome(query=query, error="max_uses_exceeded",
-                                     message=f"the limit of {tool.max_uses} searches is reached; answer with what "
-                                             "you found")
+                outcome = ws.Outcome(
+                    query=query,
+                    error="max_uses_exceeded",
+                    message=f"the limit of {tool.max_uses} searches is reached; answer with what you found",
+                )
             elif backend is None:
                 outcome = ws.Outcome(query=query, error="unavailable", message=ws.not_configured_text(tool.name))
             else:
@@ -281,17 +328,27 @@ def _clamp(payload: dict[str, Any], room: int) -> None:
 
 def _assistant_turn(content: list[Block], calls: list[Block], fn: str, config: BridgeConfig) -> dict[str, Any]:
     text = "".join(b["text"] for b in content if b["type"] == "text")
-    msg: dict[str, Any] = {"role": "assistant", "content": text, "tool_calls": [
-        {"id": c["id"], "type": "function",
-         "function": {"name": fn, "arguments": json.dumps(c["input"], ensure_ascii=False)}} for c in calls]}
+    msg: dict[str, Any] = {
+        "role": "assistant",
+        "content": text,
+        "tool_calls": [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": fn, "arguments": json.dumps(c["input"], ensure_ascii=False)},
+            }
+            for c in calls
+        ],
+    }
     thinking = "".join(b["thinking"] for b in content if b["type"] == "thinking")
     if thinking and config.dialect.echo_reasoning:
         msg[config.dialect.reasoning_field] = thinking
     return msg
 
 
-async def _ask_once_more_without_switch(payload: dict[str, Any], translated: Translated, config: BridgeConfig,
-                                        upstream: Upstream, out: _Out) -> dict[str, Any]:
+async def _ask_once_more_without_switch(
+    payload: dict[str, Any], translated: Translated, config: BridgeConfig, upstream: Upstream, out: _Out
+) -> dict[str, Any]:
     """`_ask`, with the relay's rule for models that cannot think: no switch for them, and one retry without
     it when the engine refuses it."""
     model = str(payload.get("model"))
@@ -306,8 +363,9 @@ async def _ask_once_more_without_switch(payload: dict[str, Any], translated: Tra
         raise
 
 
-async def _ask(payload: dict[str, Any], translated: Translated, config: BridgeConfig, upstream: Upstream,
-               out: _Out) -> dict[str, Any]:
+async def _ask(
+    payload: dict[str, Any], translated: Translated, config: BridgeConfig, upstream: Upstream, out: _Out
+) -> dict[str, Any]:
     """One engine round, read whole: the answer as an Anthropic Message. Raises relay._Failed."""
     raw_payload = jsonio.dumps(payload)
     if config.log_bodies:
@@ -316,11 +374,14 @@ async def _ask(payload: dict[str, Any], translated: Translated, config: BridgeCo
         async with asyncio.timeout(config.first_byte_timeout):
             resp = await upstream.post_chat(raw_payload)
     except aiohttp.ServerTimeoutError as exc:
-        raise relay._Failed(relay._unreachable(config, f"no connection within the connect timeout "
-                                                       f"({config.connect_timeout:g} s)"), {}) from exc
+        raise relay._Failed(
+            relay._unreachable(config, f"no connection within the connect timeout ({config.connect_timeout:g} s)"), {}
+        ) from exc
     except TimeoutError as exc:
-        message = (f"the engine at {config.upstream} sent no answer within the first-byte timeout "
-                   f"({config.first_byte_timeout:g} s)")
+        message = (
+            f"the engine at {config.upstream} sent no answer within the first-byte timeout "
+            f"({config.first_byte_timeout:g} s)"
+        )
         raise relay._Failed(Mapped(504, error_body("api_error", message), None, True), {}) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise relay._Failed(relay._unreachable(config, str(exc) or type(exc).__name__), {}) from exc
@@ -333,8 +394,12 @@ async def _ask(payload: dict[str, Any], translated: Translated, config: BridgeCo
                     message = relay.redirect_message(config, resp.status, resp.headers.get("Location"))
                 raise relay._Failed(Mapped(502, error_body("api_error", message), None, True), {})
             headers = {"retry-after": resp.headers["Retry-After"]} if "Retry-After" in resp.headers else {}
-            raise relay._Failed(map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"),
-                                headers, resp.status, extract_message(raw)[0])
+            raise relay._Failed(
+                map_upstream(resp.status, raw, engine=f"the engine at {config.upstream}"),
+                headers,
+                resp.status,
+                extract_message(raw)[0],
+            )
         await out.start()  # the engine is answering: the client's stream begins (and gets pings)
         is_sse = resp.headers.get("Content-Type", "").startswith("text/event-stream")
         raw = await relay._read(resp, config)

@@ -50,8 +50,10 @@ def parse_spec(spec: str, key_env: str | None = None) -> Backend:
         head, _, rest = text.partition(":")
         kind = head.strip().lower()
         if kind not in KINDS:
-            raise SpecError(f"web search backend {spec!r} is unknown: give a SearXNG URL (http://127.0.0.1:8888), "
-                            f"or one of {', '.join(KINDS)} (e.g. brave, tavily:https://api.tavily.com/search)")
+            raise SpecError(
+                f"web search backend {spec!r} is unknown: give a SearXNG URL (http://127.0.0.1:8888), "
+                f"or one of {', '.join(KINDS)} (e.g. brave, tavily:https://api.tavily.com/search)"
+            )
         url = rest.strip() or DEFAULT_URLS.get(kind, "")
         if not url:
             raise SpecError("searxng needs its URL: searxng:http://127.0.0.1:8888 (or just the URL)")
@@ -78,11 +80,13 @@ class BridgeFields(TypedDict, total=False):
     web_search_key_env: str | None
 
 
-def bridge_fields(spec: str | None, key_env: str | None = None,
-                  environ: dict[str, str] | None = None) -> BridgeFields:
+def bridge_fields(spec: str | None, key_env: str | None = None, environ: dict[str, str] | None = None) -> BridgeFields:
     """The BridgeConfig fields for a `web_search` setting (none when it is empty); SpecError when unusable."""
     if not spec or not spec.strip():
         return {}
     backend = parse_spec(spec, key_env)
-    return {"web_search": spec.strip(), "web_search_key_env": backend.key_env,
-            "web_search_key": resolve_key(backend, environ)}
+    return {
+        "web_search": spec.strip(),
+        "web_search_key_env": backend.key_env,
+        "web_search_key": resolve_key(backend, environ),
+    }

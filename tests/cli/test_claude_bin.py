@@ -13,9 +13,7 @@ from ccb.cli.errors import CcbError
 
 def _fake_claude(path: Path, version_line: str = "2.1.197 (Claude Code)", code: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        f"#!{sys.executable}\nimport sys\nprint({version_line!r})\nsys.exit({code})\n", encoding="utf-8"
-    )
+    path.write_text(f"#!{sys.executable}\nimport sys\nprint({version_line!r})\nsys.exit({code})\n", encoding="utf-8")
     path.chmod(0o755)
     return path
 

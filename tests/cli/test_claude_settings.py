@@ -72,9 +72,9 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=12,
 )
-env_keys = st.sampled_from(
-    ["ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "ANTHROPIC_AUTH_TOKEN", "HTTP_PROXY"]
-) | st.text(st.characters(codec="utf-8"), min_size=1, max_size=6)
+env_keys = st.sampled_from(["ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "ANTHROPIC_AUTH_TOKEN", "HTTP_PROXY"]) | st.text(
+    st.characters(codec="utf-8"), min_size=1, max_size=6
+)
 # Claude Code reads env values as strings; a user's non-string values must survive all the same (null
 # excepted: the ownership record uses it for "absent").
 user_env = st.dictionaries(env_keys, json_values.filter(lambda v: v is not None), max_size=5)
@@ -87,18 +87,14 @@ ours_blocks = st.lists(st.dictionaries(env_keys, st.text(max_size=8), max_size=4
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(original=original_settings, blocks=ours_blocks)
-def test_apply_then_restore_is_exact_for_any_settings(
-    original: dict[str, Any], blocks: list[dict[str, str]]
-) -> None:
+def test_apply_then_restore_is_exact_for_any_settings(original: dict[str, Any], blocks: list[dict[str, str]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "settings.json"
         _write(path, original)
         for ours in blocks:
             cs.apply_env(ours, settings_path=path)
             after = _read(path)
-            assert {k: v for k, v in after.items() if k != "env"} == {
-                k: v for k, v in original.items() if k != "env"
-            }
+            assert {k: v for k, v in after.items() if k != "env"} == {k: v for k, v in original.items() if k != "env"}
             env_after, env_before = after.get("env", {}), original.get("env", {})
             assert {k: v for k, v in env_after.items() if k not in ours} == {
                 k: v for k, v in env_before.items() if k not in ours
@@ -227,9 +223,7 @@ def test_symlinked_settings_stay_a_symlink(tmp_path: Path) -> None:
     assert _read(real) == {"model": "x", "env": {"A": "1"}}
 
 
-def test_claude_config_dir_is_honoured(
-    tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_claude_config_dir_is_honoured(tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "profile-a"
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
     result = cs.apply_env({"ANTHROPIC_MODEL": "m"})

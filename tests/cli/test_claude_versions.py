@@ -13,19 +13,34 @@ from ccb.cli.doctor_checks_claude import issue_checks, version_check
 from tests.cli.doctor_helpers import by_id, clean_env, doctor_json, onboard, user_settings
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2.1.332", (2, 1, 332)), ("2.1.332 (Claude Code)", (2, 1, 332)), ("2.10.3-beta.1", (2, 10, 3)),
-    ("weird build", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2.1.332", (2, 1, 332)),
+        ("2.1.332 (Claude Code)", (2, 1, 332)),
+        ("2.10.3-beta.1", (2, 10, 3)),
+        ("weird build", None),
+        ("", None),
+    ],
+)
 def test_parse_version(text: str, expected: tuple[int, int, int] | None) -> None:
     assert parse_version(text) == expected
 
 
-@pytest.mark.parametrize(("version", "position", "status"), [
-    (OLDEST_TESTED, "inside", "ok"), (NEWEST_TESTED, "inside", "ok"), ("2.1.250", "inside", "ok"),
-    ("2.1.196", "older", "warn"), ("1.9.999", "older", "warn"), ("2.1.333", "newer", "warn"),
-    ("2.2.0", "newer", "warn"), ("3.0.0", "newer", "warn"), ("nightly", "unknown", "warn"),
-])
+@pytest.mark.parametrize(
+    ("version", "position", "status"),
+    [
+        (OLDEST_TESTED, "inside", "ok"),
+        (NEWEST_TESTED, "inside", "ok"),
+        ("2.1.250", "inside", "ok"),
+        ("2.1.196", "older", "warn"),
+        ("1.9.999", "older", "warn"),
+        ("2.1.333", "newer", "warn"),
+        ("2.2.0", "newer", "warn"),
+        ("3.0.0", "newer", "warn"),
+        ("nightly", "unknown", "warn"),
+    ],
+)
 def test_tested_range(version: str, position: str, status: str) -> None:
     assert range_position(version) == position
     check = version_check(version)
@@ -34,30 +49,44 @@ def test_tested_range(version: str, position: str, status: str) -> None:
         assert f"@anthropic-ai/claude-code@{NEWEST_TESTED}" in (check.fix or "")
 
 
-@pytest.mark.parametrize(("version", "expected"), [
-    ("2.1.197", set()),
-    ("2.1.303", set()),
-    ("2.1.304", {"tool_search"}),
-    ("2.1.322", {"tool_search"}),
-    ("2.1.323", {"tool_search", "window_1m"}),
-    ("2.1.327", {"tool_search", "window_1m", "output_128k"}),
-    ("2.1.332", {issue.id for issue in ISSUES}),
-    ("2.1.400", {issue.id for issue in ISSUES}),
-])
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("2.1.197", set()),
+        ("2.1.303", set()),
+        ("2.1.304", {"tool_search"}),
+        ("2.1.322", {"tool_search"}),
+        ("2.1.323", {"tool_search", "window_1m"}),
+        ("2.1.327", {"tool_search", "window_1m", "output_128k"}),
+        ("2.1.332", {issue.id for issue in ISSUES}),
+        ("2.1.400", {issue.id for issue in ISSUES}),
+    ],
+)
 def test_known_issues_by_release(version: str, expected: set[str]) -> None:
     assert {issue.id for issue in issues_for(version)} == expected
 
 
 def test_issues_warn_only_for_a_set_up_they_hurt() -> None:
-    handled = {"ANTHROPIC_BASE_URL": "http://127.0.0.1:8765", "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "65536",
-               "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384", "CLAUDE_CODE_SUBAGENT_MODEL": "s",
-               "CLAUDE_CODE_SUBAGENT_MODEL_FORCE": "1"}
+    handled = {
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:8765",
+        "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "65536",
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384",
+        "CLAUDE_CODE_SUBAGENT_MODEL": "s",
+        "CLAUDE_CODE_SUBAGENT_MODEL_FORCE": "1",
+    }
     assert {c.status for c in issue_checks("2.1.332", handled)} == {"ok"}
-    hurt = {"ANTHROPIC_BASE_URL": "http://127.0.0.1:8765", "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "65536",
-            "CLAUDE_CODE_SUBAGENT_MODEL": "s"}
+    hurt = {
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:8765",
+        "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "65536",
+        "CLAUDE_CODE_SUBAGENT_MODEL": "s",
+    }
     warned = {c.id: c for c in issue_checks("2.1.332", hurt) if c.status == "warn"}
-    assert set(warned) == {"claude.issue.window_1m", "claude.issue.output_128k", "claude.issue.subagent_model",
-                           "claude.issue.auto_compact_min"}
+    assert set(warned) == {
+        "claude.issue.window_1m",
+        "claude.issue.output_128k",
+        "claude.issue.subagent_model",
+        "claude.issue.auto_compact_min",
+    }
     assert all(c.fix for c in warned.values())
     assert warned["claude.issue.auto_compact_min"].finding.startswith("2.1.332+: CLAUDE_CODE_AUTO_COMPACT_WINDOW below")
     # 2.1.197 has none of these problems, whatever the set-up.
@@ -67,20 +96,25 @@ def test_issues_warn_only_for_a_set_up_they_hurt() -> None:
 def _fake_claude(folder: Path, version: str, monkeypatch: pytest.MonkeyPatch) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     claude = folder / "claude"
-    claude.write_text(f'#!/bin/sh\nif [ "$1" = "--version" ]; then echo "{version} (Claude Code)"; exit 0; fi\nexit 1\n')
+    claude.write_text(
+        f'#!/bin/sh\nif [ "$1" = "--version" ]; then echo "{version} (Claude Code)"; exit 0; fi\nexit 1\n'
+    )
     claude.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
     assert subprocess.run([str(claude), "--version"], capture_output=True, text=True).stdout.startswith(version)
 
 
-def test_doctor_reports_the_version_and_its_problems(isolated_home: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_reports_the_version_and_its_problems(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clean_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
     onboard(isolated_home)
     _fake_claude(tmp_path / "bin", "2.1.332", monkeypatch)
-    user_settings(isolated_home, {"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:8765",
-                                          "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "65536"}})
+    user_settings(
+        isolated_home,
+        {"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:8765", "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "65536"}},
+    )
     checks = by_id(doctor_json())
     assert checks["claude.version"]["status"] == "ok"
     assert "2.1.332, inside the range ccb is tested with (2.1.197 to 2.1.332)" in checks["claude.version"]["finding"]
@@ -91,8 +125,9 @@ def test_doctor_reports_the_version_and_its_problems(isolated_home: Path, tmp_pa
     assert "Yes, I trust this folder" in checks["claude.issue.trust_default_no"]["finding"]
 
 
-def test_doctor_on_a_release_newer_than_tested(isolated_home: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_on_a_release_newer_than_tested(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clean_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
     onboard(isolated_home)

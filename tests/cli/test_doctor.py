@@ -104,9 +104,7 @@ def test_claude_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert by_id(report)["claude.version"]["status"] == "skip"
 
 
-def test_claude_installed_but_not_on_path(
-    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_claude_installed_but_not_on_path(isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     onboard(isolated_home)
     install_fake_claude(isolated_home / ".local" / "bin", monkeypatch)
     empty = tmp_path / "empty"
@@ -205,9 +203,7 @@ def test_localhost_and_proxy_warn(isolated_home: Path, monkeypatch: pytest.Monke
     assert by_id(doctor_json())["baseurl.proxy"]["status"] == "ok"
 
 
-def test_both_auth_variables_warn_and_stay_masked(
-    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_both_auth_variables_warn_and_stay_masked(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     onboard(isolated_home)
     user_settings(isolated_home, {"env": {"ANTHROPIC_API_KEY": SECRET}})
     monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "sk-other-token-abcd1234")
@@ -238,11 +234,7 @@ def test_saved_login_competes_with_profile(isolated_home: Path) -> None:
     raw = doctor("--json", "--offline").stdout
     assert SECRET not in raw
     check = by_id(json.loads(raw))["auth.saved_login"]
-    assert (
-        check["status"] == "warn"
-        and "oauthAccount" in check["finding"]
-        and "primaryApiKey" in check["finding"]
-    )
+    assert check["status"] == "warn" and "oauthAccount" in check["finding"] and "primaryApiKey" in check["finding"]
     assert "/logout" in check["fix"]
 
 
@@ -343,9 +335,26 @@ def test_running_detached_bridge_is_ok(isolated_home: Path, tmp_path: Path) -> N
     # token counts as the detached bridge.
     out = tmp_path / "serve.out"
     with out.open("wb") as fh:
-        bridge = subprocess.Popen([sys.executable, "-m", "ccb.cli", "serve", "--upstream", "http://127.0.0.1:9/v1",
-                                   "--model", "m", "--engine", "vllm", "--port", "0", "--auth-token", SECRET],
-                                  stdout=fh, stderr=subprocess.DEVNULL)
+        bridge = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ccb.cli",
+                "serve",
+                "--upstream",
+                "http://127.0.0.1:9/v1",
+                "--model",
+                "m",
+                "--engine",
+                "vllm",
+                "--port",
+                "0",
+                "--auth-token",
+                SECRET,
+            ],
+            stdout=fh,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         deadline = time.monotonic() + 30  # hang guard only
         while not (found := re.search(r"ANTHROPIC_BASE_URL=http://127.0.0.1:(\d+)", out.read_text())):

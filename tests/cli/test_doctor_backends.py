@@ -82,9 +82,7 @@ def test_healthy_llamacpp_through_the_bridge(monkeypatch: pytest.MonkeyPatch) ->
         assert found[cid]["status"] == "ok", (cid, found[cid])
     assert "bridge" in found["launch.route"]["finding"]
     assert "embedded bridge" in found["smoke.stream"]["finding"]
-    assert (
-        "tokens/s" in found["smoke.stream"]["finding"] and "first token" in found["smoke.stream"]["finding"]
-    )
+    assert "tokens/s" in found["smoke.stream"]["finding"] and "first token" in found["smoke.stream"]["finding"]
     assert "get_time" in found["smoke.tools"]["finding"]
     assert "131,072" in found["engine.context"]["finding"]
     # The bridge forwarded the smoke requests: a streamed one and one with a forced tool choice.
@@ -142,9 +140,7 @@ def test_unreachable_backend_fails() -> None:
         url = server.url
     add("gone", "custom", protocol="anthropic", base_url=url, api_key=SECRET, model="m")
     found = by_id(doctor_json(code=1))
-    assert (
-        found["backend.reachable"]["status"] == "fail" and "refused" in found["backend.reachable"]["finding"]
-    )
+    assert found["backend.reachable"]["status"] == "fail" and "refused" in found["backend.reachable"]["finding"]
     assert found["smoke.stream"]["status"] == "skip"
 
 
@@ -165,10 +161,7 @@ def test_vllm_without_auto_tool_choice() -> None:
     assert probe["max_tokens"] == 1 and probe["tools"] and probe["tool_choice"] == "auto"
     assert sum(1 for r in engine.requests if r.get("max_tokens") == 1) == 1
     assert found["smoke.stream"]["status"] == "ok"  # no tools: the engine streams fine
-    assert (
-        found["smoke.tools"]["status"] == "fail"
-        and "enable-auto-tool-choice" in found["smoke.tools"]["finding"]
-    )
+    assert found["smoke.tools"]["status"] == "fail" and "enable-auto-tool-choice" in found["smoke.tools"]["finding"]
 
 
 def test_ollama_with_a_4096_window_and_no_tools() -> None:
@@ -220,10 +213,7 @@ def test_sglang_without_tool_call_parser() -> None:
     assert "sglang-admin-secret" not in raw.stdout  # /server_info carries keys: never echoed
     found = by_id(json.loads(raw.stdout))
     assert found["engine.tools"]["status"] == "fail" and "--tool-call-parser" in found["engine.tools"]["fix"]
-    assert (
-        found["engine.reasoning"]["status"] == "warn"
-        and "--reasoning-parser" in found["engine.reasoning"]["fix"]
-    )
+    assert found["engine.reasoning"]["status"] == "warn" and "--reasoning-parser" in found["engine.reasoning"]["fix"]
 
 
 @pytest.mark.parametrize(

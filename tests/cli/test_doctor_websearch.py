@@ -44,13 +44,16 @@ def test_direct_route_does_not_use_a_backend() -> None:
     assert check["status"] == "warn" and "without the bridge" in check["finding"]
 
 
-@pytest.mark.parametrize(("mode", "status", "words"), [
-    ("ok", "ok", "answers JSON with results (3 for a test query)"),
-    ("empty", "warn", "found nothing"),
-    ("429", "warn", "rate limiting"),
-    ("forbidden", "fail", "refused the JSON API"),
-    ("garbage", "fail", "not its JSON search result"),
-])
+@pytest.mark.parametrize(
+    ("mode", "status", "words"),
+    [
+        ("ok", "ok", "answers JSON with results (3 for a test query)"),
+        ("empty", "warn", "found nothing"),
+        ("429", "warn", "rate limiting"),
+        ("forbidden", "fail", "refused the JSON API"),
+        ("garbage", "fail", "not its JSON search result"),
+    ],
+)
 def test_searxng_answers(mode: str, status: str, words: str) -> None:
     backends = SearchBackends()
     if mode == "empty":
@@ -90,8 +93,13 @@ def test_ccb_web_search_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None
 def test_brave_key_missing_then_present(monkeypatch: pytest.MonkeyPatch) -> None:
     backends = SearchBackends()
     with ServerThread(backends.app) as server:
-        add("box", "vllm", base_url="http://127.0.0.1:9/v1", model="m",
-            web_search=f"brave:{server.url}/res/v1/web/search")
+        add(
+            "box",
+            "vllm",
+            base_url="http://127.0.0.1:9/v1",
+            model="m",
+            web_search=f"brave:{server.url}/res/v1/web/search",
+        )
         missing = web_check()
         assert missing["id"] == "websearch.key" and missing["status"] == "fail"
         assert "export BRAVE_API_KEY=" in (missing["fix"] or "")

@@ -15,8 +15,13 @@ from tests.cli.launch_helpers import ccb
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ccb.cli", *args], capture_output=True, text=True, timeout=60,
-                          env=env or dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "ccb.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or dict(os.environ),
+    )
 
 
 def test_version() -> None:
@@ -24,15 +29,18 @@ def test_version() -> None:
     assert done.returncode == 0 and done.stdout.startswith("ccb ")
 
 
-@pytest.mark.parametrize(("args", "code"), [
-    (("profile", "show", "nope"), 1),
-    (("serve",), 2),  # a missing required option is a usage error
-    (("serve", "--upstream", "not a url", "--model", "m"), 1),
-    (("profile", "add", "x", "--preset", "no-such-preset"), 1),
-    (("--no-such-flag",), 2),
-    (("launch", "--model"), 2),
-    (("profile", "switch"), 2),
-])
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("profile", "show", "nope"), 1),
+        (("serve",), 2),  # a missing required option is a usage error
+        (("serve", "--upstream", "not a url", "--model", "m"), 1),
+        (("profile", "add", "x", "--preset", "no-such-preset"), 1),
+        (("--no-such-flag",), 2),
+        (("launch", "--model"), 2),
+        (("profile", "switch"), 2),
+    ],
+)
 def test_error_paths_are_one_line_with_the_right_exit_code(args: tuple[str, ...], code: int) -> None:
     done = run(*args)
     assert done.returncode == code, done.stderr
@@ -48,8 +56,20 @@ def test_no_color_is_respected() -> None:
     assert done.returncode == 0 and "\x1b[" not in done.stdout
 
 
-COMMANDS = [("setup",), ("launch",), ("serve",), ("probe",), ("models",), ("doctor",), ("restore",), ("logs",),
-            ("profile", "list"), ("profile", "add"), ("profile", "switch"), ("profile", "current")]
+COMMANDS = [
+    ("setup",),
+    ("launch",),
+    ("serve",),
+    ("probe",),
+    ("models",),
+    ("doctor",),
+    ("restore",),
+    ("logs",),
+    ("profile", "list"),
+    ("profile", "add"),
+    ("profile", "switch"),
+    ("profile", "current"),
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -74,14 +94,17 @@ def test_completion_scripts_are_fresh() -> None:
         assert committed == generator.render(shell), f"completions/{name} is stale: run python completions/generate.py"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("words", "expected"), [
-    ("ccb launch ", {"alpha", "beta"}),
-    ("ccb profile switch al", {"alpha"}),
-    ("ccb profile show ", {"alpha", "beta"}),
-    ("ccb profile remove b", {"beta"}),
-    ("ccb serve --profile ", {"alpha", "beta"}),
-    ("ccb profile add x --preset kimi", {"kimi", "kimi-for-coding"}),
-])
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("ccb launch ", {"alpha", "beta"}),
+        ("ccb profile switch al", {"alpha"}),
+        ("ccb profile show ", {"alpha", "beta"}),
+        ("ccb profile remove b", {"beta"}),
+        ("ccb serve --profile ", {"alpha", "beta"}),
+        ("ccb profile add x --preset kimi", {"kimi", "kimi-for-coding"}),
+    ],
+)
 def test_dynamic_completion(words: str, expected: set[str]) -> None:
     ccb("profile", "add", "alpha", "--preset", "kimi")
     ccb("profile", "add", "beta", "--preset", "glm")

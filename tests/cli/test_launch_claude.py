@@ -18,8 +18,14 @@ pytestmark = pytest.mark.claude
 
 
 def quiet_env(**extra: str) -> dict[str, str]:
-    env = child_env(claude_path().parent, IS_SANDBOX="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-                    DISABLE_AUTOUPDATER="1", CLAUDE_CODE_MAX_RETRIES="0", **extra)
+    env = child_env(
+        claude_path().parent,
+        IS_SANDBOX="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_AUTOUPDATER="1",
+        CLAUDE_CODE_MAX_RETRIES="0",
+        **extra,
+    )
     for key in [k for k in env if k.startswith("ANTHROPIC_")]:
         env.pop(key)
     return env
@@ -31,8 +37,10 @@ ARGS = ["--", "-p", "create the file", "--dangerously-skip-permissions", "--max-
 async def test_launch_through_the_bridge(tmp_path: Path) -> None:
     target = tmp_path / "via-bridge.txt"
     engine = FakeEngine("sglang", context=131072)
-    engine.push(Answer(text="Writing.", tool_calls=[("Write", {"file_path": str(target), "content": "bridge\n"})]),
-                Answer(text="Done."))
+    engine.push(
+        Answer(text="Writing.", tool_calls=[("Write", {"file_path": str(target), "content": "bridge\n"})]),
+        Answer(text="Done."),
+    )
     async with serving(engine.app) as url:
         ccb("profile", "add", "sg", "--preset", "sglang", "--base-url", url + "/v1", "--model", "qwen3")
         code, out, err = await run_ccb("launch", "sg", *ARGS, env=quiet_env(), cwd=tmp_path, timeout=180)
@@ -46,13 +54,29 @@ async def test_launch_through_the_bridge(tmp_path: Path) -> None:
 async def test_launch_direct_to_a_native_anthropic_upstream(tmp_path: Path) -> None:
     target = tmp_path / "direct.txt"
     upstream = FakeAnthropic(key="sk-native-abcdef123456")
-    upstream.push(Answer(text="Writing.", tool_calls=[("Write", {"file_path": str(target), "content": "direct\n"})]),
-                  Answer(text="Done directly."))
+    upstream.push(
+        Answer(text="Writing.", tool_calls=[("Write", {"file_path": str(target), "content": "direct\n"})]),
+        Answer(text="Done directly."),
+    )
     async with serving(upstream.app) as url:
-        ccb("profile", "add", "nat", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
-            "--api-key-env", "NATIVE_KEY", "--model", "kimi-k2.7-code")
-        code, out, err = await run_ccb("launch", "nat", *ARGS, env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"),
-                                       cwd=tmp_path, timeout=180)
+        ccb(
+            "profile",
+            "add",
+            "nat",
+            "--preset",
+            "custom",
+            "--protocol",
+            "anthropic",
+            "--base-url",
+            url,
+            "--api-key-env",
+            "NATIVE_KEY",
+            "--model",
+            "kimi-k2.7-code",
+        )
+        code, out, err = await run_ccb(
+            "launch", "nat", *ARGS, env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"), cwd=tmp_path, timeout=180
+        )
     assert code == 0, err
     assert out.strip() == "Done directly."
     assert target.read_text() == "direct\n"
@@ -69,11 +93,37 @@ async def test_launch_gives_claude_the_engines_window_and_an_output_limit_that_f
     upstream = FakeAnthropic(key="sk-native-abcdef123456")
     upstream.default = Answer(text="cut off", finish="length")
     async with serving(upstream.app) as url:
-        ccb("profile", "add", "small", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
-            "--api-key-env", "NATIVE_KEY", "--model", "small-model", "--context-length", "65536")
-        code, out, err = await run_ccb("launch", "small", "--", "-p", "write a long essay", "--output-format",
-                                       "json", "--max-turns", "6", env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"),
-                                       cwd=tmp_path, timeout=180)
+        ccb(
+            "profile",
+            "add",
+            "small",
+            "--preset",
+            "custom",
+            "--protocol",
+            "anthropic",
+            "--base-url",
+            url,
+            "--api-key-env",
+            "NATIVE_KEY",
+            "--model",
+            "small-model",
+            "--context-length",
+            "65536",
+        )
+        code, out, err = await run_ccb(
+            "launch",
+            "small",
+            "--",
+            "-p",
+            "write a long essay",
+            "--output-format",
+            "json",
+            "--max-turns",
+            "6",
+            env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"),
+            cwd=tmp_path,
+            timeout=180,
+        )
     result = json.loads(out.strip().splitlines()[-1])
     assert result["modelUsage"]["small-model"]["contextWindow"] == 65536, (code, err)
     sent = [r["max_tokens"] for r in upstream.requests]
@@ -86,8 +136,11 @@ def _explore_engine(body: dict[str, Any]) -> Answer:
         return Answer(text="Explored: nothing interesting.")
     calls = [c for m in body["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or []]
     if not calls:
-        return Answer(tool_calls=[("Agent", {"description": "Look around", "prompt": "List the files here.",
-                                             "subagent_type": "Explore"})])
+        return Answer(
+            tool_calls=[
+                ("Agent", {"description": "Look around", "prompt": "List the files here.", "subagent_type": "Explore"})
+            ]
+        )
     return Answer(text="The agent has looked around.")
 
 
@@ -96,11 +149,32 @@ async def test_a_profiles_subagent_model_runs_explore_agents(tmp_path: Path) -> 
     engine = FakeEngine("sglang", context=131072)
     engine.choose = _explore_engine
     async with serving(engine.app) as url:
-        ccb("profile", "add", "sub", "--preset", "sglang", "--base-url", url + "/v1", "--model", "main-model",
-            "--subagent-model", "agent-model")
-        code, out, err = await run_ccb("launch", "sub", "--", "-p", "explore this folder",
-                                       "--dangerously-skip-permissions", "--max-turns", "6", env=quiet_env(),
-                                       cwd=tmp_path, timeout=240)
+        ccb(
+            "profile",
+            "add",
+            "sub",
+            "--preset",
+            "sglang",
+            "--base-url",
+            url + "/v1",
+            "--model",
+            "main-model",
+            "--subagent-model",
+            "agent-model",
+        )
+        code, out, err = await run_ccb(
+            "launch",
+            "sub",
+            "--",
+            "-p",
+            "explore this folder",
+            "--dangerously-skip-permissions",
+            "--max-turns",
+            "6",
+            env=quiet_env(),
+            cwd=tmp_path,
+            timeout=240,
+        )
     assert code == 0, err
     models = [r["model"] for r in engine.requests if r.get("messages")]
     assert "agent-model" in models, models

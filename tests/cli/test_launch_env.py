@@ -27,25 +27,45 @@ from tests.fakes.anthropic_upstream import FakeAnthropic
 
 
 def profile(**fields: Any) -> Profile:
-    base: dict[str, Any] = {"name": "p", "preset": "custom", "protocol": "openai", "base_url": "http://127.0.0.1:9/v1",
-                            "model": "main-m"}
+    base: dict[str, Any] = {
+        "name": "p",
+        "preset": "custom",
+        "protocol": "openai",
+        "base_url": "http://127.0.0.1:9/v1",
+        "model": "main-m",
+    }
     return Profile(**{**base, **fields})
 
 
 # ------------------------------------------------------------------------------------ window, output
 
 
-@pytest.mark.parametrize(("window", "expected"), [
-    (None, {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32000"}),
-    (32768, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "32768", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "8192"}),
-    (65536, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "65536", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384"}),
-    (99999, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "99999", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "24999"}),
-    (100000, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "100000", "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "100000",
-              "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "25000"}),
-    (262144, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "262144", "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "262144",
-              "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32000"}),
-    (2048, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "2048", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024"}),
-])
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        (None, {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32000"}),
+        (32768, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "32768", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "8192"}),
+        (65536, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "65536", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384"}),
+        (99999, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "99999", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "24999"}),
+        (
+            100000,
+            {
+                "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "100000",
+                "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "100000",
+                "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "25000",
+            },
+        ),
+        (
+            262144,
+            {
+                "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "262144",
+                "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "262144",
+                "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32000",
+            },
+        ),
+        (2048, {"CLAUDE_CODE_MAX_CONTEXT_TOKENS": "2048", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024"}),
+    ],
+)
 def test_window_env(window: int | None, expected: dict[str, str]) -> None:
     assert window_env(window) == expected
 
@@ -73,8 +93,13 @@ def test_profile_env_wins_but_never_with_a_clamped_auto_compact_window() -> None
     assert block["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "60000"
     assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in block
     assert block["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "15000"  # follows the window the profile pinned
-    chosen = claude_env(profile(env={"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "4000"}), base_url="http://x", token="t",
-                        route="bridge", context=131072)
+    chosen = claude_env(
+        profile(env={"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "4000"}),
+        base_url="http://x",
+        token="t",
+        route="bridge",
+        context=131072,
+    )
     assert chosen["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4000"
 
 
@@ -86,12 +111,19 @@ def test_a_profile_made_before_its_preset_gained_a_vendor_switch_still_gets_it()
     old = profile(preset="kimi", protocol="anthropic", base_url="https://api.moonshot.ai/anthropic", env={})
     block = claude_env(old, base_url=old.base_url, token="k", route="direct")
     assert block["CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"] == "1"
-    mine = profile(preset="kimi", protocol="anthropic", base_url="https://api.moonshot.ai/anthropic",
-                   env={"CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "0"})
-    assert claude_env(mine, base_url=mine.base_url, token="k", route="direct")[
-        "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"] == "0"
+    mine = profile(
+        preset="kimi",
+        protocol="anthropic",
+        base_url="https://api.moonshot.ai/anthropic",
+        env={"CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "0"},
+    )
+    assert (
+        claude_env(mine, base_url=mine.base_url, token="k", route="direct")["CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"]
+        == "0"
+    )
     assert "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS" not in claude_env(
-        profile(), base_url="http://127.0.0.1:1", token="t", route="bridge")
+        profile(), base_url="http://127.0.0.1:1", token="t", route="bridge"
+    )
 
 
 def test_every_model_slot_including_fable() -> None:
@@ -114,11 +146,14 @@ def test_a_subagent_model_is_forced_onto_explore() -> None:
 
 def test_model_picker_lists_each_distinct_model_once_in_slot_order() -> None:
     picker = model_picker(profile(opus_model="big", haiku_model="small", subagent_model="small"))
-    assert picker == {"replaceBuiltInOptions": True, "options": [
-        {"model": "main-m", "label": "main-m", "description": "main, sonnet · ccb profile p"},
-        {"model": "big", "label": "big", "description": "opus · ccb profile p"},
-        {"model": "small", "label": "small", "description": "haiku, subagents · ccb profile p"},
-    ]}
+    assert picker == {
+        "replaceBuiltInOptions": True,
+        "options": [
+            {"model": "main-m", "label": "main-m", "description": "main, sonnet · ccb profile p"},
+            {"model": "big", "label": "big", "description": "opus · ccb profile p"},
+            {"model": "small", "label": "small", "description": "haiku, subagents · ccb profile p"},
+        ],
+    }
     assert model_picker(Profile(name="e", preset="custom", protocol="openai", base_url="http://x/v1")) is None
     assert launch_settings(profile(), {"A": "1"}) == {"env": {"A": "1"}, "modelPicker": model_picker(profile())}
 
@@ -134,9 +169,25 @@ def test_switch_writes_the_model_picker_and_restore_puts_the_users_back(isolated
     path.write_text(json.dumps(original))
     upstream = FakeAnthropic()
     with serving_in_thread(upstream.app) as url:
-        ccb("profile", "add", "nat", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
-            "--api-key", "sk-native-abcdef123456", "--model", "kimi-k3", "--haiku-model", "kimi-mini",
-            "--context-length", "65536")
+        ccb(
+            "profile",
+            "add",
+            "nat",
+            "--preset",
+            "custom",
+            "--protocol",
+            "anthropic",
+            "--base-url",
+            url,
+            "--api-key",
+            "sk-native-abcdef123456",
+            "--model",
+            "kimi-k3",
+            "--haiku-model",
+            "kimi-mini",
+            "--context-length",
+            "65536",
+        )
         result = CliRunner().invoke(app, ["profile", "switch", "nat"])
         assert result.exit_code == 0, result.output
         data = json.loads(path.read_text())
@@ -165,7 +216,8 @@ def test_top_level_keys_restore_exactly(tmp_path: Path, before: dict[str, Any]) 
     cs.apply_env({"A": "2"}, top={"modelPicker": {"options": [{"model": "b"}]}}, settings_path=path)
     assert json.loads(path.read_text())["modelPicker"] == {"options": [{"model": "b"}]}
     assert cs.owned_top_keys(settings_path=path) == {
-        "modelPicker": {"value": before["modelPicker"]} if "modelPicker" in before else None}
+        "modelPicker": {"value": before["modelPicker"]} if "modelPicker" in before else None
+    }
     # A switch that writes no picker gives the user's back at once.
     cs.apply_env({"A": "3"}, settings_path=path)
     assert json.loads(path.read_text()).get("modelPicker", "absent") == before.get("modelPicker", "absent")
@@ -187,8 +239,22 @@ def test_only_known_top_level_keys_can_be_owned() -> None:
 
 def test_ccb_serve_prints_the_window_output_and_model_lines(tmp_path: Path, isolated_home: Path) -> None:
     env = {**os.environ, "HOME": str(isolated_home)}
-    argv = [sys.executable, "-m", "ccb.cli", "serve", "--port", "0", "--upstream", "http://127.0.0.1:9/v1",
-            "--model", "qwen/coder 7b", "--engine", "vllm", "--context-length", "65536"]
+    argv = [
+        sys.executable,
+        "-m",
+        "ccb.cli",
+        "serve",
+        "--port",
+        "0",
+        "--upstream",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "qwen/coder 7b",
+        "--engine",
+        "vllm",
+        "--context-length",
+        "65536",
+    ]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True) as proc:
         try:
             assert proc.stdout is not None
@@ -197,18 +263,33 @@ def test_ccb_serve_prints_the_window_output_and_model_lines(tmp_path: Path, isol
             proc.terminate()
             proc.wait(30)
     assert lines[0].startswith("export ANTHROPIC_BASE_URL=http://127.0.0.1:")
-    assert lines[3:] == ["export ANTHROPIC_MODEL='qwen/coder 7b'", "export CLAUDE_CODE_MAX_CONTEXT_TOKENS=65536",
-                         "export CLAUDE_CODE_MAX_OUTPUT_TOKENS=16384"]
+    assert lines[3:] == [
+        "export ANTHROPIC_MODEL='qwen/coder 7b'",
+        "export CLAUDE_CODE_MAX_CONTEXT_TOKENS=65536",
+        "export CLAUDE_CODE_MAX_OUTPUT_TOKENS=16384",
+    ]
 
 
-def test_ccb_serve_profile_prints_every_model_slot_and_the_probed_window(tmp_path: Path,
-                                                                         isolated_home: Path) -> None:
+def test_ccb_serve_profile_prints_every_model_slot_and_the_probed_window(tmp_path: Path, isolated_home: Path) -> None:
     from tests.fakes.openai_engine import FakeEngine
 
     engine = FakeEngine("vllm", context=65536)
     with serving_in_thread(engine.app) as url:
-        ccb("profile", "add", "vl", "--preset", "vllm", "--base-url", url + "/v1", "--model", "big-m",
-            "--haiku-model", "small-m", "--subagent-model", "agent-m")
+        ccb(
+            "profile",
+            "add",
+            "vl",
+            "--preset",
+            "vllm",
+            "--base-url",
+            url + "/v1",
+            "--model",
+            "big-m",
+            "--haiku-model",
+            "small-m",
+            "--subagent-model",
+            "agent-m",
+        )
         argv = [sys.executable, "-m", "ccb.cli", "serve", "--profile", "vl", "--port", "0"]
         env = {**os.environ, "HOME": str(isolated_home)}
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True) as proc:

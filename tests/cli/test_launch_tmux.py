@@ -22,10 +22,18 @@ KEY = "sk-native-abcdef123456"
 
 
 def terminal_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {"HOME": str(home), "CCB_HOME": str(home / ".ccb"), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "TERM": "xterm-256color", "LANG": "C.UTF-8", "NO_PROXY": "127.0.0.1,localhost", "IS_SANDBOX": "1",
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
-           "CLAUDE_CODE_MAX_RETRIES": "0"}
+    env = {
+        "HOME": str(home),
+        "CCB_HOME": str(home / ".ccb"),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "IS_SANDBOX": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+    }
     return {**env, **extra}
 
 
@@ -40,9 +48,25 @@ async def test_model_lists_the_profiles_models(tmp_path: Path, isolated_home: Pa
     project.mkdir()
     upstream = FakeAnthropic(key=KEY)
     async with serving(upstream.app) as url:
-        ccb("profile", "add", "nat", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
-            "--api-key-env", "NATIVE_KEY", "--model", "kimi-k3", "--haiku-model", "kimi-mini",
-            "--context-length", "65536")
+        ccb(
+            "profile",
+            "add",
+            "nat",
+            "--preset",
+            "custom",
+            "--protocol",
+            "anthropic",
+            "--base-url",
+            url,
+            "--api-key-env",
+            "NATIVE_KEY",
+            "--model",
+            "kimi-k3",
+            "--haiku-model",
+            "kimi-mini",
+            "--context-length",
+            "65536",
+        )
         with Terminal(launch_argv("nat"), env=terminal_env(isolated_home, NATIVE_KEY=KEY), cwd=project) as term:
             await term.trust_folder()
             start = await term.wait_for("? for shortcuts", "for agents", timeout=90)
@@ -51,7 +75,7 @@ async def test_model_lists_the_profiles_models(tmp_path: Path, isolated_home: Pa
             await asyncio.sleep(0.8)
             term.keys("Enter")
             picker = await term.wait_for("Select model")
-            rows = picker[picker.index("Select model"):]
+            rows = picker[picker.index("Select model") :]
             assert "kimi-k3" in rows and "kimi-mini" in rows, picker
             assert "ccb profile nat" in rows
             if claude_version != "2.1.197":  # the modelPicker rows: one per model, naming its slots
@@ -85,8 +109,9 @@ def _cron_engine(body: dict[str, Any]) -> Answer:
     return Answer(text="Nothing is scheduled: the cron list is empty.")
 
 
-async def test_a_deferred_tool_works_through_toolsearch_in_a_real_terminal(tmp_path: Path, isolated_home: Path,
-                                                                           claude_version: str) -> None:
+async def test_a_deferred_tool_works_through_toolsearch_in_a_real_terminal(
+    tmp_path: Path, isolated_home: Path, claude_version: str
+) -> None:
     """`ccb launch` through the bridge, interactive: the engine finds CronList with ToolSearch, gets its definition,
     calls it, and the answer reaches the screen. 2.1.197 defers tools only when asked (ENABLE_TOOL_SEARCH)."""
     project = tmp_path / "project"
@@ -120,21 +145,38 @@ async def test_a_deferred_tool_works_through_toolsearch_in_a_real_terminal(tmp_p
     assert listed["content"] and "<functions>" not in listed["content"]
 
 
-async def test_after_a_switch_plain_claude_lists_the_profiles_models(tmp_path: Path, isolated_home: Path,
-                                                                      claude_version: str) -> None:
+async def test_after_a_switch_plain_claude_lists_the_profiles_models(
+    tmp_path: Path, isolated_home: Path, claude_version: str
+) -> None:
     """`ccb profile switch` puts the profile (env and modelPicker) into ~/.claude/settings.json: plain `claude`
     in a terminal offers its models in `/model` and answers from it; `ccb restore` gives the file back."""
     project = tmp_path / "project"
     project.mkdir()
     settings = isolated_home / ".claude" / "settings.json"
     settings.parent.mkdir()
-    settings.write_text(json.dumps({"modelPicker": {"options": [{"model": "claude-opus-5-5", "label": "Mine"}]},
-                                    "theme": "dark"}))
+    settings.write_text(
+        json.dumps({"modelPicker": {"options": [{"model": "claude-opus-5-5", "label": "Mine"}]}, "theme": "dark"})
+    )
     original = settings.read_bytes()
     upstream = FakeAnthropic(key=KEY)
     async with serving(upstream.app) as url:
-        ccb("profile", "add", "nat", "--preset", "custom", "--protocol", "anthropic", "--base-url", url,
-            "--api-key", KEY, "--model", "kimi-k3", "--haiku-model", "kimi-mini")
+        ccb(
+            "profile",
+            "add",
+            "nat",
+            "--preset",
+            "custom",
+            "--protocol",
+            "anthropic",
+            "--base-url",
+            url,
+            "--api-key",
+            KEY,
+            "--model",
+            "kimi-k3",
+            "--haiku-model",
+            "kimi-mini",
+        )
         code, _, err = await run_ccb("profile", "switch", "nat", env=dict(os.environ), cwd=tmp_path)
         assert code == 0, err
         with Terminal([str(claude_path())], env=terminal_env(isolated_home), cwd=project) as term:
@@ -144,7 +186,7 @@ async def test_after_a_switch_plain_claude_lists_the_profiles_models(tmp_path: P
             await asyncio.sleep(0.8)
             term.keys("Enter")
             picker = await term.wait_for("Select model")
-            rows = picker[picker.index("Select model"):]
+            rows = picker[picker.index("Select model") :]
             assert "kimi-k3" in rows and "kimi-mini" in rows and "Mine" not in rows, picker
             term.keys("Escape")
             await asyncio.sleep(0.8)

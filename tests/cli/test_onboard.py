@@ -81,8 +81,9 @@ def hosted_fake(key: str = KEY) -> FakeAnthropic:
 
     async def models(request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {key}":
-            return web.json_response({"type": "error", "error": {"type": "authentication_error",
-                                                                 "message": "bad key"}}, status=401)
+            return web.json_response(
+                {"type": "error", "error": {"type": "authentication_error", "message": "bad key"}}, status=401
+            )
         listed = [{"id": "glm-x", "type": "model"}, {"id": "kimi-y", "type": "model"}]
         return web.json_response({"data": listed, "has_more": False})
 
@@ -115,7 +116,8 @@ def test_local_engine_found_tested_and_saved(kind: str, capsys: pytest.CaptureFi
     assert profile["preset"] == kind and profile["engine"] == kind
     assert profile["base_url"] == f"{url}/v1"
     assert {profile[s] for s in ("model", "opus_model", "sonnet_model", "haiku_model", "subagent_model")} == {
-        "qwen-tiny"}
+        "qwen-tiny"
+    }
     # The test request went through the embedded bridge (a 32k window never goes direct) to the engine.
     chats = [r for r in engine.requests if "messages" in r and "count_tokens" not in r]
     assert chats and chats[-1]["model"] == "qwen-tiny"
@@ -124,7 +126,10 @@ def test_local_engine_found_tested_and_saved(kind: str, capsys: pytest.CaptureFi
     assert "The model answered (through the ccb bridge" in err and "first token after" in err
     assert "It works" not in err
     flat = " ".join(err.split())
-    fix = {"llamacpp": "restart llama-server with `-c 65536 -np 1`", "vllm": "restart vLLM with `--max-model-len 65536`"}
+    fix = {
+        "llamacpp": "restart llama-server with `-c 65536 -np 1`",
+        "vllm": "restart vLLM with `--max-model-len 65536`",
+    }
     assert "the engine's window is 32,768 tokens" in flat and fix[kind] in flat
     assert not paths.claude_settings_file().exists()
 
@@ -329,8 +334,16 @@ def test_launch_with_nothing_set_up_onboards_then_launches(
 
 def test_setup_without_a_terminal_says_what_to_run_instead(tmp_path: Path) -> None:
     script = "import sys\nfrom ccb.cli import app\nsys.argv = ['ccb', 'setup']\napp.main()\n"
-    done = subprocess.run([sys.executable, "-c", script], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path, env=dict(os.environ), check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
@@ -361,8 +374,11 @@ def test_default_slots_keep_listed_suggestions_and_follow_a_chosen_model() -> No
     draft = profile_from_preset("ds", "deepseek")
     listed = ["deepseek-v4-pro", "deepseek-v4-flash"]
     assert onboard.default_slots(draft, "deepseek-v4-pro", listed) == {
-        "opus": "deepseek-v4-pro", "sonnet": "deepseek-v4-pro", "haiku": "deepseek-v4-flash",
-        "subagent": "deepseek-v4-pro"}
+        "opus": "deepseek-v4-pro",
+        "sonnet": "deepseek-v4-pro",
+        "haiku": "deepseek-v4-flash",
+        "subagent": "deepseek-v4-pro",
+    }
     # A suggestion the provider no longer lists falls back to the main model.
     assert onboard.default_slots(draft, "deepseek-v4-pro", ["deepseek-v4-pro"])["haiku"] == "deepseek-v4-pro"
     # The user picked something else: every slot follows it.
@@ -370,8 +386,13 @@ def test_default_slots_keep_listed_suggestions_and_follow_a_chosen_model() -> No
 
 
 def test_target_menu_lists_running_engines_first_in_plain_words() -> None:
-    running = EngineStatus("http://127.0.0.1:11434", "ok", kind="ollama", version="0.12.3",
-                           models=(ModelInfo("qwen3-coder:30b", loaded=True),))
+    running = EngineStatus(
+        "http://127.0.0.1:11434",
+        "ok",
+        kind="ollama",
+        version="0.12.3",
+        models=(ModelInfo("qwen3-coder:30b", loaded=True),),
+    )
     menu, targets = onboard.target_menu([running])
     titles = [str(item.title) for item in menu]
     assert titles[1] == "Ollama 0.12.3 — running at 127.0.0.1:11434, model qwen3-coder:30b"
@@ -380,8 +401,10 @@ def test_target_menu_lists_running_engines_first_in_plain_words() -> None:
     assert "Moonshot Kimi — works with Claude Code directly" in titles
     assert "Groq — ccb translates for Claude Code" in titles
     assert titles[-1].startswith("Another server (any address)")
-    kimi, groq = titles.index("Moonshot Kimi — works with Claude Code directly"), titles.index(
-        "Groq — ccb translates for Claude Code")
+    kimi, groq = (
+        titles.index("Moonshot Kimi — works with Claude Code directly"),
+        titles.index("Groq — ccb translates for Claude Code"),
+    )
     assert titles.index("vLLM — not running now (you will give its address)") < kimi < groq
 
 
@@ -394,7 +417,8 @@ def test_the_bridges_log_lines_stay_out_of_the_wizard(capsys: pytest.CaptureFixt
 
 
 def test_an_unset_key_variable_is_not_offered_a_retry_that_cannot_pass(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:  # m9
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # m9
     monkeypatch.delenv("NEVER_SET_KEY", raising=False)
     profile = profile_from_preset("ds", "deepseek", api_key_env="NEVER_SET_KEY", model="deepseek-chat")
     with terminal(ENTER) as screen:  # the first choice

@@ -282,17 +282,13 @@ def test_cli_probe_json_shape(servers: ServerThread) -> None:
         ("ollama", "ok"),
         (None, "refused"),
     ]
-    assert all(
-        set(e) == ENGINE_KEYS and all(set(m) == MODEL_KEYS for m in e["models"]) for e in doc["engines"]
-    )
+    assert all(set(e) == ENGINE_KEYS and all(set(m) == MODEL_KEYS for m in e["models"]) for e in doc["engines"])
     assert doc["engines"][0]["openai_base"] == urls[0] + "/v1"
     assert SGLANG_SECRET not in result.output and SGLANG_ADMIN_SECRET not in result.output
 
 
 def test_cli_probe_sections(servers: ServerThread) -> None:
-    result = _run(
-        "probe", servers.serve(sglang_app(version="0.5.9")), servers.serve(llamacpp_app(n_ctx=16384))
-    )
+    result = _run("probe", servers.serve(sglang_app(version="0.5.9")), servers.serve(llamacpp_app(n_ctx=16384)))
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "SGLang 0.5.9" in out and "llama.cpp b8840-1a2b3c4d" in out

@@ -79,8 +79,12 @@ def test_json_shapes_are_stable() -> None:
     assert set(as_json("list")["profiles"][0]) == PROFILE_KEYS
     assert set(as_json("show", "ds")) == PROFILE_KEYS
     assert set(as_json("current")) == {"active", "profile", "claude"}
-    assert set(as_json("current")["claude"]) == {"settings_file", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL",
-                                                 "ANTHROPIC_DEFAULT_SONNET_MODEL"}
+    assert set(as_json("current")["claude"]) == {
+        "settings_file",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_MODEL",
+        "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    }
     assert set(as_json("current")["profile"]) == PROFILE_KEYS
     assert set(as_json("show", "ds")["slots"]) == {"model", "opus", "sonnet", "haiku", "subagent"}
 
@@ -180,9 +184,7 @@ def test_usage_errors_exit_2() -> None:
     assert run("add", "x", "--preset", "vllm", "--context-length", "0").exit_code == 2
 
 
-def test_main_prints_one_line_and_exits_1(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_main_prints_one_line_and_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(sys, "argv", ["ccb", "profile", "add", "x", "--preset", "nope"])
     with pytest.raises(SystemExit) as info:
         app_module.main()
@@ -219,24 +221,53 @@ def test_add_with_a_web_search_backend_is_stored_and_shown(monkeypatch: pytest.M
 
     runner = CliRunner()
     monkeypatch.delenv("BRAVE_API_KEY", raising=False)
-    done = runner.invoke(app, ["profile", "add", "s1", "--preset", "vllm", "--model", "m",
-                               "--web-search", "http://127.0.0.1:8888"])
+    done = runner.invoke(
+        app, ["profile", "add", "s1", "--preset", "vllm", "--model", "m", "--web-search", "http://127.0.0.1:8888"]
+    )
     assert done.exit_code == 0, done.output
     assert store.get_profile("s1").web_search == "http://127.0.0.1:8888"
     done = runner.invoke(app, ["profile", "add", "s2", "--preset", "vllm", "--model", "m", "--web-search", "brave"])
     assert done.exit_code == 0, done.output
     shown = runner.invoke(app, ["profile", "show", "s2"])
-    assert "Brave Search at https://api.search.brave.com/res/v1/web/search, key from $BRAVE_API_KEY (not set" \
+    assert (
+        "Brave Search at https://api.search.brave.com/res/v1/web/search, key from $BRAVE_API_KEY (not set"
         in shown.output
-    secret = runner.invoke(app, ["profile", "add", "s3", "--preset", "vllm", "--model", "m",
-                                 "--web-search", "https://user:hunter2pass@searx.example.org"])
+    )
+    secret = runner.invoke(
+        app,
+        [
+            "profile",
+            "add",
+            "s3",
+            "--preset",
+            "vllm",
+            "--model",
+            "m",
+            "--web-search",
+            "https://user:hunter2pass@searx.example.org",
+        ],
+    )
     assert secret.exit_code == 0
     listed = runner.invoke(app, ["profile", "list", "--json"])
     assert "hunter2pass" not in listed.output and "searx.example.org" in listed.output
     bad = runner.invoke(app, ["profile", "add", "s4", "--preset", "vllm", "--model", "m", "--web-search", "bing"])
     assert bad.exit_code == 1 and "'bing' is unknown" in str(bad.exception)
-    bad_env = runner.invoke(app, ["profile", "add", "s5", "--preset", "vllm", "--model", "m", "--web-search",
-                                  "tavily", "--web-search-key-env", "not a name"])
+    bad_env = runner.invoke(
+        app,
+        [
+            "profile",
+            "add",
+            "s5",
+            "--preset",
+            "vllm",
+            "--model",
+            "m",
+            "--web-search",
+            "tavily",
+            "--web-search-key-env",
+            "not a name",
+        ],
+    )
     assert bad_env.exit_code == 1 and "not an environment variable name" in str(bad_env.exception)
 
 
@@ -248,8 +279,11 @@ def test_bridge_config_takes_the_profile_backend_else_ccb_web_search(monkeypatch
     monkeypatch.setenv("CCB_WEB_SEARCH", "http://127.0.0.1:9999")
     with_backend = profile_from_preset("p", "vllm", model="m", web_search="tavily", web_search_key_env="MY_TAVILY")
     config = bridge_config(with_backend, token="t")
-    assert (config.web_search, config.web_search_key, config.web_search_key_env) == \
-        ("tavily", "tvly-abcdef123456", "MY_TAVILY")
+    assert (config.web_search, config.web_search_key, config.web_search_key_env) == (
+        "tavily",
+        "tvly-abcdef123456",
+        "MY_TAVILY",
+    )
     assert "tvly-abcdef123456" in config.secrets
     plain = bridge_config(profile_from_preset("q", "vllm", model="m"), token="t")
     assert plain.web_search == "http://127.0.0.1:9999" and plain.web_search_key is None

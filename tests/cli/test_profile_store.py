@@ -60,9 +60,7 @@ def test_resolve_key_prefers_literal_then_env(monkeypatch: pytest.MonkeyPatch) -
     assert Profile(**base).resolve_key() is None
 
 
-@pytest.mark.parametrize(
-    ("key", "masked"), [("sk-abcdefgh12345678", "••••5678"), ("short", "••••"), ("", "••••")]
-)
+@pytest.mark.parametrize(("key", "masked"), [("sk-abcdefgh12345678", "••••5678"), ("short", "••••"), ("", "••••")])
 def test_mask_key(key: str, masked: str) -> None:
     assert mask_key(key) == masked
 

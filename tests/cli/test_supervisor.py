@@ -164,9 +164,7 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ({"NO_PROXY": "a", "no_proxy": "b"}, "a,127.0.0.1,localhost", "b,127.0.0.1,localhost"),
     ],
 )
-def test_no_proxy_is_appended_never_replaced(
-    base: dict[str, str], expected_upper: str, expected_lower: str
-) -> None:
+def test_no_proxy_is_appended_never_replaced(base: dict[str, str], expected_upper: str, expected_lower: str) -> None:
     env = build_child_env(base, {})
     assert env["NO_PROXY"] == expected_upper
     assert env["no_proxy"] == expected_lower
@@ -202,9 +200,7 @@ def test_exit_code_of_signal_death() -> None:
 # ------------------------------------------------------------------------------- in-process child runs
 
 
-async def test_argv_env_and_settings_reach_claude_verbatim(
-    fake: Fake, tmp_path: Path, private_tmp: Path
-) -> None:
+async def test_argv_env_and_settings_reach_claude_verbatim(fake: Fake, tmp_path: Path, private_tmp: Path) -> None:
     pwned = tmp_path / "pwned"
     args = [
         "-p",

@@ -67,8 +67,11 @@ def test_switch_merges_owned_keys_and_restore_is_exact(isolated_home: Path) -> N
 
     current = json.loads(invoke("profile", "current", "--json").stdout)
     assert current["active"] == "kimi"
-    assert current["claude"]["ANTHROPIC_BASE_URL"] == {"value": "https://api.moonshot.ai/anthropic",
-                                                       "source": "user", "by_ccb": True}
+    assert current["claude"]["ANTHROPIC_BASE_URL"] == {
+        "value": "https://api.moonshot.ai/anthropic",
+        "source": "user",
+        "by_ccb": True,
+    }
 
     restored = invoke("restore")
     assert restored.exit_code == 0
@@ -82,7 +85,9 @@ def test_switching_twice_still_restores_the_original(isolated_home: Path) -> Non
     ccb("profile", "add", "glm", "--preset", "zai", "--api-key", KEY + "x")
     assert invoke("profile", "switch", "kimi").exit_code == 0
     assert invoke("profile", "switch", "glm").exit_code == 0
-    assert json.loads(settings_path(isolated_home).read_text())["env"]["ANTHROPIC_BASE_URL"].startswith("https://api.z.ai")
+    assert json.loads(settings_path(isolated_home).read_text())["env"]["ANTHROPIC_BASE_URL"].startswith(
+        "https://api.z.ai"
+    )
     assert invoke("restore").exit_code == 0
     assert json.loads(settings_path(isolated_home).read_text()) == FOREIGN
 
@@ -122,10 +127,16 @@ def test_openai_profile_gets_a_background_bridge(isolated_home: Path) -> None:
             assert env["ANTHROPIC_BASE_URL"] == report["base_url"]
             # Plain `claude` would now reach the engine through the background bridge with that token.
             with httpx.Client(trust_env=False) as client:
-                resp = client.post(env["ANTHROPIC_BASE_URL"] + "/v1/messages", timeout=30,
-                                         headers={"Authorization": f"Bearer {env['ANTHROPIC_AUTH_TOKEN']}"},
-                                         json={"model": env["ANTHROPIC_MODEL"], "max_tokens": 5,
-                                               "messages": [{"role": "user", "content": "hi"}]})
+                resp = client.post(
+                    env["ANTHROPIC_BASE_URL"] + "/v1/messages",
+                    timeout=30,
+                    headers={"Authorization": f"Bearer {env['ANTHROPIC_AUTH_TOKEN']}"},
+                    json={
+                        "model": env["ANTHROPIC_MODEL"],
+                        "max_tokens": 5,
+                        "messages": [{"role": "user", "content": "hi"}],
+                    },
+                )
             assert resp.status_code == 200 and resp.json()["content"][0]["text"]
             state = bridge_daemon.state_file()
             assert stat.S_IMODE(state.stat().st_mode) == 0o600
@@ -155,7 +166,9 @@ def _alive(pid: int) -> bool:
     return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
 
-def test_background_bridge_searches_with_the_profile_backend(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_background_bridge_searches_with_the_profile_backend(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.fakes.search_backends import BRAVE_KEY, SearchBackends
     from tests.fakes.openai_engine import Answer
 
@@ -165,18 +178,37 @@ def test_background_bridge_searches_with_the_profile_backend(isolated_home: Path
     engine.push(Answer(tool_calls=[("web_search", {"query": "ccb"})]), Answer(text="found it"))
     search = SearchBackends()
     with serving_in_thread(engine.app) as url, serving_in_thread(search.app) as search_url:
-        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3",
-            "--web-search", f"brave:{search_url}/res/v1/web/search", "--web-search-key-env", "MY_BRAVE")
+        ccb(
+            "profile",
+            "add",
+            "local",
+            "--preset",
+            "vllm",
+            "--base-url",
+            url + "/v1",
+            "--model",
+            "qwen3",
+            "--web-search",
+            f"brave:{search_url}/res/v1/web/search",
+            "--web-search-key-env",
+            "MY_BRAVE",
+        )
         try:
             result = invoke("profile", "switch", "local", "--json")
             assert result.exit_code == 0, result.output
             env = json.loads(settings_path(isolated_home).read_text())["env"]
             with httpx.Client(trust_env=False) as client:
-                resp = client.post(env["ANTHROPIC_BASE_URL"] + "/v1/messages", timeout=30,
-                                   headers={"Authorization": f"Bearer {env['ANTHROPIC_AUTH_TOKEN']}"},
-                                   json={"model": env["ANTHROPIC_MODEL"], "max_tokens": 50,
-                                         "tools": [{"type": "web_search_20250305", "name": "web_search"}],
-                                         "messages": [{"role": "user", "content": "search"}]})
+                resp = client.post(
+                    env["ANTHROPIC_BASE_URL"] + "/v1/messages",
+                    timeout=30,
+                    headers={"Authorization": f"Bearer {env['ANTHROPIC_AUTH_TOKEN']}"},
+                    json={
+                        "model": env["ANTHROPIC_MODEL"],
+                        "max_tokens": 50,
+                        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+                        "messages": [{"role": "user", "content": "search"}],
+                    },
+                )
         finally:
             bridge_daemon.stop()
     assert resp.status_code == 200, resp.text

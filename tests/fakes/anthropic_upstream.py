@@ -18,28 +18,76 @@ from tests.fakes.openai_engine import Answer
 
 def _events(answer: Answer, model: str) -> list[tuple[str, dict[str, Any]]]:
     usage = {"input_tokens": answer.prompt_tokens, "output_tokens": 1}
-    events: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": {
-        "id": "msg_" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant", "model": model,
-        "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}})]
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_" + uuid.uuid4().hex[:20],
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage,
+                },
+            },
+        )
+    ]
     index = 0
     if answer.text:
-        events += [("content_block_start", {"type": "content_block_start", "index": index,
-                                            "content_block": {"type": "text", "text": ""}}),
-                   ("content_block_delta", {"type": "content_block_delta", "index": index,
-                                            "delta": {"type": "text_delta", "text": answer.text}}),
-                   ("content_block_stop", {"type": "content_block_stop", "index": index})]
+        events += [
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+            ),
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": answer.text}},
+            ),
+            ("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
         index += 1
     for name, args in answer.tool_calls:
-        events += [("content_block_start", {"type": "content_block_start", "index": index, "content_block": {
-                        "type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": name, "input": {}}}),
-                   ("content_block_delta", {"type": "content_block_delta", "index": index,
-                                            "delta": {"type": "input_json_delta", "partial_json": json.dumps(args)}}),
-                   ("content_block_stop", {"type": "content_block_stop", "index": index})]
+        events += [
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": "toolu_" + uuid.uuid4().hex[:20],
+                        "name": name,
+                        "input": {},
+                    },
+                },
+            ),
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": json.dumps(args)},
+                },
+            ),
+            ("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
         index += 1
     stop = "tool_use" if answer.tool_calls else "max_tokens" if answer.finish == "length" else "end_turn"
-    events += [("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                  "usage": {"output_tokens": answer.completion_tokens}}),
-               ("message_stop", {"type": "message_stop"})]
+    events += [
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": answer.completion_tokens},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
     return events
 
 
@@ -63,8 +111,9 @@ class FakeAnthropic:
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         self.headers.append(dict(request.headers))
         if self.key is not None and request.headers.get("Authorization") != f"Bearer {self.key}":
-            return web.json_response({"type": "error", "error": {"type": "authentication_error",
-                                                                 "message": "bad key"}}, status=401)
+            return web.json_response(
+                {"type": "error", "error": {"type": "authentication_error", "message": "bad key"}}, status=401
+            )
         body = await request.json()
         self.requests.append(body)
         answer = self.script.popleft() if self.script else self.default

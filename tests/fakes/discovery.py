@@ -248,9 +248,7 @@ class LmsModel:
 
 LMS_MODELS = (
     LmsModel("qwen/qwen3-coder-30b", reasoning=("off", "on")),
-    LmsModel(
-        "google/gemma-3-12b", type="vlm", state="not-loaded", loaded_context_length=None, capabilities=()
-    ),
+    LmsModel("google/gemma-3-12b", type="vlm", state="not-loaded", loaded_context_length=None, capabilities=()),
     LmsModel("text-embedding-nomic-embed-text-v1.5", type="embeddings", capabilities=()),
 )
 
@@ -286,9 +284,7 @@ def lmstudio_app(
 ) -> web.Application:
     async def unknown(request: web.Request) -> web.Response:
         # LM Studio's signature trap: unknown routes are HTTP 200 with a string error.
-        return web.json_response(
-            {"error": f"Unexpected endpoint or method. ({request.method} {request.path})"}
-        )
+        return web.json_response({"error": f"Unexpected endpoint or method. ({request.method} {request.path})"})
 
     listed = [{"id": m.id, "object": "model", "owned_by": "organization_owner"} for m in models]
     app = _new_app(_bearer_guard(api_key, ("/v1/", "/api/"), x_api_key=True))
@@ -306,9 +302,7 @@ def not_engine_app() -> web.Application:
     """A web site that answers every path with 200 and HTML, like a single-page app's dev server."""
 
     async def page(_: web.Request) -> web.Response:
-        return web.Response(
-            text="<!doctype html><html><body>Dashboard</body></html>", content_type="text/html"
-        )
+        return web.Response(text="<!doctype html><html><body>Dashboard</body></html>", content_type="text/html")
 
     app = _new_app()
     app.router.add_route("*", "/{tail:.*}", page)

@@ -109,9 +109,7 @@ class FakeAnthropic:
     """A native Anthropic Messages provider. `mode`: "ok", "unauthorized" (401 everywhere) or "no_models"
     (the model list routes answer 404 while /v1/messages works). Records every request path."""
 
-    def __init__(
-        self, *, key: str, mode: str = "ok", model: str = "glm-test", echo_key: bool = False
-    ) -> None:
+    def __init__(self, *, key: str, mode: str = "ok", model: str = "glm-test", echo_key: bool = False) -> None:
         self.key = key
         self.mode = mode
         self.model = model

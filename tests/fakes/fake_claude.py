@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SCRIPT = r'''
+SCRIPT = r"""
 import json, os, signal, sys, time, urllib.request
 record = os.environ["FAKE_CLAUDE_RECORD"]
 args = sys.argv[1:]
@@ -57,7 +57,7 @@ if mode == "wait":
         time.sleep(0.1)
     sys.exit(99)
 sys.exit(0)
-'''
+"""
 
 
 def install(folder: Path) -> Path:

@@ -25,8 +25,16 @@ from typing import Any, Self
 
 from tests.fakes.openai_engine import Answer, render_completion, render_stream
 
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 @dataclass
@@ -220,8 +228,9 @@ class FaultyEngine:
             return False
         return await self._stream(behaviour, reader, writer)
 
-    async def _echo(self, echo: Echo, body: dict[str, Any], reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> bool:
+    async def _echo(
+        self, echo: Echo, body: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         answer = Answer(text=" ".join([f"echo: {user_text(body)}"] * echo.repeat))
         if echo.delay:
             await asyncio.sleep(echo.delay)
@@ -230,8 +239,9 @@ class FaultyEngine:
             await self._changed.wait()
         if not body.get("stream"):
             return await _send(writer, Reply(200, json.dumps(render_completion(answer, "vllm", self.model)).encode()))
-        return await self._stream(Stream(sse(render_stream(answer, "vllm", self.model)), pause=echo.pause),
-                                  reader, writer)
+        return await self._stream(
+            Stream(sse(render_stream(answer, "vllm", self.model)), pause=echo.pause), reader, writer
+        )
 
     async def _stream(self, stream: Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         writer.write(_head(stream.status, {"Content-Type": stream.content_type, "Transfer-Encoding": "chunked"}))

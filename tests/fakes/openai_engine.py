@@ -42,7 +42,7 @@ class Raw:
 
 
 def _pieces(text: str, size: int) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def render_stream(answer: Answer, dialect: str, model: str = "m") -> list[dict[str, Any]]:
@@ -57,8 +57,11 @@ def render_stream(answer: Answer, dialect: str, model: str = "m") -> list[dict[s
             delta.setdefault("reasoning_content", None)
         return {"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [choice]}
 
-    usage = {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-             "total_tokens": answer.prompt_tokens + answer.completion_tokens}
+    usage = {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    }
     chunks = [chunk({"role": "assistant", "content": ""})]
     if answer.reasoning:
         if dialect == "lmstudio":
@@ -73,11 +76,27 @@ def render_stream(answer: Answer, dialect: str, model: str = "m") -> list[dict[s
         call_id = f"call_{uuid.uuid4().hex[:8]}"
         if dialect == "ollama":
             # Whole call in one chunk; parallel calls all at index 0 (ollama#15457).
-            chunks.append(chunk({"tool_calls": [{"index": 0, "id": call_id, "type": "function",
-                                                 "function": {"name": name, "arguments": arguments}}]}))
+            chunks.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": call_id,
+                                "type": "function",
+                                "function": {"name": name, "arguments": arguments},
+                            }
+                        ]
+                    }
+                )
+            )
             continue
-        head: dict[str, Any] = {"index": i, "id": call_id, "type": "function",
-                                "function": {"name": name, "arguments": ""}}
+        head: dict[str, Any] = {
+            "index": i,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": ""},
+        }
         chunks.append(chunk({"tool_calls": [head]}))
         for piece in _pieces(arguments, 7):
             chunks.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
@@ -86,8 +105,16 @@ def render_stream(answer: Answer, dialect: str, model: str = "m") -> list[dict[s
         chunks.append({"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage})
     elif dialect == "llamacpp":
         chunks.append(chunk({}, finish))
-        chunks.append({"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage,
-                       "timings": {"prompt_n": answer.prompt_tokens, "predicted_n": answer.completion_tokens}})
+        chunks.append(
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [],
+                "usage": usage,
+                "timings": {"prompt_n": answer.prompt_tokens, "predicted_n": answer.completion_tokens},
+            }
+        )
     else:
         chunks.append(chunk({}, finish))
         chunks.append({"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage})
@@ -103,13 +130,25 @@ def render_completion(answer: Answer, dialect: str, model: str = "m") -> dict[st
         else:
             message["reasoning" if dialect in ("ollama", "vllm") else "reasoning_content"] = answer.reasoning
     if answer.tool_calls:
-        message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
-                                  "function": {"name": n, "arguments": json.dumps(a)}}
-                                 for n, a in answer.tool_calls]
-    return {"id": "chatcmpl-x", "object": "chat.completion", "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-                      "total_tokens": answer.prompt_tokens + answer.completion_tokens}}
+        message["tool_calls"] = [
+            {
+                "id": f"call_{uuid.uuid4().hex[:8]}",
+                "type": "function",
+                "function": {"name": n, "arguments": json.dumps(a)},
+            }
+            for n, a in answer.tool_calls
+        ]
+    return {
+        "id": "chatcmpl-x",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
+            "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+        },
+    }
 
 
 def sse_body(chunks: list[dict[str, Any]], done: bool = True) -> bytes:
@@ -209,15 +248,19 @@ class FakeEngine:
         if self.capabilities is not None and "thinking" in self.capabilities:
             return None
         message = f'"{body.get("model")}" does not support thinking'
-        return web.json_response({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                            "code": None}}, status=400)
+        return web.json_response(
+            {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}, status=400
+        )
 
     async def _show(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.shows.append(body.get("model"))
-        info: dict[str, Any] = {"modelfile": "FROM x", "template": "{{ .Prompt }}",
-                                "details": {"family": "qwen2", "parameter_size": "7.6B"},
-                                "model_info": {"general.architecture": "qwen2", "qwen2.context_length": 32768}}
+        info: dict[str, Any] = {
+            "modelfile": "FROM x",
+            "template": "{{ .Prompt }}",
+            "details": {"family": "qwen2", "parameter_size": "7.6B"},
+            "model_info": {"general.architecture": "qwen2", "qwen2.context_length": 32768},
+        }
         if self.capabilities is not None:
             info["capabilities"] = self.capabilities
         return web.json_response(info)

@@ -35,8 +35,12 @@ class Hit:
 
 
 DEFAULT_HITS = [
-    Hit("https://docs.example.org/ccb/web-search", "ccb web search guide", "How ccb runs web searches for any model.",
-        "2026-11-30T00:00:00"),
+    Hit(
+        "https://docs.example.org/ccb/web-search",
+        "ccb web search guide",
+        "How ccb runs web searches for any model.",
+        "2026-11-30T00:00:00",
+    ),
     Hit("https://news.example.com/2026/bridge", "Bridges for Claude Code", "A survey of bridges.", None),
     Hit("https://blocked.example.net/page", "A page from a blocked site", "Should be filtered when blocked.", None),
 ]
@@ -92,27 +96,61 @@ class SearchBackends:
         if fault is not None:
             return fault
         q = request.query.get("q", "")
-        results = [{"url": h.url, "title": h.title, "content": h.snippet, "engine": "duckduckgo",
-                    "engines": ["duckduckgo"], "score": 1.0, "category": "general",
-                    "publishedDate": h.date} for h in self.hits]
-        return web.json_response({"query": q, "number_of_results": len(results), "results": results,
-                                  "answers": [], "corrections": [], "infoboxes": [], "suggestions": [],
-                                  "unresponsive_engines": []})
+        results = [
+            {
+                "url": h.url,
+                "title": h.title,
+                "content": h.snippet,
+                "engine": "duckduckgo",
+                "engines": ["duckduckgo"],
+                "score": 1.0,
+                "category": "general",
+                "publishedDate": h.date,
+            }
+            for h in self.hits
+        ]
+        return web.json_response(
+            {
+                "query": q,
+                "number_of_results": len(results),
+                "results": results,
+                "answers": [],
+                "corrections": [],
+                "infoboxes": [],
+                "suggestions": [],
+                "unresponsive_engines": [],
+            }
+        )
 
     async def _brave(self, request: web.Request) -> web.Response:
         self.requests.append({"api": "brave", "query": dict(request.query), "headers": dict(request.headers)})
         if request.headers.get("X-Subscription-Token") != BRAVE_KEY:
-            return web.json_response({"type": "ErrorResponse", "error": {"code": "SUBSCRIPTION_TOKEN_INVALID",
-                                                                         "status": 401}}, status=401)
+            return web.json_response(
+                {"type": "ErrorResponse", "error": {"code": "SUBSCRIPTION_TOKEN_INVALID", "status": 401}}, status=401
+            )
         fault = self._fault()
         if fault is not None:
             return fault
-        results = [{"type": "search_result", "title": h.title.replace("web", "<strong>web</strong>"), "url": h.url,
-                    "description": h.snippet, "age": "2 days ago", "page_age": h.date,
-                    "meta_url": {"hostname": h.url.split("/")[2]}} for h in self.hits]
-        return web.json_response({"type": "search", "query": {"original": request.query.get("q", "")},
-                                  "mixed": {"type": "mixed", "main": []},
-                                  "web": {"type": "search", "results": results}})
+        results = [
+            {
+                "type": "search_result",
+                "title": h.title.replace("web", "<strong>web</strong>"),
+                "url": h.url,
+                "description": h.snippet,
+                "age": "2 days ago",
+                "page_age": h.date,
+                "meta_url": {"hostname": h.url.split("/")[2]},
+            }
+            for h in self.hits
+        ]
+        return web.json_response(
+            {
+                "type": "search",
+                "query": {"original": request.query.get("q", "")},
+                "mixed": {"type": "mixed", "main": []},
+                "web": {"type": "search", "results": results},
+            }
+        )
 
     async def _tavily(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -128,7 +166,24 @@ class SearchBackends:
         if include:
             hits = [h for h in hits if any(d in h.url for d in include)]
         hits = [h for h in hits if not any(d in h.url for d in exclude)]
-        results = [{"title": h.title, "url": h.url, "content": h.snippet, "score": 0.9, "raw_content": None,
-                    **({"published_date": h.date} if h.date else {})} for h in hits]
-        return web.json_response({"query": body.get("query"), "follow_up_questions": None, "answer": None,
-                                  "images": [], "results": results, "response_time": 0.42})
+        results = [
+            {
+                "title": h.title,
+                "url": h.url,
+                "content": h.snippet,
+                "score": 0.9,
+                "raw_content": None,
+                **({"published_date": h.date} if h.date else {}),
+            }
+            for h in hits
+        ]
+        return web.json_response(
+            {
+                "query": body.get("query"),
+                "follow_up_questions": None,
+                "answer": None,
+                "images": [],
+                "results": results,
+                "response_time": 0.42,
+            }
+        )

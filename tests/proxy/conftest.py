@@ -47,8 +47,9 @@ async def rig_factory() -> AsyncIterator[RigFactory]:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        cfg = BridgeConfig(upstream=url, models=ModelMap(default="fake-model"), auth_token=TOKEN,
-                           dialect=dialect_for(dialect))
+        cfg = BridgeConfig(
+            upstream=url, models=ModelMap(default="fake-model"), auth_token=TOKEN, dialect=dialect_for(dialect)
+        )
         cfg = replace(cfg, **config)
         rig = Rig(engine, await start_bridge(cfg), url)
         started.append((runner, rig))

@@ -21,8 +21,15 @@ WRITE = ("Write", {"file_path": "/tmp/é.txt", "content": "hello 世界\n"})
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_streaming_accumulates_every_block(rig_factory: RigFactory, dialect: str) -> None:
     rig = await rig_factory(dialect)
-    rig.engine.push(Answer(text="Sure.", reasoning="Plan: write.", tool_calls=[WRITE, ("Bash", {"command": "ls"})],
-                           prompt_tokens=77, completion_tokens=33))
+    rig.engine.push(
+        Answer(
+            text="Sure.",
+            reasoning="Plan: write.",
+            tool_calls=[WRITE, ("Bash", {"command": "ls"})],
+            prompt_tokens=77,
+            completion_tokens=33,
+        )
+    )
     events: list[str] = []
     async with rig.client().messages.stream(model="claude-opus-4-8", max_tokens=1000, messages=HI) as stream:
         async for event in stream:
@@ -54,16 +61,28 @@ async def test_non_streaming(rig_factory: RigFactory, dialect: str) -> None:
 
 async def test_tool_round_trip(rig: Rig) -> None:
     client = rig.client()
-    tools: Any = [{"name": "Write", "description": "Write a file", "input_schema": {
-        "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
-        "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
-        "required": ["file_path", "content"], "additionalProperties": False}}]
+    tools: Any = [
+        {
+            "name": "Write",
+            "description": "Write a file",
+            "input_schema": {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
+                "required": ["file_path", "content"],
+                "additionalProperties": False,
+            },
+        }
+    ]
     rig.engine.push(Answer(text="Writing.", tool_calls=[WRITE]), Answer(text="Done."))
     first = await client.messages.create(model="m", max_tokens=100, messages=HI, tools=tools)
     call = first.content[1]
     assert call.type == "tool_use"
-    history: Any = [*HI, {"role": "assistant", "content": [b.model_dump() for b in first.content]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "ok"}]}]
+    history: Any = [
+        *HI,
+        {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "ok"}]},
+    ]
     second = await client.messages.create(model="m", max_tokens=100, messages=history, tools=tools)
     assert second.content[0].text == "Done." and second.stop_reason == "end_turn"
     sent = rig.engine.requests[-1]
@@ -77,7 +96,12 @@ ERRORS = [
     (400, {"error": {"message": "bad request", "type": "BadRequestError"}}, 400, "invalid_request_error"),
     (401, {"error": {"message": "wrong key", "code": 401}}, 401, "authentication_error"),
     (403, {"error": "no access"}, 403, "permission_error"),
-    (404, {"object": "error", "message": "model not found", "type": "NotFoundError", "code": 404}, 404, "not_found_error"),
+    (
+        404,
+        {"object": "error", "message": "model not found", "type": "NotFoundError", "code": 404},
+        404,
+        "not_found_error",
+    ),
     (413, {"error": {"message": "too big"}}, 413, "request_too_large"),
     (429, {"error": {"message": "slow down", "type": "rate_limit"}}, 429, "rate_limit_error"),
     (500, {"error": {"code": 500, "message": "kaput", "type": "server_error"}}, 500, "api_error"),
@@ -87,8 +111,9 @@ ERRORS = [
 
 @pytest.mark.parametrize(("status", "body", "want_status", "want_type"), ERRORS)
 @pytest.mark.parametrize("stream", [False, True])
-async def test_engine_errors_map_to_anthropic_errors(rig: Rig, status: int, body: dict[str, Any], want_status: int,
-                                                     want_type: str, stream: bool) -> None:
+async def test_engine_errors_map_to_anthropic_errors(
+    rig: Rig, status: int, body: dict[str, Any], want_status: int, want_type: str, stream: bool
+) -> None:
     rig.engine.push(Raw(status, json.dumps(body).encode(), {"Content-Type": "application/json", "Retry-After": "7"}))
     with pytest.raises(anthropic.APIStatusError) as info:
         if stream:
@@ -116,8 +141,15 @@ async def test_unreachable_engine_is_a_retryable_error_naming_the_url(rig_factor
 
 
 async def test_context_overflow_is_prompt_too_long(rig: Rig) -> None:
-    body = {"error": {"code": 400, "message": "request (12345 tokens) exceeds the available context size (8192 tokens), "
-                      "try increasing it", "type": "exceed_context_size_error", "n_prompt_tokens": 12345, "n_ctx": 8192}}
+    body = {
+        "error": {
+            "code": 400,
+            "message": "request (12345 tokens) exceeds the available context size (8192 tokens), try increasing it",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": 12345,
+            "n_ctx": 8192,
+        }
+    }
     rig.engine.push(Raw(400, json.dumps(body).encode(), {"Content-Type": "application/json"}))
     with pytest.raises(anthropic.BadRequestError) as info:
         await rig.client().messages.create(model="m", max_tokens=10, messages=HI)
@@ -125,9 +157,15 @@ async def test_context_overflow_is_prompt_too_long(rig: Rig) -> None:
 
 
 async def test_max_tokens_overflow_is_retried_with_what_fits(rig: Rig) -> None:
-    body = {"error": {"message": "This model's maximum context length is 8192 tokens. However, you requested 32000 "
-                      "output tokens and your prompt contains at least 5000 input tokens, for a total of at least "
-                      "37000 tokens.", "type": "BadRequestError", "code": 400}}
+    body = {
+        "error": {
+            "message": "This model's maximum context length is 8192 tokens. However, you requested 32000 "
+            "output tokens and your prompt contains at least 5000 input tokens, for a total of at least "
+            "37000 tokens.",
+            "type": "BadRequestError",
+            "code": 400,
+        }
+    }
     rig.engine.push(Raw(400, json.dumps(body).encode(), {"Content-Type": "application/json"}), Answer(text="fits"))
     message = await rig.client().messages.create(model="m", max_tokens=32000, messages=HI, timeout=60)
     assert message.content[0].text == "fits"
@@ -136,8 +174,9 @@ async def test_max_tokens_overflow_is_retried_with_what_fits(rig: Rig) -> None:
 
 async def test_max_tokens_clamped_to_known_window(rig_factory: RigFactory) -> None:
     rig = await rig_factory("llamacpp", context=8192)
-    await rig.client().messages.create(model="m", max_tokens=32000, timeout=60,
-                                       messages=[{"role": "user", "content": "x " * 2000}])
+    await rig.client().messages.create(
+        model="m", max_tokens=32000, timeout=60, messages=[{"role": "user", "content": "x " * 2000}]
+    )
     sent = rig.engine.requests[-1]["max_tokens"]
     assert 4000 < sent < 8192 - 500
 
@@ -153,12 +192,17 @@ async def test_mid_stream_drop_becomes_error_event(rig: Rig) -> None:
 
 async def test_error_chunk_inside_stream_becomes_error_event(rig: Rig) -> None:
     chunks = render_stream(Answer(text="partial"), "llamacpp")[:2]
-    error = b'data: {"error":{"code":500,"message":"The model produced output that does not match the expected ' \
-            b'peg-native format","type":"server_error"}}\n\n'
+    error = (
+        b'data: {"error":{"code":500,"message":"The model produced output that does not match the expected '
+        b'peg-native format","type":"server_error"}}\n\n'
+    )
     rig.engine.push(Raw(200, [sse_body(chunks, done=False), error], {"Content-Type": "text/event-stream"}))
     async with aiohttp.ClientSession() as session:
-        async with session.post(rig.bridge.url + "/v1/messages", headers={"x-api-key": TOKEN},
-                                json={"model": "m", "max_tokens": 5, "messages": HI, "stream": True}) as resp:
+        async with session.post(
+            rig.bridge.url + "/v1/messages",
+            headers={"x-api-key": TOKEN},
+            json={"model": "m", "max_tokens": 5, "messages": HI, "stream": True},
+        ) as resp:
             text = (await resp.read()).decode()
     assert resp.status == 200
     assert "event: error" in text and "peg-native" in text
@@ -166,8 +210,13 @@ async def test_error_chunk_inside_stream_becomes_error_event(rig: Rig) -> None:
 
 
 async def test_malformed_chunk_becomes_error_event(rig: Rig) -> None:
-    rig.engine.push(Raw(200, [b'data: {"choices":[{"delta":{"content":"ok"}}]}\n\n', b"data: {not json\n\n"],
-                        {"Content-Type": "text/event-stream"}))
+    rig.engine.push(
+        Raw(
+            200,
+            [b'data: {"choices":[{"delta":{"content":"ok"}}]}\n\n', b"data: {not json\n\n"],
+            {"Content-Type": "text/event-stream"},
+        )
+    )
     with pytest.raises(anthropic.APIStatusError) as info:
         async with rig.client().messages.stream(model="m", max_tokens=10, messages=HI) as s:
             await s.get_final_message()
@@ -175,8 +224,10 @@ async def test_malformed_chunk_becomes_error_event(rig: Rig) -> None:
 
 
 async def test_engine_answering_json_to_a_stream_request_still_streams(rig: Rig) -> None:
-    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "whole"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 2, "completion_tokens": 1}}
+    body = {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "whole"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2, "completion_tokens": 1},
+    }
     rig.engine.push(Raw(200, json.dumps(body).encode(), {"Content-Type": "application/json"}))
     async with rig.client().messages.stream(model="m", max_tokens=10, messages=HI) as s:
         message = await s.get_final_message()
@@ -206,8 +257,9 @@ async def test_auth(rig: Rig) -> None:
     assert status == 401
     status, _, _ = await raw_call(rig, "POST", "/v1/messages", json=body, headers={"Authorization": "Bearer wrong"})
     assert status == 401
-    status, _, _ = await raw_call(rig, "POST", "/v1/messages?beta=true", json=body,
-                                  headers={"Authorization": f"Bearer {TOKEN}"})
+    status, _, _ = await raw_call(
+        rig, "POST", "/v1/messages?beta=true", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert status == 200
     status, _, _ = await raw_call(rig, "POST", "/v1/messages", json=body, headers=AUTH)
     assert status == 200
@@ -219,13 +271,19 @@ async def test_routes(rig: Rig) -> None:
     status, data, _ = await raw_call(rig, "GET", "/health")
     assert status == 200 and data["status"] == "ok"
     status, data, _ = await raw_call(rig, "GET", "/v1/models?limit=1000", headers=AUTH)
-    assert status == 200 and data["data"][0] == {"type": "model", "id": "fake-model", "display_name": "fake-model",
-                                                 "created_at": "1970-01-01T00:00:00Z"}
+    assert status == 200 and data["data"][0] == {
+        "type": "model",
+        "id": "fake-model",
+        "display_name": "fake-model",
+        "created_at": "1970-01-01T00:00:00Z",
+    }
     assert data["has_more"] is False
     status, data, headers = await raw_call(rig, "POST", "/api/event_logging/batch", json={}, headers=AUTH)
     assert data.pop("request_id") == headers["request-id"]
-    assert status == 404 and data == {"type": "error", "error": {"type": "not_found_error",
-                                                                 "message": "no such endpoint: POST /api/event_logging/batch"}}
+    assert status == 404 and data == {
+        "type": "error",
+        "error": {"type": "not_found_error", "message": "no such endpoint: POST /api/event_logging/batch"},
+    }
     status, data, _ = await raw_call(rig, "GET", "/v1/messages", headers=AUTH)
     assert status == 405 and data["type"] == "error"
 
@@ -252,8 +310,9 @@ async def test_large_bodies_accepted_and_oversize_refused(rig_factory: RigFactor
     headers = {**AUTH, "Content-Type": "application/json"}
 
     def body(size: int) -> io.BytesIO:
-        return io.BytesIO(json.dumps({"model": "m", "max_tokens": 5,
-                                      "messages": [{"role": "user", "content": "a" * size}]}).encode())
+        return io.BytesIO(
+            json.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "a" * size}]}).encode()
+        )
 
     status, _, _ = await raw_call(rig, "POST", "/v1/messages", data=body(3 * 1024 * 1024), headers=headers)
     assert status == 200  # well past aiohttp's 1 MB default
@@ -271,8 +330,9 @@ async def test_default_body_limit_is_32_mb(rig: Rig) -> None:
 @pytest.mark.parametrize("dialect", ["vllm", "llamacpp", "sglang"])
 async def test_count_tokens_is_exact_through_the_engine(rig_factory: RigFactory, dialect: str) -> None:
     rig = await rig_factory(dialect)
-    result = await rig.client().messages.count_tokens(model="claude-sonnet-5", messages=[
-        {"role": "user", "content": "count these words please"}])
+    result = await rig.client().messages.count_tokens(
+        model="claude-sonnet-5", messages=[{"role": "user", "content": "count these words please"}]
+    )
     assert result.input_tokens > 0
     if dialect == "vllm":
         expected = len(json.dumps({"role": "user", "content": "count these words please"})) // 4

@@ -27,16 +27,22 @@ async def test_tool_round_trip_writes_a_file(dialect: str, tmp_path: Path, isola
     target = work / "hello.txt"
     engine = FakeEngine(dialect, context=131072)
     engine.push(
-        Answer(text="I'll create the file.", reasoning="The user wants a file written.",
-               tool_calls=[("Write", {"file_path": str(target), "content": "hello from ccb\n"})]),
+        Answer(
+            text="I'll create the file.",
+            reasoning="The user wants a file written.",
+            tool_calls=[("Write", {"file_path": str(target), "content": "hello from ccb\n"})],
+        ),
         Answer(text="Created hello.txt."),
     )
     runner, url = await start_engine(engine)
     try:
-        async with Serve("--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", dialect) as serve:
+        async with Serve(
+            "--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", dialect
+        ) as serve:
             env = claude_env(isolated_home, serve.url, "t0k")
-            done = await run_claude(["-p", "create hello.txt", "--dangerously-skip-permissions", "--max-turns", "4"],
-                                    env, work)
+            done = await run_claude(
+                ["-p", "create hello.txt", "--dangerously-skip-permissions", "--max-turns", "4"], env, work
+            )
             assert await serve.stop() == 0  # SIGTERM shuts the bridge down cleanly
     finally:
         await runner.cleanup()
@@ -66,10 +72,12 @@ async def test_wrong_token_is_an_authentication_failure(tmp_path: Path, isolated
     assert engine.requests == []
 
 
-@pytest.mark.parametrize("capabilities", [["completion", "tools"], ["completion", "tools", "thinking"]],
-                         ids=["no-thinking", "thinking"])
-async def test_ollama_models_get_a_thinking_switch_only_when_they_think(capabilities: list[str], tmp_path: Path,
-                                                                        isolated_home: Path) -> None:
+@pytest.mark.parametrize(
+    "capabilities", [["completion", "tools"], ["completion", "tools", "thinking"]], ids=["no-thinking", "thinking"]
+)
+async def test_ollama_models_get_a_thinking_switch_only_when_they_think(
+    capabilities: list[str], tmp_path: Path, isolated_home: Path
+) -> None:
     """Claude Code asks for thinking on every turn; an Ollama model without the capability answers a switch with
     400 "does not support thinking", which used to fail every turn."""
     engine = FakeEngine("ollama", context=131072)
@@ -77,8 +85,9 @@ async def test_ollama_models_get_a_thinking_switch_only_when_they_think(capabili
     engine.push(Answer(text="Hello there."))
     runner, url = await start_engine(engine)
     try:
-        async with Serve("--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine",
-                         "ollama") as serve:
+        async with Serve(
+            "--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", "ollama"
+        ) as serve:
             env = claude_env(isolated_home, serve.url, "t0k", MAX_THINKING_TOKENS="4096")
             done = await run_claude(["-p", "say hello"], env, tmp_path)
     finally:

@@ -29,9 +29,14 @@ def free_port() -> int:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def llama() -> AsyncIterator[str]:
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "tests" / "llama_server.py"), str(port),
-                                                "8192", stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "tests" / "llama_server.py"),
+        str(port),
+        "8192",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -60,8 +65,11 @@ async def llama() -> AsyncIterator[str]:
 
 async def test_claude_gets_a_real_answer(llama: str, tmp_path: Path, isolated_home: Path) -> None:
     async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve:
-        done = await run_claude(["--bare", "-p", "Say hello in one short sentence."],
-                                claude_env(isolated_home, serve.url, "tok", model="smollm2"), tmp_path)
+        done = await run_claude(
+            ["--bare", "-p", "Say hello in one short sentence."],
+            claude_env(isolated_home, serve.url, "tok", model="smollm2"),
+            tmp_path,
+        )
     assert done.returncode == 0, done
     assert done.result["is_error"] is False
     assert done.result["result"].strip()
@@ -74,8 +82,11 @@ async def test_overflowing_prompt_is_prompt_too_long(llama: str, tmp_path: Path,
     pasted = " ".join(rng.choice(words) for _ in range(9000))  # ≈58 KB, past the 8192-token window
     # No --engine: the bridge identifies llama.cpp and its window by probing it.
     async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok") as serve:
-        done = await run_claude(["--bare", "-p", f"Summarise this:\n{pasted}"],
-                                claude_env(isolated_home, serve.url, "tok", model="smollm2"), tmp_path)
+        done = await run_claude(
+            ["--bare", "-p", f"Summarise this:\n{pasted}"],
+            claude_env(isolated_home, serve.url, "tok", model="smollm2"),
+            tmp_path,
+        )
     assert done.returncode == 1
     assert done.result["is_error"] is True
     assert done.result["api_error_status"] == 400
@@ -89,14 +100,18 @@ async def test_prefill_is_continued_and_never_repeated(llama: str) -> None:
     import anthropic
 
     prefill = "one, two, three,"
-    history: Any = [{"role": "user", "content": "Count from one to ten in words."},
-                    {"role": "assistant", "content": prefill}]
+    history: Any = [
+        {"role": "user", "content": "Count from one to ten in words."},
+        {"role": "assistant", "content": prefill},
+    ]
     async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve:
         async with anthropic.AsyncAnthropic(base_url=serve.url, api_key="tok", max_retries=0) as client:
-            whole = await client.messages.create(model="smollm2", max_tokens=8, messages=history,
-                                                 extra_body={"temperature": 0})
-            async with client.messages.stream(model="smollm2", max_tokens=8, extra_body={"temperature": 0},
-                                              messages=history) as stream:
+            whole = await client.messages.create(
+                model="smollm2", max_tokens=8, messages=history, extra_body={"temperature": 0}
+            )
+            async with client.messages.stream(
+                model="smollm2", max_tokens=8, extra_body={"temperature": 0}, messages=history
+            ) as stream:
                 streamed = await stream.get_final_message()
     texts = ["".join(b.text for b in m.content if b.type == "text") for m in (whole, streamed)]
     assert texts[0] == texts[1], texts

@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 from ccb.proxy.translate.sse import DONE, SSEDecoder, encode
 
 # Any code point, lone surrogates included: those must fail the same way on both paths.
-ANY_TEXT = st.text(
-    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=()), max_size=40
-)
+ANY_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=()), max_size=40)
 DELTAS = [
     ("text_delta", "text"),
     ("thinking_delta", "thinking"),
@@ -138,9 +136,7 @@ def reference(raw: bytes) -> list[str]:
     cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
     tail=st.booleans(),
 )
-def test_decoder_ignores_how_bytes_are_split(
-    lines: list[tuple[bytes, bytes]], cuts: list[int], tail: bool
-) -> None:
+def test_decoder_ignores_how_bytes_are_split(lines: list[tuple[bytes, bytes]], cuts: list[int], tail: bool) -> None:
     raw = b"".join(line + end for line, end in lines)
     if tail:
         raw = raw.rstrip(b"\r\n")  # a last event without its blank line (or even its newline)

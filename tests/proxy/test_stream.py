@@ -32,7 +32,7 @@ def run(raw: bytes, split: int | None, **options: Any) -> list[Event]:
     machine = StreamTranslator(model="claude-sonnet-5", message_id="msg_test", input_estimate=11, **options)
     decoder = SSEDecoder()
     events = machine.start()
-    pieces = [raw] if split is None else [raw[i:i + split] for i in range(0, len(raw), split)]
+    pieces = [raw] if split is None else [raw[i : i + split] for i in range(0, len(raw), split)]
     payloads: list[str] = []
     for piece in pieces:
         payloads += decoder.feed(piece)
@@ -77,73 +77,121 @@ def finish(reason: str) -> dict[str, Any]:
 
 
 def test_exact_event_sequence_for_text() -> None:
-    events = feed_all([delta(role="assistant", content=""), delta(content="Hi"), finish("stop"),
-                       {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}])
+    events = feed_all(
+        [
+            delta(role="assistant", content=""),
+            delta(content="Hi"),
+            finish("stop"),
+            {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}},
+        ]
+    )
     assert [name for name, _ in events] == [
-        "message_start", "ping", "content_block_start", "content_block_delta", "content_block_stop",
-        "message_delta", "message_stop"]
+        "message_start",
+        "ping",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     assert events[2][1] == {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
     assert events[3][1]["delta"] == {"type": "text_delta", "text": "Hi"}
-    assert events[5][1] == {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                            "usage": {"input_tokens": 3, "output_tokens": 1, "cache_creation_input_tokens": 0,
-                                      "cache_read_input_tokens": 0}}
+    assert events[5][1] == {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {
+            "input_tokens": 3,
+            "output_tokens": 1,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    }
 
 
 def test_message_start_carries_full_usage() -> None:
     start = StreamTranslator(model="m", input_estimate=1234).start()[0][1]
-    assert start["message"]["usage"] == {"input_tokens": 1234, "output_tokens": 1,
-                                         "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    assert start["message"]["usage"] == {
+        "input_tokens": 1234,
+        "output_tokens": 1,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
     assert start["message"]["content"] == [] and start["message"]["stop_reason"] is None
 
 
-@pytest.mark.parametrize(("reason", "expected"), [
-    ("stop", "end_turn"), ("length", "max_tokens"), ("tool_calls", "tool_use"), ("function_call", "tool_use"),
-    ("content_filter", "refusal"), ("abort", "end_turn"), ("eos", "end_turn"),
-])
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("stop", "end_turn"),
+        ("length", "max_tokens"),
+        ("tool_calls", "tool_use"),
+        ("function_call", "tool_use"),
+        ("content_filter", "refusal"),
+        ("abort", "end_turn"),
+        ("eos", "end_turn"),
+    ],
+)
 def test_finish_reason_mapping(reason: str, expected: str) -> None:
     events = feed_all([delta(content="x"), finish(reason)])
     assert events[-2][1]["delta"]["stop_reason"] == expected
 
 
 def test_text_after_tool_call_opens_a_new_block() -> None:
-    events = feed_all([
-        delta(tool_calls=[{"index": 0, "id": "c1", "function": {"name": "Bash", "arguments": "{}"}}]),
-        delta(content="and then text"),
-        finish("tool_calls"),
-    ])
+    events = feed_all(
+        [
+            delta(tool_calls=[{"index": 0, "id": "c1", "function": {"name": "Bash", "arguments": "{}"}}]),
+            delta(content="and then text"),
+            finish("tool_calls"),
+        ]
+    )
     message = accumulate(events)
     assert [b["type"] for b in message["content"]] == ["tool_use", "text"]
     assert message["stop_reason"] == "tool_use"
 
 
 def test_arguments_before_name_are_buffered() -> None:
-    events = feed_all([
-        delta(tool_calls=[{"index": 0, "id": "c1", "function": {"arguments": "{\"a\":"}}]),
-        delta(tool_calls=[{"index": 0, "function": {"name": "Tool", "arguments": "1}"}}]),
-        finish("tool_calls"),
-    ])
+    events = feed_all(
+        [
+            delta(tool_calls=[{"index": 0, "id": "c1", "function": {"arguments": '{"a":'}}]),
+            delta(tool_calls=[{"index": 0, "function": {"name": "Tool", "arguments": "1}"}}]),
+            finish("tool_calls"),
+        ]
+    )
     block = accumulate(events)["content"][0]
     assert block == {"type": "tool_use", "id": "c1", "name": "Tool", "input": {"a": 1}}
 
 
 def test_arguments_as_object_are_serialised() -> None:
-    events = feed_all([delta(tool_calls=[{"index": 0, "id": "c1", "function": {"name": "T", "arguments": {"k": "v"}}}]),
-                       finish("tool_calls")])
+    events = feed_all(
+        [
+            delta(tool_calls=[{"index": 0, "id": "c1", "function": {"name": "T", "arguments": {"k": "v"}}}]),
+            finish("tool_calls"),
+        ]
+    )
     assert accumulate(events)["content"][0]["input"] == {"k": "v"}
 
 
 def test_shortened_tool_names_are_restored() -> None:
     long_name = "mcp__server__" + "x" * 70
-    events = feed_all([delta(tool_calls=[{"index": 0, "id": "c", "function": {"name": "short1", "arguments": "{}"}}]),
-                       finish("tool_calls")], tool_names={"short1": long_name})
+    events = feed_all(
+        [
+            delta(tool_calls=[{"index": 0, "id": "c", "function": {"name": "short1", "arguments": "{}"}}]),
+            finish("tool_calls"),
+        ],
+        tool_names={"short1": long_name},
+    )
     assert accumulate(events)["content"][0]["name"] == long_name
 
 
 def test_thinking_block_gets_signature_before_stop() -> None:
     events = feed_all([delta(reasoning_content="hmm"), delta(content="ok"), finish("stop")])
     names = [(n, d.get("delta", {}).get("type")) for n, d in events]
-    assert names[2:6] == [("content_block_start", None), ("content_block_delta", "thinking_delta"),
-                          ("content_block_delta", "signature_delta"), ("content_block_stop", None)]
+    assert names[2:6] == [
+        ("content_block_start", None),
+        ("content_block_delta", "thinking_delta"),
+        ("content_block_delta", "signature_delta"),
+        ("content_block_stop", None),
+    ]
     assert accumulate(events)["content"][0]["signature"]
 
 

@@ -36,9 +36,13 @@ def searching(query: str = "ccb web search", then: str = "See https://docs.examp
 
 async def ask(rig: Rig, *, stream: bool, tool: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """One request through the SDK; the answer as a plain dict (streamed answers accumulated by the SDK)."""
-    params: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 16000,
-                              "messages": [{"role": "user", "content": PROMPT}], "tools": [tool or SERVER_TOOL],
-                              **extra}
+    params: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 16000,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "tools": [tool or SERVER_TOOL],
+        **extra,
+    }
     client = rig.client()
     if stream:
         async with client.messages.stream(**params) as s:
@@ -51,8 +55,10 @@ async def ask(rig: Rig, *, stream: bool, tool: dict[str, Any] | None = None, **e
 async def raw_stream(rig: Rig, body: dict[str, Any]) -> tuple[int, bytes]:
     import aiohttp
 
-    async with aiohttp.ClientSession() as session, session.post(rig.bridge.url + "/v1/messages", json=body,
-                            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(rig.bridge.url + "/v1/messages", json=body, headers={"Authorization": f"Bearer {TOKEN}"}) as resp,
+    ):
         return resp.status, await resp.read()
 
 
@@ -63,8 +69,9 @@ def events_of(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_searxng_search_returns_anthropic_blocks_and_usage(rig_factory: RigFactory, search: SearchBackends,
-                                                                 stream: bool) -> None:
+async def test_searxng_search_returns_anthropic_blocks_and_usage(
+    rig_factory: RigFactory, search: SearchBackends, stream: bool
+) -> None:
     rig = await rig_factory("vllm", web_search=search.url)
     rig.engine.push(*searching())
     message = await ask(rig, stream=stream)
@@ -100,15 +107,27 @@ async def test_searxng_search_returns_anthropic_blocks_and_usage(rig_factory: Ri
 async def test_streamed_events_are_in_anthropic_order(rig_factory: RigFactory, search: SearchBackends) -> None:
     rig = await rig_factory("ollama", web_search=search.url)
     rig.engine.push(*searching())
-    status, raw = await raw_stream(rig, {"model": "m", "max_tokens": 100, "stream": True, "tools": [SERVER_TOOL],
-                                         "messages": [{"role": "user", "content": PROMPT}]})
+    status, raw = await raw_stream(
+        rig,
+        {
+            "model": "m",
+            "max_tokens": 100,
+            "stream": True,
+            "tools": [SERVER_TOOL],
+            "messages": [{"role": "user", "content": PROMPT}],
+        },
+    )
     assert status == 200
     events = events_of(raw)
     message = accumulate(events)  # the order-checking reducer accepts it
     assert [b["type"] for b in message["content"]] == ["text", "server_tool_use", "web_search_tool_result", "text"]
     starts = [e for name, e in events if name == "content_block_start"]
-    assert starts[1]["content_block"] == {"type": "server_tool_use", "id": starts[1]["content_block"]["id"],
-                                          "name": "web_search", "input": {}}
+    assert starts[1]["content_block"] == {
+        "type": "server_tool_use",
+        "id": starts[1]["content_block"]["id"],
+        "name": "web_search",
+        "input": {},
+    }
     assert starts[2]["content_block"]["type"] == "web_search_tool_result"  # whole, as Anthropic sends it
     delta = next(e for name, e in events if name == "message_delta")
     assert delta["usage"]["server_tool_use"] == {"web_search_requests": 1, "web_fetch_requests": 0}
@@ -116,9 +135,11 @@ async def test_streamed_events_are_in_anthropic_order(rig_factory: RigFactory, s
 
 async def test_several_searches_then_max_uses(rig_factory: RigFactory, search: SearchBackends) -> None:
     rig = await rig_factory("vllm", web_search=search.url)
-    rig.engine.push(Answer(tool_calls=[("web_search", {"query": "one"})]),
-                    Answer(tool_calls=[("web_search", {"query": "two"}), ("web_search", {"query": "three"})]),
-                    Answer(text="Done after two searches."))
+    rig.engine.push(
+        Answer(tool_calls=[("web_search", {"query": "one"})]),
+        Answer(tool_calls=[("web_search", {"query": "two"}), ("web_search", {"query": "three"})]),
+        Answer(text="Done after two searches."),
+    )
     message = await ask(rig, stream=True, tool={**SERVER_TOOL, "max_uses": 2})
     results = [b for b in message["content"] if b["type"] == "web_search_tool_result"]
     assert len(results) == 3
@@ -132,8 +153,9 @@ async def test_several_searches_then_max_uses(rig_factory: RigFactory, search: S
     assert message["content"][-1] == {"type": "text", "text": "Done after two searches.", "citations": None}
 
 
-async def test_allowed_and_blocked_domains_are_filtered_by_the_bridge(rig_factory: RigFactory,
-                                                                       search: SearchBackends) -> None:
+async def test_allowed_and_blocked_domains_are_filtered_by_the_bridge(
+    rig_factory: RigFactory, search: SearchBackends
+) -> None:
     rig = await rig_factory("vllm", web_search=search.url)
     rig.engine.push(*searching(), *searching())
     blocked = await ask(rig, stream=False, tool={**SERVER_TOOL, "blocked_domains": ["example.net"]})
@@ -147,8 +169,12 @@ async def test_allowed_and_blocked_domains_are_filtered_by_the_bridge(rig_factor
 
 
 async def test_brave_search_with_key_and_country(rig_factory: RigFactory, search: SearchBackends) -> None:
-    rig = await rig_factory("vllm", web_search=f"brave:{search.url}/res/v1/web/search", web_search_key=BRAVE_KEY,
-                            web_search_key_env="BRAVE_API_KEY")
+    rig = await rig_factory(
+        "vllm",
+        web_search=f"brave:{search.url}/res/v1/web/search",
+        web_search_key=BRAVE_KEY,
+        web_search_key_env="BRAVE_API_KEY",
+    )
     rig.engine.push(*searching())
     tool = {**SERVER_TOOL, "user_location": {"type": "approximate", "country": "gb", "city": "London"}}
     message = await ask(rig, stream=True, tool=tool)
@@ -160,8 +186,12 @@ async def test_brave_search_with_key_and_country(rig_factory: RigFactory, search
 
 
 async def test_tavily_gets_domains_in_its_request(rig_factory: RigFactory, search: SearchBackends) -> None:
-    rig = await rig_factory("sglang", web_search=f"tavily:{search.url}/search", web_search_key=TAVILY_KEY,
-                            web_search_key_env="TAVILY_API_KEY")
+    rig = await rig_factory(
+        "sglang",
+        web_search=f"tavily:{search.url}/search",
+        web_search_key=TAVILY_KEY,
+        web_search_key_env="TAVILY_API_KEY",
+    )
     rig.engine.push(*searching())
     message = await ask(rig, stream=False, tool={**SERVER_TOOL, "blocked_domains": ["blocked.example.net"]})
     assert [i["url"] for i in message["content"][2]["content"]] == [h.url for h in search.hits[:2]]
@@ -178,19 +208,22 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize(("mode", "code", "words"), [
-    ("429", "too_many_requests", "rate limiting"),
-    ("500", "unavailable", "HTTP 500"),
-    ("garbage", "unavailable", "not its JSON search result"),
-    ("wrong_shape", "unavailable", "not its JSON search result"),
-    ("forbidden", "unavailable", "formats"),
-    ("down", "unavailable", "cannot reach SearXNG"),
-    ("redirect", "unavailable", "answered a redirect (http://127.0.0.1:9/elsewhere)"),
-])
+@pytest.mark.parametrize(
+    ("mode", "code", "words"),
+    [
+        ("429", "too_many_requests", "rate limiting"),
+        ("500", "unavailable", "HTTP 500"),
+        ("garbage", "unavailable", "not its JSON search result"),
+        ("wrong_shape", "unavailable", "not its JSON search result"),
+        ("forbidden", "unavailable", "formats"),
+        ("down", "unavailable", "cannot reach SearXNG"),
+        ("redirect", "unavailable", "answered a redirect (http://127.0.0.1:9/elsewhere)"),
+    ],
+)
 @pytest.mark.parametrize("stream", [True, False])
-async def test_backend_failures_are_error_results_not_failed_turns(rig_factory: RigFactory, search: SearchBackends,
-                                                                   mode: str, code: str, words: str,
-                                                                   stream: bool) -> None:
+async def test_backend_failures_are_error_results_not_failed_turns(
+    rig_factory: RigFactory, search: SearchBackends, mode: str, code: str, words: str, stream: bool
+) -> None:
     url = f"http://127.0.0.1:{_closed_port()}" if mode == "down" else search.url
     search.mode = mode
     rig = await rig_factory("vllm", web_search=url)
@@ -204,8 +237,9 @@ async def test_backend_failures_are_error_results_not_failed_turns(rig_factory: 
 
 
 @pytest.mark.parametrize(("kind", "env"), [("brave", "BRAVE_API_KEY"), ("tavily", "TAVILY_API_KEY")])
-async def test_keyed_backend_without_or_with_a_wrong_key(rig_factory: RigFactory, search: SearchBackends,
-                                                         kind: str, env: str) -> None:
+async def test_keyed_backend_without_or_with_a_wrong_key(
+    rig_factory: RigFactory, search: SearchBackends, kind: str, env: str
+) -> None:
     path = "/res/v1/web/search" if kind == "brave" else "/search"
     missing = await rig_factory("vllm", web_search=f"{kind}:{search.url}{path}", web_search_key_env=env)
     missing.engine.push(*searching())
@@ -213,8 +247,9 @@ async def test_keyed_backend_without_or_with_a_wrong_key(rig_factory: RigFactory
     assert message["content"][2]["content"]["error_code"] == "unavailable"
     assert f"set the environment variable {env}" in json.dumps(missing.engine.requests[1]["messages"])
     assert search.requests == []
-    wrong = await rig_factory("vllm", web_search=f"{kind}:{search.url}{path}", web_search_key="wrong-key-9999",
-                              web_search_key_env=env)
+    wrong = await rig_factory(
+        "vllm", web_search=f"{kind}:{search.url}{path}", web_search_key="wrong-key-9999", web_search_key_env=env
+    )
     wrong.engine.push(*searching())
     message = await ask(wrong, stream=True)
     assert message["content"][2]["content"]["error_code"] == "unavailable"
@@ -243,20 +278,28 @@ async def test_without_a_backend_alongside_other_tools_the_result_says_so(rig: R
     assert "Web search is not configured" in rig.engine.requests[1]["messages"][-1]["content"]
 
 
-async def test_client_tools_alongside_search_hand_the_turn_back(rig_factory: RigFactory,
-                                                                search: SearchBackends) -> None:
+async def test_client_tools_alongside_search_hand_the_turn_back(
+    rig_factory: RigFactory, search: SearchBackends
+) -> None:
     rig = await rig_factory("vllm", web_search=search.url)
-    read = {"name": "Read", "description": "read a file",
-            "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}
+    read = {
+        "name": "Read",
+        "description": "read a file",
+        "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
+    }
     rig.engine.push(Answer(tool_calls=[("web_search", {"query": "q"}), ("Read", {"path": "a.txt"})]))
     message = await ask(rig, stream=True, tools=[read, SERVER_TOOL])
     assert [b["type"] for b in message["content"]] == ["tool_use", "server_tool_use", "web_search_tool_result"]
     assert message["stop_reason"] == "tool_use" and message["content"][0]["name"] == "Read"
     # The client sends the whole turn back with its tool result: the engine sees the search as a call + result.
-    history = [{"role": "user", "content": PROMPT},
-               {"role": "assistant", "content": message["content"]},
-               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": message["content"][0]["id"],
-                                             "content": "file text"}]}]
+    history = [
+        {"role": "user", "content": PROMPT},
+        {"role": "assistant", "content": message["content"]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": message["content"][0]["id"], "content": "file text"}],
+        },
+    ]
     rig.engine.push(Answer(text="All done."))
     final = await rig.client().messages.create(model="m", max_tokens=100, messages=history, tools=[read, SERVER_TOOL])
     assert final.content[-1].text == "All done."
@@ -268,26 +311,39 @@ async def test_client_tools_alongside_search_hand_the_turn_back(rig_factory: Rig
     assert "How ccb runs web searches" in results[message["content"][1]["id"]]  # from encrypted_content
 
 
-async def test_engine_error_before_and_after_the_stream_started(rig_factory: RigFactory,
-                                                                search: SearchBackends) -> None:
+async def test_engine_error_before_and_after_the_stream_started(
+    rig_factory: RigFactory, search: SearchBackends
+) -> None:
     rig = await rig_factory("vllm", web_search=search.url)
     rig.engine.push(Raw(status=503, body=b'{"error": {"message": "overloaded"}}'))
     with pytest.raises(anthropic.APIStatusError) as caught:
         await ask(rig, stream=True)
     assert caught.value.status_code == 529
-    rig.engine.push(Answer(tool_calls=[("web_search", {"query": "q"})]),
-                    Raw(status=500, body=b'{"error": {"message": "boom"}}'))
-    status, raw = await raw_stream(rig, {"model": "m", "max_tokens": 100, "stream": True, "tools": [SERVER_TOOL],
-                                         "messages": [{"role": "user", "content": PROMPT}]})
+    rig.engine.push(
+        Answer(tool_calls=[("web_search", {"query": "q"})]), Raw(status=500, body=b'{"error": {"message": "boom"}}')
+    )
+    status, raw = await raw_stream(
+        rig,
+        {
+            "model": "m",
+            "max_tokens": 100,
+            "stream": True,
+            "tools": [SERVER_TOOL],
+            "messages": [{"role": "user", "content": PROMPT}],
+        },
+    )
     events = events_of(raw)
     assert status == 200 and events[-1][0] == "error"
-    assert [e["content_block"]["type"] for n, e in events if n == "content_block_start"] == \
-        ["server_tool_use", "web_search_tool_result"]
+    assert [e["content_block"]["type"] for n, e in events if n == "content_block_start"] == [
+        "server_tool_use",
+        "web_search_tool_result",
+    ]
     assert not any(n == "message_stop" for n, _ in events)
 
 
-async def test_queries_are_logged_as_counts_only(rig_factory: RigFactory, search: SearchBackends,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+async def test_queries_are_logged_as_counts_only(
+    rig_factory: RigFactory, search: SearchBackends, caplog: pytest.LogCaptureFixture
+) -> None:
     rig = await rig_factory("vllm", web_search=search.url)
     rig.engine.push(*searching(query="secret project codename"))
     with caplog.at_level(logging.DEBUG, logger="ccb.bridge"):
@@ -297,8 +353,9 @@ async def test_queries_are_logged_as_counts_only(rig_factory: RigFactory, search
     assert "secret project codename" not in text and "docs.example.org" not in text
 
 
-async def test_queries_logged_with_log_bodies(rig_factory: RigFactory, search: SearchBackends,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+async def test_queries_logged_with_log_bodies(
+    rig_factory: RigFactory, search: SearchBackends, caplog: pytest.LogCaptureFixture
+) -> None:
     rig = await rig_factory("vllm", web_search=search.url, log_bodies=True)
     rig.engine.push(*searching(query="secret project codename"))
     with caplog.at_level(logging.DEBUG, logger="ccb.bridge"):
@@ -307,8 +364,9 @@ async def test_queries_logged_with_log_bodies(rig_factory: RigFactory, search: S
 
 
 @pytest.mark.parametrize(("query", "code"), [("", "invalid_tool_input"), ("x" * 600, "query_too_long")])
-async def test_bad_queries_are_error_results(rig_factory: RigFactory, search: SearchBackends, query: str,
-                                             code: str) -> None:
+async def test_bad_queries_are_error_results(
+    rig_factory: RigFactory, search: SearchBackends, query: str, code: str
+) -> None:
     rig = await rig_factory("vllm", web_search=search.url)
     rig.engine.push(*searching(query=query))
     message = await ask(rig, stream=False)
@@ -323,10 +381,13 @@ def test_encrypted_content_round_trips() -> None:
     assert ws.decode_encrypted("ccb1.!!!") is None
 
 
-@pytest.mark.parametrize(("dialect", "first"), [("vllm", {"type": "function", "function": {"name": "web_search"}}),
-                                                ("llamacpp", "required"), ("ollama", None)])
-async def test_tool_choice_naming_the_server_tool_forces_one_search(rig_factory: RigFactory, search: SearchBackends,
-                                                                    dialect: str, first: Any) -> None:
+@pytest.mark.parametrize(
+    ("dialect", "first"),
+    [("vllm", {"type": "function", "function": {"name": "web_search"}}), ("llamacpp", "required"), ("ollama", None)],
+)
+async def test_tool_choice_naming_the_server_tool_forces_one_search(
+    rig_factory: RigFactory, search: SearchBackends, dialect: str, first: Any
+) -> None:
     rig = await rig_factory(dialect, web_search=search.url)
     rig.engine.push(*searching())
     await ask(rig, stream=False, tool_choice={"type": "tool", "name": "web_search"})
@@ -334,14 +395,17 @@ async def test_tool_choice_naming_the_server_tool_forces_one_search(rig_factory:
     assert rig.engine.requests[1].get("tool_choice") == (None if dialect == "ollama" else "auto")
 
 
-@pytest.mark.parametrize(("spec", "kind", "url", "key_env"), [
-    ("http://127.0.0.1:8888", "searxng", "http://127.0.0.1:8888/search", None),
-    ("https://searx.example.org/search/", "searxng", "https://searx.example.org/search", None),
-    ("searxng:http://127.0.0.1:8888/", "searxng", "http://127.0.0.1:8888/search", None),
-    ("brave", "brave", "https://api.search.brave.com/res/v1/web/search", "BRAVE_API_KEY"),
-    ("Tavily", "tavily", "https://api.tavily.com/search", "TAVILY_API_KEY"),
-    ("tavily:http://127.0.0.1:9/search", "tavily", "http://127.0.0.1:9/search", "TAVILY_API_KEY"),
-])
+@pytest.mark.parametrize(
+    ("spec", "kind", "url", "key_env"),
+    [
+        ("http://127.0.0.1:8888", "searxng", "http://127.0.0.1:8888/search", None),
+        ("https://searx.example.org/search/", "searxng", "https://searx.example.org/search", None),
+        ("searxng:http://127.0.0.1:8888/", "searxng", "http://127.0.0.1:8888/search", None),
+        ("brave", "brave", "https://api.search.brave.com/res/v1/web/search", "BRAVE_API_KEY"),
+        ("Tavily", "tavily", "https://api.tavily.com/search", "TAVILY_API_KEY"),
+        ("tavily:http://127.0.0.1:9/search", "tavily", "http://127.0.0.1:9/search", "TAVILY_API_KEY"),
+    ],
+)
 def test_backend_settings(spec: str, kind: str, url: str, key_env: str | None) -> None:
     from ccb.proxy.websearch.spec import parse_spec
 
@@ -361,7 +425,10 @@ def test_keys_come_from_the_named_variable_only() -> None:
     from ccb.proxy.websearch.spec import bridge_fields
 
     assert bridge_fields("brave", environ={"BRAVE_API_KEY": "k-1234"}) == {
-        "web_search": "brave", "web_search_key_env": "BRAVE_API_KEY", "web_search_key": "k-1234"}
+        "web_search": "brave",
+        "web_search_key_env": "BRAVE_API_KEY",
+        "web_search_key": "k-1234",
+    }
     assert bridge_fields("tavily", "MINE", environ={"TAVILY_API_KEY": "no"})["web_search_key"] is None
     assert bridge_fields("http://127.0.0.1:8888", environ={})["web_search_key"] is None
     assert bridge_fields("", environ={}) == {}
@@ -383,11 +450,16 @@ async def test_ccb_serve_takes_the_backend_from_ccb_web_search(search: SearchBac
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
     env = {**os.environ, "CCB_WEB_SEARCH": search.url, "CCB_HOME": str(tmp_path)}
     try:
-        async with Serve("--upstream", url, "--model", "m", "--auth-token", TOKEN, "--engine", "vllm",
-                         env=env) as serve:
+        async with Serve(
+            "--upstream", url, "--model", "m", "--auth-token", TOKEN, "--engine", "vllm", env=env
+        ) as serve:
             client = anthropic.AsyncAnthropic(base_url=serve.url, api_key=TOKEN, max_retries=0)
-            message = await client.messages.create(model="m", max_tokens=100, tools=[SERVER_TOOL],  # type: ignore
-                                                   messages=[{"role": "user", "content": PROMPT}])
+            message = await client.messages.create(
+                model="m",
+                max_tokens=100,
+                tools=[SERVER_TOOL],  # type: ignore
+                messages=[{"role": "user", "content": PROMPT}],
+            )
             await client.close()
     finally:
         await runner.cleanup()
@@ -395,10 +467,13 @@ async def test_ccb_serve_takes_the_backend_from_ccb_web_search(search: SearchBac
     assert search.requests[0]["api"] == "searxng"
 
 
-@pytest.mark.parametrize(("choice", "first", "then"), [({"type": "auto"}, "auto", "auto"),
-                                                       ({"type": "any"}, "required", "auto"), (None, None, None)])
-async def test_tool_choice_of_a_search_only_request(rig_factory: RigFactory, search: SearchBackends,
-                                                    choice: Any, first: Any, then: Any) -> None:
+@pytest.mark.parametrize(
+    ("choice", "first", "then"),
+    [({"type": "auto"}, "auto", "auto"), ({"type": "any"}, "required", "auto"), (None, None, None)],
+)
+async def test_tool_choice_of_a_search_only_request(
+    rig_factory: RigFactory, search: SearchBackends, choice: Any, first: Any, then: Any
+) -> None:
     rig = await rig_factory("vllm", web_search=search.url)
     rig.engine.push(*searching())
     await ask(rig, stream=True, **({"tool_choice": choice} if choice else {}))
@@ -415,8 +490,9 @@ async def test_a_backend_that_never_answers_is_unavailable(search: SearchBackend
     assert outcome.error == "unavailable" and "did not answer within 0.5 s" in outcome.message
 
 
-async def test_client_gone_during_a_search_leaves_the_bridge_serving(rig_factory: RigFactory,
-                                                                    search: SearchBackends) -> None:
+async def test_client_gone_during_a_search_leaves_the_bridge_serving(
+    rig_factory: RigFactory, search: SearchBackends
+) -> None:
     import asyncio
 
     import aiohttp
@@ -424,10 +500,17 @@ async def test_client_gone_during_a_search_leaves_the_bridge_serving(rig_factory
     search.mode = "hang"
     rig = await rig_factory("vllm", web_search=search.url)
     rig.engine.push(*searching())
-    body = {"model": "m", "max_tokens": 100, "stream": True, "tools": [SERVER_TOOL],
-            "messages": [{"role": "user", "content": PROMPT}]}
-    async with aiohttp.ClientSession() as session, session.post(rig.bridge.url + "/v1/messages", json=body,
-                            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    body = {
+        "model": "m",
+        "max_tokens": 100,
+        "stream": True,
+        "tools": [SERVER_TOOL],
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(rig.bridge.url + "/v1/messages", json=body, headers={"Authorization": f"Bearer {TOKEN}"}) as resp,
+    ):
         assert resp.status == 200
         seen = b""
         while b"server_tool_use" not in seen:  # the search has started

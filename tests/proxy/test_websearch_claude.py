@@ -48,8 +48,9 @@ class SearchingEngine(FakeEngine):
         names = _tool_names(body)
         messages = body["messages"]
         tool_msgs = [m for m in messages if m["role"] == "tool"]
-        if "web_search" in names or any(c["function"]["name"] == "web_search"
-                                        for m in messages for c in m.get("tool_calls") or ()):
+        if "web_search" in names or any(
+            c["function"]["name"] == "web_search" for m in messages for c in m.get("tool_calls") or ()
+        ):
             if not tool_msgs:
                 self.kinds.append("search-request")
                 asked = re.search(r"query: (.+)", _texts(messages[-1]))
@@ -92,20 +93,37 @@ async def _serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
-async def _search_through_serve(tmp_path: Path, home: Path, backend_args: list[str], *, use_tool_search: bool,
-                                env_extra: dict[str, str] | None = None,
-                                backends: SearchBackends | None = None) -> tuple[Any, SearchingEngine]:
+async def _search_through_serve(
+    tmp_path: Path,
+    home: Path,
+    backend_args: list[str],
+    *,
+    use_tool_search: bool,
+    env_extra: dict[str, str] | None = None,
+    backends: SearchBackends | None = None,
+) -> tuple[Any, SearchingEngine]:
     engine = SearchingEngine(use_tool_search=use_tool_search)
     runner, url = await _serve_app(engine.app)
     try:
         import os
 
         serve_env = {**os.environ, **(env_extra or {})}
-        async with Serve("--upstream", url + "/v1", "--model", "fake-model", "--auth-token", "t0k", "--engine", "vllm",
-                         *backend_args, env=serve_env) as serve:
+        async with Serve(
+            "--upstream",
+            url + "/v1",
+            "--model",
+            "fake-model",
+            "--auth-token",
+            "t0k",
+            "--engine",
+            "vllm",
+            *backend_args,
+            env=serve_env,
+        ) as serve:
             env = claude_env(home, serve.url, "t0k")
-            done = await run_claude(["-p", "search the web for ccb", "--dangerously-skip-permissions",
-                                     "--max-turns", "5"], env, tmp_path)
+            done = await run_claude(
+                ["-p", "search the web for ccb", "--dangerously-skip-permissions", "--max-turns", "5"], env, tmp_path
+            )
     finally:
         await runner.cleanup()
     return done, engine
@@ -115,13 +133,14 @@ async def _search_through_serve(tmp_path: Path, home: Path, backend_args: list[s
 async def test_claude_code_searches_through_ccb_serve(api: str, tmp_path: Path, isolated_home: Path) -> None:
     backends = SearchBackends()
     base = await backends.start()
-    args = {"searxng": ["--web-search", base],
-            "brave": ["--web-search", f"brave:{base}/res/v1/web/search"],
-            "tavily": ["--web-search", f"tavily:{base}/search", "--web-search-key-env", "MY_TAVILY"]}[api]
+    args = {
+        "searxng": ["--web-search", base],
+        "brave": ["--web-search", f"brave:{base}/res/v1/web/search"],
+        "tavily": ["--web-search", f"tavily:{base}/search", "--web-search-key-env", "MY_TAVILY"],
+    }[api]
     keys = {"brave": {"BRAVE_API_KEY": BRAVE_KEY}, "tavily": {"MY_TAVILY": TAVILY_KEY}}.get(api, {})
     try:
-        done, engine = await _search_through_serve(tmp_path, isolated_home, args, use_tool_search=False,
-                                                   env_extra=keys)
+        done, engine = await _search_through_serve(tmp_path, isolated_home, args, use_tool_search=False, env_extra=keys)
     finally:
         await backends.stop()
     assert done.returncode == 0, (done, engine.kinds)
@@ -135,13 +154,13 @@ async def test_claude_code_searches_through_ccb_serve(api: str, tmp_path: Path, 
     assert [r["api"] for r in backends.requests] == [api]
 
 
-async def test_claude_code_search_behind_tool_search(claude_version: str, tmp_path: Path,
-                                                     isolated_home: Path) -> None:
+async def test_claude_code_search_behind_tool_search(claude_version: str, tmp_path: Path, isolated_home: Path) -> None:
     backends = SearchBackends()
     base = await backends.start()
     try:
-        done, engine = await _search_through_serve(tmp_path, isolated_home, ["--web-search", base],
-                                                   use_tool_search=True)
+        done, engine = await _search_through_serve(
+            tmp_path, isolated_home, ["--web-search", base], use_tool_search=True
+        )
     finally:
         await backends.stop()
     assert done.returncode == 0, (done, engine.kinds)
@@ -154,8 +173,9 @@ async def test_claude_code_search_behind_tool_search(claude_version: str, tmp_pa
         assert hit.url in done.result["result"]
 
 
-async def test_claude_code_search_without_a_backend_is_told_how_to_configure(tmp_path: Path,
-                                                                            isolated_home: Path) -> None:
+async def test_claude_code_search_without_a_backend_is_told_how_to_configure(
+    tmp_path: Path, isolated_home: Path
+) -> None:
     done, engine = await _search_through_serve(tmp_path, isolated_home, [], use_tool_search=False)
     assert done.returncode == 0, (done, engine.kinds)
     assert "search-request" not in engine.kinds  # the bridge answered the search request itself
@@ -170,17 +190,46 @@ async def test_claude_code_searches_through_ccb_launch(tmp_path: Path) -> None:
     backends = SearchBackends()
     base = await backends.start()
     engine = SearchingEngine(use_tool_search=True)
-    env = child_env(claude_path().parent, IS_SANDBOX="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-                    DISABLE_AUTOUPDATER="1", CLAUDE_CODE_MAX_RETRIES="0", MY_TAVILY=TAVILY_KEY)
+    env = child_env(
+        claude_path().parent,
+        IS_SANDBOX="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_AUTOUPDATER="1",
+        CLAUDE_CODE_MAX_RETRIES="0",
+        MY_TAVILY=TAVILY_KEY,
+    )
     for key in [k for k in env if k.startswith("ANTHROPIC_") or k == "CCB_WEB_SEARCH"]:
         env.pop(key)
     try:
         async with serving(engine.app) as url:
-            ccb("profile", "add", "searching", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3",
-                "--web-search", f"tavily:{base}/search", "--web-search-key-env", "MY_TAVILY")
-            code, out, err = await run_ccb("launch", "searching", "--", "-p", "search the web for ccb",
-                                           "--dangerously-skip-permissions", "--max-turns", "5",
-                                           env=env, cwd=tmp_path, timeout=180)
+            ccb(
+                "profile",
+                "add",
+                "searching",
+                "--preset",
+                "vllm",
+                "--base-url",
+                url + "/v1",
+                "--model",
+                "qwen3",
+                "--web-search",
+                f"tavily:{base}/search",
+                "--web-search-key-env",
+                "MY_TAVILY",
+            )
+            code, out, err = await run_ccb(
+                "launch",
+                "searching",
+                "--",
+                "-p",
+                "search the web for ccb",
+                "--dangerously-skip-permissions",
+                "--max-turns",
+                "5",
+                env=env,
+                cwd=tmp_path,
+                timeout=180,
+            )
     finally:
         await backends.stop()
     assert code == 0, (err, engine.kinds)

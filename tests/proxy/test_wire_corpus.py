@@ -24,8 +24,21 @@ MESSAGES = [p for p in RECORDS if json.loads(p.read_text())["path"] == "/v1/mess
 COUNTS = [p for p in RECORDS if json.loads(p.read_text())["path"] == "/v1/messages/count_tokens"]
 # Anthropic-only request fields that must never reach an OpenAI engine (outside tool schemas, whose
 # properties may have any name).
-ANTHROPIC_ONLY = frozenset({"cache_control", "defer_loading", "safeguards", "context_management", "output_config",
-                            "metadata", "thinking", "input_schema", "tool_reference", "tool_use_id", "system"})
+ANTHROPIC_ONLY = frozenset(
+    {
+        "cache_control",
+        "defer_loading",
+        "safeguards",
+        "context_management",
+        "output_config",
+        "metadata",
+        "thinking",
+        "input_schema",
+        "tool_reference",
+        "tool_use_id",
+        "system",
+    }
+)
 
 
 def _keys(value: Any) -> set[str]:
@@ -61,8 +74,14 @@ def test_the_corpus_holds_the_shapes_it_exists_for() -> None:
     """What makes the corpus worth replaying: a tool round trip everywhere, and 2.1.332's tool search shapes."""
     for version in CLAUDE_VERSIONS:
         bodies = [_body(p) for p in MESSAGES if p.parent.name == version]
-        results = [b for m in (x["messages"] for x in bodies) for msg in m if isinstance(msg["content"], list)
-                   for b in msg["content"] if b.get("type") == "tool_result"]
+        results = [
+            b
+            for m in (x["messages"] for x in bodies)
+            for msg in m
+            if isinstance(msg["content"], list)
+            for b in msg["content"]
+            if b.get("type") == "tool_result"
+        ]
         assert results, version
     newest = [_body(p) for p in MESSAGES if p.parent.name == "2.1.332"]
     text = json.dumps(newest)
@@ -78,7 +97,10 @@ def test_recorded_request_translates(path: Path, dialect: str) -> None:
     body = _body(path)
     validate(body)
     out = translate(body, model="engine-model", dialect=DIALECTS[dialect], stream=bool(body.get("stream"))).body
-    schemaless = {**out, "tools": [{**t, "function": {**t["function"], "parameters": {}}} for t in out.get("tools", [])]}
+    schemaless = {
+        **out,
+        "tools": [{**t, "function": {**t["function"], "parameters": {}}} for t in out.get("tools", [])],
+    }
     assert not _keys(schemaless) & ANTHROPIC_ONLY
     assert '"type": "tool_reference"' not in json.dumps(out["messages"])
     messages = out["messages"]
@@ -93,8 +115,13 @@ def test_recorded_request_translates(path: Path, dialect: str) -> None:
             assert message["tool_call_id"] in called
     answered = {m["tool_call_id"] for m in messages if m["role"] == "tool"}
     assert set(called) == answered
-    sent = [b["id"] for m in body["messages"] if isinstance(m["content"], list) for b in m["content"]
-            if b.get("type") == "tool_use"]
+    sent = [
+        b["id"]
+        for m in body["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_use"
+    ]
     assert len(called) == len(sent)
     tools = out.get("tools", [])
     names = [t["function"]["name"] for t in tools]
@@ -104,13 +131,22 @@ def test_recorded_request_translates(path: Path, dialect: str) -> None:
     # Tool search: the placeholder never reaches an engine; a deferred tool only once a reference names it,
     # and then the tool message carries its definition.
     assert "DeferredToolPlaceholder" not in names
-    references = [r["tool_name"] for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], list)
-                  for b in m["content"] if b.get("type") == "tool_result" and isinstance(b.get("content"), list)
-                  for r in b["content"] if r.get("type") == "tool_reference"]
+    references = [
+        r["tool_name"]
+        for m in body["messages"]
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_result" and isinstance(b.get("content"), list)
+        for r in b["content"]
+        if r.get("type") == "tool_reference"
+    ]
     deferred = {t["name"] for t in body.get("tools", []) if t.get("defer_loading")}
     assert set(names) & deferred <= set(references)
-    tool_text = "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-                          for m in messages if m["role"] == "tool")
+    tool_text = "\n".join(
+        m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
+        for m in messages
+        if m["role"] == "tool"
+    )
     for name in references:
         definition = next(t for t in body["tools"] if t["name"] == name)
         assert name in names

@@ -23,12 +23,20 @@ class FaultRig:
     bridge: RunningBridge
     config: BridgeConfig
 
-    async def post(self, body: dict[str, Any], *, path: str = "/v1/messages", guard: float = 20.0,
-                   headers: dict[str, str] | None = None) -> Answered:
+    async def post(
+        self,
+        body: dict[str, Any],
+        *,
+        path: str = "/v1/messages",
+        guard: float = 20.0,
+        headers: dict[str, str] | None = None,
+    ) -> Answered:
         """One request on its own connection; `guard` only stops a hang from stalling the suite."""
         timeout = aiohttp.ClientTimeout(total=guard)
-        async with aiohttp.ClientSession(timeout=timeout) as session, \
-                session.post(self.bridge.url + path, json=body, headers=headers or AUTH) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(self.bridge.url + path, json=body, headers=headers or AUTH) as resp,
+        ):
             return Answered(resp.status, CIMultiDict(resp.headers), await resp.read())
 
 
@@ -42,8 +50,13 @@ async def faulty_rig() -> AsyncIterator[RigFactory]:
 
     async def make(**overrides: Any) -> FaultRig:
         engine = await FaultyEngine().start()
-        config = BridgeConfig(upstream=engine.url, models=ModelMap(default="fake-model"), auth_token=TOKEN,
-                              dialect=dialect_for("vllm"), context_length=32768)
+        config = BridgeConfig(
+            upstream=engine.url,
+            models=ModelMap(default="fake-model"),
+            auth_token=TOKEN,
+            dialect=dialect_for("vllm"),
+            context_length=32768,
+        )
         config = replace(config, **overrides)
         rig = FaultRig(engine, await start_bridge(config), config)
         started.append(rig)

@@ -28,8 +28,12 @@ AUTH = {"x-api-key": TOKEN}
 
 
 def ask(text: str = "hi", *, stream: bool = True, max_tokens: int = 50) -> dict[str, Any]:
-    return {"model": "claude-sonnet-4-5", "max_tokens": max_tokens, "stream": stream,
-            "messages": [{"role": "user", "content": text}]}
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": max_tokens,
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    }
 
 
 def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -79,7 +83,7 @@ def unchunk(raw: bytes) -> bytes:
         size = int(size_line, 16)
         if size == 0:
             break
-        out, raw = out + raw[:size], raw[size + 2:]
+        out, raw = out + raw[:size], raw[size + 2 :]
     return out
 
 
@@ -97,8 +101,9 @@ class ServeProcess:
 
     async def __aenter__(self) -> Self:
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "ccb.cli", *self.args,
-                                                             stdout=out, stderr=err, env=self.env)
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ccb.cli", *self.args, stdout=out, stderr=err, env=self.env
+            )
         async with asyncio.timeout(30):
             while not (match := re.search(r"ANTHROPIC_BASE_URL=(\S+)", self.out_path.read_text())):
                 assert self.proc.returncode is None, self.err_path.read_text()
@@ -145,8 +150,14 @@ class ThreadBridge:
     async def _start(self) -> None:
         self.engine = await FaultyEngine().start()
         self.engine.keep_requests = False
-        config = BridgeConfig(upstream=self.engine.url, models=ModelMap(default="fake-model"), auth_token=TOKEN,
-                              dialect=dialect_for("vllm"), context_length=32768, **self.overrides)
+        config = BridgeConfig(
+            upstream=self.engine.url,
+            models=ModelMap(default="fake-model"),
+            auth_token=TOKEN,
+            dialect=dialect_for("vllm"),
+            context_length=32768,
+            **self.overrides,
+        )
         self.bridge = await start_bridge(config)
 
     async def _stop(self) -> None:
@@ -172,8 +183,9 @@ class Raw:
         return data
 
 
-def exchange(port: int, method: str, target: str, headers: list[tuple[str, str]], body: bytes = b"",
-             *, with_length: bool = True) -> Raw:
+def exchange(
+    port: int, method: str, target: str, headers: list[tuple[str, str]], body: bytes = b"", *, with_length: bool = True
+) -> Raw:
     """One request on a fresh connection, exactly as given (plus Host, Connection: close, Content-Length)."""
     lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in headers]
@@ -203,8 +215,9 @@ def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 # Property tests: enough examples to find the odd shape, few enough for CI (each is one loopback round trip).
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                        HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 def assert_not_a_server_error(answer: Raw) -> None:

@@ -34,8 +34,10 @@ TRACKED = (aiohttp.ClientResponse, web.StreamResponse, web.BaseRequest, StreamTr
 
 def raw_request(body: dict[str, object]) -> bytes:
     payload = json.dumps(body).encode()
-    head = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {TOKEN}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
+    head = (
+        f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {TOKEN}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
     return head.encode() + payload
 
 
@@ -62,12 +64,17 @@ async def hang_up(rig: FaultRig, text: str, *, after: bytes | None, sent_before:
         await writer.wait_closed()
 
 
-@pytest.mark.parametrize(("behaviour", "after"), [
-    (Silent(), None),  # before the engine's first byte
-    (Stream(PARTIAL, then="hang"), b"content_block_delta"),  # in the middle of the stream
-], ids=["before-first-byte", "mid-stream"])
+@pytest.mark.parametrize(
+    ("behaviour", "after"),
+    [
+        (Silent(), None),  # before the engine's first byte
+        (Stream(PARTIAL, then="hang"), b"content_block_delta"),  # in the middle of the stream
+    ],
+    ids=["before-first-byte", "mid-stream"],
+)
 async def test_client_disconnect_cancels_the_engine_request_within_a_second(
-        faulty_rig: RigFactory, behaviour: object, after: bytes | None) -> None:
+    faulty_rig: RigFactory, behaviour: object, after: bytes | None
+) -> None:
     rig = await faulty_rig()
     rig.engine.push(behaviour)  # type: ignore[arg-type]
     await hang_up(rig, "bye", after=after, sent_before=0)
@@ -105,8 +112,9 @@ async def _disconnect_many(rig: FaultRig, count: int, batch: int = 50) -> None:
         for i in range(start, min(start + batch, count)):
             # Alternate the two moments a client can vanish: before the first byte and mid-stream.
             mid = i % 2 == 1
-            jobs.append(hang_up(rig, "mid" if mid else "early", after=b"content_block_delta" if mid else None,
-                                sent_before=sent))
+            jobs.append(
+                hang_up(rig, "mid" if mid else "early", after=b"content_block_delta" if mid else None, sent_before=sent)
+            )
         await asyncio.gather(*jobs)
         want = cut + len(jobs)
         await until(lambda want=want: rig.engine.cut_short >= want)
@@ -115,12 +123,19 @@ async def _disconnect_many(rig: FaultRig, count: int, batch: int = 50) -> None:
 async def _settled(rig: FaultRig) -> None:
     """Wait until nothing of the bridge's or the engine's is running: only this test's own task is left,
     and no socket of this process is connected to either of them."""
-    await until(lambda: len(asyncio.all_tasks()) == 1 and rig.engine.open_connections == 0
-                and _sockets_to(rig.engine.port) == 0 and _sockets_to(rig.bridge.port) == 0)
+    await until(
+        lambda: (
+            len(asyncio.all_tasks()) == 1
+            and rig.engine.open_connections == 0
+            and _sockets_to(rig.engine.port) == 0
+            and _sockets_to(rig.bridge.port) == 0
+        )
+    )
 
 
-async def test_a_thousand_disconnects_leak_no_task_connection_or_memory(faulty_rig: RigFactory,
-                                                                        record_property: object) -> None:
+async def test_a_thousand_disconnects_leak_no_task_connection_or_memory(
+    faulty_rig: RigFactory, record_property: object
+) -> None:
     rig = await faulty_rig()
     rig.engine.rules = {"early": Silent(), "mid": Stream(PARTIAL, then="hang")}
     rig.engine.keep_requests = False  # the test's own records would look like a leak
@@ -141,8 +156,10 @@ async def test_a_thousand_disconnects_leak_no_task_connection_or_memory(faulty_r
     tracemalloc.stop()
     rss_growth = psutil.Process(os.getpid()).memory_info().rss - rss_before
     objects_after = _tracked_objects()
-    print(f"\n1000 disconnects in {elapsed:.1f} s: traced memory {traced_growth / 1024:+.0f} KiB, "
-          f"RSS {rss_growth / 2**20:+.1f} MiB, objects {dict(objects_after)}")
+    print(
+        f"\n1000 disconnects in {elapsed:.1f} s: traced memory {traced_growth / 1024:+.0f} KiB, "
+        f"RSS {rss_growth / 2**20:+.1f} MiB, objects {dict(objects_after)}"
+    )
     record_property("disconnects_traced_growth_kib", round(traced_growth / 1024))  # type: ignore[operator]
     record_property("disconnects_rss_growth_mib", round(rss_growth / 2**20, 1))  # type: ignore[operator]
 

@@ -51,8 +51,9 @@ async def test_engine_refusing_connections_is_a_retryable_502(faulty_rig: RigFac
 @pytest.mark.parametrize("stream", [True, False])
 async def test_connect_timeout(faulty_rig: RigFactory, stream: bool) -> None:
     with unaccepting_port() as port:
-        rig = await faulty_rig(upstream=f"http://127.0.0.1:{port}/v1", connect_timeout=0.3,
-                               first_byte_timeout=LONG, idle_timeout=LONG)
+        rig = await faulty_rig(
+            upstream=f"http://127.0.0.1:{port}/v1", connect_timeout=0.3, first_byte_timeout=LONG, idle_timeout=LONG
+        )
         answer = await rig.post(ask(stream=stream))
     assert_retryable_json(answer, 502, "no connection within the connect timeout (0.3 s)")
     assert answer.headers["x-should-retry"] == "true"
@@ -128,14 +129,20 @@ async def test_429_passes_retry_after_through(faulty_rig: RigFactory, stream: bo
     assert answer.headers["retry-after"] == "7"
 
 
-@pytest.mark.parametrize(("status", "want", "kind"), [
-    (500, 500, "api_error"), (502, 502, "api_error"), (503, 529, "overloaded_error"),
-])
+@pytest.mark.parametrize(
+    ("status", "want", "kind"),
+    [
+        (500, 500, "api_error"),
+        (502, 502, "api_error"),
+        (503, 529, "overloaded_error"),
+    ],
+)
 @pytest.mark.parametrize("stream", [True, False])
-async def test_engine_5xx_is_a_5xx_json_before_the_first_byte(faulty_rig: RigFactory, status: int, want: int,
-                                                              kind: str, stream: bool) -> None:
+async def test_engine_5xx_is_a_5xx_json_before_the_first_byte(
+    faulty_rig: RigFactory, status: int, want: int, kind: str, stream: bool
+) -> None:
     rig = await faulty_rig()
-    rig.engine.push(Reply(status, b'<html><body>upstream trouble</body></html>', content_type="text/html"))
+    rig.engine.push(Reply(status, b"<html><body>upstream trouble</body></html>", content_type="text/html"))
     answer = await rig.post(ask(stream=stream))
     assert_retryable_json(answer, want, "upstream trouble")
     assert answer.json()["error"]["type"] == kind
@@ -152,8 +159,14 @@ async def test_an_engine_status_outside_4xx_5xx_is_a_retryable_502(faulty_rig: R
 
 async def test_error_body_arriving_in_pieces_is_read_whole(faulty_rig: RigFactory) -> None:
     rig = await faulty_rig()
-    rig.engine.push(Stream([b'{"error": {"mess', b'age": "slow down, please"}}'], pause=0.05, status=429,
-                           content_type="application/json"))
+    rig.engine.push(
+        Stream(
+            [b'{"error": {"mess', b'age": "slow down, please"}}'],
+            pause=0.05,
+            status=429,
+            content_type="application/json",
+        )
+    )
     answer = await rig.post(ask())
     assert answer.status == 429 and answer.json()["error"]["message"] == "slow down, please"
 
@@ -176,8 +189,9 @@ async def test_drop_in_the_middle_of_a_stream_is_an_error_event(faulty_rig: RigF
 
 
 @pytest.mark.parametrize("then", ["fin", "rst"])
-async def test_drop_in_the_middle_of_a_whole_answer_is_a_retryable_json_error(faulty_rig: RigFactory,
-                                                                             then: str) -> None:
+async def test_drop_in_the_middle_of_a_whole_answer_is_a_retryable_json_error(
+    faulty_rig: RigFactory, then: str
+) -> None:
     rig = await faulty_rig()
     rig.engine.push(Stream([b'{"choices": [{"index": 0, "mess'], then=then, content_type="application/json"))
     answer = await rig.post(ask(stream=False))
@@ -229,15 +243,19 @@ async def test_malformed_chunk_in_a_whole_answer_is_a_json_error(faulty_rig: Rig
     assert_retryable_json(answer, 502)
 
 
-@pytest.mark.parametrize(("content_type", "body"), [
-    ("text/html", b"<html><body>Welcome to nginx!</body></html>"),
-    ("text/plain", b""),
-    ("application/json", b"[1, 2, 3]"),
-    ("application/json", b'{"unexpected": true}'),
-])
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/html", b"<html><body>Welcome to nginx!</body></html>"),
+        ("text/plain", b""),
+        ("application/json", b"[1, 2, 3]"),
+        ("application/json", b'{"unexpected": true}'),
+    ],
+)
 @pytest.mark.parametrize("stream", [True, False])
-async def test_a_body_of_the_wrong_kind_is_a_json_error(faulty_rig: RigFactory, content_type: str, body: bytes,
-                                                        stream: bool) -> None:
+async def test_a_body_of_the_wrong_kind_is_a_json_error(
+    faulty_rig: RigFactory, content_type: str, body: bytes, stream: bool
+) -> None:
     rig = await faulty_rig()
     rig.engine.push(Reply(200, body, content_type=content_type))
     answer = await rig.post(ask(stream=stream))
@@ -249,8 +267,7 @@ async def test_a_body_of_the_wrong_kind_is_a_json_error(faulty_rig: RigFactory, 
 
 async def test_bridge_keeps_serving_after_every_fault(faulty_rig: RigFactory) -> None:
     rig = await faulty_rig(idle_timeout=0.3, first_byte_timeout=0.3)
-    rig.engine.push(Silent(), Stream(PARTIAL, then="rst"), Stream([b"data: 42\n\n"]), Reply(200, b"<html>"),
-                    Trickle())
+    rig.engine.push(Silent(), Stream(PARTIAL, then="rst"), Stream([b"data: 42\n\n"]), Reply(200, b"<html>"), Trickle())
     for _ in range(5):
         await rig.post(ask())
     answer = await rig.post(ask("still here"))
@@ -261,9 +278,14 @@ async def test_bridge_keeps_serving_after_every_fault(faulty_rig: RigFactory) ->
 # ------------------------------------------------------------------------------- ccb serve flags
 
 
-@pytest.mark.parametrize(("flag", "field"), [("--connect-timeout", "connect_timeout"),
-                                             ("--first-byte-timeout", "first_byte_timeout"),
-                                             ("--idle-timeout", "idle_timeout")])
+@pytest.mark.parametrize(
+    ("flag", "field"),
+    [
+        ("--connect-timeout", "connect_timeout"),
+        ("--first-byte-timeout", "first_byte_timeout"),
+        ("--idle-timeout", "idle_timeout"),
+    ],
+)
 def test_serve_flags_set_each_time_limit_alone(monkeypatch: pytest.MonkeyPatch, flag: str, field: str) -> None:
     seen: list[BridgeConfig] = []
 
@@ -279,7 +301,8 @@ def test_serve_flags_set_each_time_limit_alone(monkeypatch: pytest.MonkeyPatch, 
     for bad in ("0", "-1", "nan"):
         refused = CliRunner().invoke(app, [*base, flag, bad])
         assert refused.exception is not None and f"{flag} must be a positive number of seconds" in str(
-            refused.exception)
+            refused.exception
+        )
 
 
 async def test_ccb_serve_time_limits_end_to_end(tmp_path: Path) -> None:
@@ -288,11 +311,29 @@ async def test_ccb_serve_time_limits_end_to_end(tmp_path: Path) -> None:
     async with FaultyEngine() as engine:
         engine.rules = {"silent": Silent(), "stall": Stream(PARTIAL, then="hang")}
         with unaccepting_port() as dead:
-            async with ServeProcess(tmp_path / "live", "serve", "--upstream", engine.url, *common,
-                                    "--first-byte-timeout", "0.3", "--idle-timeout", "0.4") as live, \
-                    ServeProcess(tmp_path / "dead", "serve", "--upstream", f"http://127.0.0.1:{dead}/v1", *common,
-                                 "--connect-timeout", "0.3") as unreachable, \
-                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+            async with (
+                ServeProcess(
+                    tmp_path / "live",
+                    "serve",
+                    "--upstream",
+                    engine.url,
+                    *common,
+                    "--first-byte-timeout",
+                    "0.3",
+                    "--idle-timeout",
+                    "0.4",
+                ) as live,
+                ServeProcess(
+                    tmp_path / "dead",
+                    "serve",
+                    "--upstream",
+                    f"http://127.0.0.1:{dead}/v1",
+                    *common,
+                    "--connect-timeout",
+                    "0.3",
+                ) as unreachable,
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session,
+            ):
                 async with session.post(live.url + "/v1/messages", json=ask("silent"), headers=AUTH) as resp:
                     assert resp.status == 504
                     assert "first-byte timeout (0.3 s)" in (await resp.json())["error"]["message"]

@@ -24,23 +24,42 @@ AUTH = [("x-api-key", TOKEN), ("Content-Type", "application/json")]
 def _engine_chunk(loose: bool) -> st.SearchStrategy[Any]:
     """Chunks as engines send them; `loose` lets any field take any JSON value."""
     v = maybe if loose else (lambda strategy: strategy)
-    calls = st.fixed_dictionaries({}, optional={
-        "index": v(st.integers(0, 3)), "id": v(st.sampled_from(["call_1", "call_2", ""])),
-        "type": v(st.just("function")),
-        "function": v(st.fixed_dictionaries({}, optional={
-            "name": v(st.sampled_from(["Bash", "Write", ""])),
-            "arguments": v(st.sampled_from(['{"command": ', '"ls"}', "{}", '"', "", "]"]))})),
-    })
-    delta = st.fixed_dictionaries({}, optional={
-        "role": v(st.just("assistant")), "content": v(st.sampled_from(["Hi", "<think>", "</think>", "", " x"])),
-        "reasoning_content": v(st.text(max_size=8)), "reasoning": v(st.text(max_size=8)),
-        "tool_calls": v(st.lists(calls, max_size=2)),
-    })
-    choice = st.fixed_dictionaries({"index": st.just(0), "delta": v(delta)}, optional={
-        "finish_reason": v(st.sampled_from(["stop", "length", "tool_calls", "content_filter", "odd"])),
-    })
-    usage = st.fixed_dictionaries({}, optional={"prompt_tokens": v(st.integers(0, 99)),
-                                                "completion_tokens": v(st.integers(0, 99))})
+    calls = st.fixed_dictionaries(
+        {},
+        optional={
+            "index": v(st.integers(0, 3)),
+            "id": v(st.sampled_from(["call_1", "call_2", ""])),
+            "type": v(st.just("function")),
+            "function": v(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "name": v(st.sampled_from(["Bash", "Write", ""])),
+                        "arguments": v(st.sampled_from(['{"command": ', '"ls"}', "{}", '"', "", "]"])),
+                    },
+                )
+            ),
+        },
+    )
+    delta = st.fixed_dictionaries(
+        {},
+        optional={
+            "role": v(st.just("assistant")),
+            "content": v(st.sampled_from(["Hi", "<think>", "</think>", "", " x"])),
+            "reasoning_content": v(st.text(max_size=8)),
+            "reasoning": v(st.text(max_size=8)),
+            "tool_calls": v(st.lists(calls, max_size=2)),
+        },
+    )
+    choice = st.fixed_dictionaries(
+        {"index": st.just(0), "delta": v(delta)},
+        optional={
+            "finish_reason": v(st.sampled_from(["stop", "length", "tool_calls", "content_filter", "odd"])),
+        },
+    )
+    usage = st.fixed_dictionaries(
+        {}, optional={"prompt_tokens": v(st.integers(0, 99)), "completion_tokens": v(st.integers(0, 99))}
+    )
     chunk = st.fixed_dictionaries({"choices": v(st.lists(choice, max_size=2))}, optional={"usage": v(usage)})
     if loose:
         error = st.fixed_dictionaries({"message": st.text(max_size=10)}, optional={"code": v(st.integers(400, 599))})
@@ -50,17 +69,33 @@ def _engine_chunk(loose: bool) -> st.SearchStrategy[Any]:
 
 engine_chunks = st.one_of(*[_engine_chunk(loose=False)] * 12, _engine_chunk(loose=True))  # mostly well typed
 _FINISH = [b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n', b"data: [DONE]\n\n"]
-engine_pieces = st.tuples(st.lists(st.one_of(
-    *[engine_chunks.map(lambda c: b"data: " + json.dumps(c).encode() + b"\n\n")] * 6,
-    st.sampled_from([b": keep-alive\n\n", b"data: [DONE]\n\n", b"data: {broken\n\n", b"event: odd\n\n", b"\n",
-                     b"data: \xff\xfe\n\n", b"retry: 5\n"]),
-), max_size=12), st.booleans()).map(lambda t: t[0] + (_FINISH if t[1] else []))  # half end properly
+engine_pieces = st.tuples(
+    st.lists(
+        st.one_of(
+            *[engine_chunks.map(lambda c: b"data: " + json.dumps(c).encode() + b"\n\n")] * 6,
+            st.sampled_from(
+                [
+                    b": keep-alive\n\n",
+                    b"data: [DONE]\n\n",
+                    b"data: {broken\n\n",
+                    b"event: odd\n\n",
+                    b"\n",
+                    b"data: \xff\xfe\n\n",
+                    b"retry: 5\n",
+                ]
+            ),
+        ),
+        max_size=12,
+    ),
+    st.booleans(),
+).map(lambda t: t[0] + (_FINISH if t[1] else []))  # half end properly
 
 
 @FUZZ
 @given(pieces=engine_pieces, then=st.sampled_from(["end", "fin"]))
-def test_any_engine_stream_gives_a_complete_answer_or_an_error_event(bridge: ThreadBridge, pieces: list[bytes],
-                                                                     then: str) -> None:
+def test_any_engine_stream_gives_a_complete_answer_or_an_error_event(
+    bridge: ThreadBridge, pieces: list[bytes], then: str
+) -> None:
     assert bridge.engine is not None
     bridge.engine.push(Stream(pieces, then=then))
     answer = exchange(bridge.port, "POST", "/v1/messages", AUTH, json.dumps(ask()).encode())
@@ -78,7 +113,8 @@ def test_any_engine_stream_gives_a_complete_answer_or_an_error_event(bridge: Thr
 @FUZZ
 @given(pieces=engine_pieces)
 def test_any_engine_stream_to_a_whole_answer_request_gives_a_message_or_a_json_error(
-        bridge: ThreadBridge, pieces: list[bytes]) -> None:
+    bridge: ThreadBridge, pieces: list[bytes]
+) -> None:
     assert bridge.engine is not None
     bridge.engine.push(Stream(pieces))
     answer = exchange(bridge.port, "POST", "/v1/messages", AUTH, json.dumps(ask(stream=False)).encode())

@@ -44,33 +44,62 @@ AUTH = [("x-api-key", TOKEN), ("Content-Type", "application/json")]
 
 # ---------------------------------------------------------------------------------------- strategies
 
-BLOCK_TYPES = ["text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking", "document",
-               "server_tool_use", "web_search_tool_result", "search_result", "container_upload", "mystery"]
+BLOCK_TYPES = [
+    "text",
+    "image",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+    "document",
+    "server_tool_use",
+    "web_search_tool_result",
+    "search_result",
+    "container_upload",
+    "mystery",
+]
 blocks = st.fixed_dictionaries(
     {"type": maybe(st.sampled_from(BLOCK_TYPES))},
     optional={
-        "text": maybe(st.text(max_size=30)), "id": maybe(st.text(max_size=12)), "name": maybe(st.text(max_size=12)),
+        "text": maybe(st.text(max_size=30)),
+        "id": maybe(st.text(max_size=12)),
+        "name": maybe(st.text(max_size=12)),
         "input": maybe(st.dictionaries(st.text(max_size=5), json_values, max_size=3)),
-        "tool_use_id": maybe(st.text(max_size=12)), "content": maybe(st.text(max_size=20)),
-        "is_error": json_values, "thinking": maybe(st.text(max_size=20)), "signature": json_values,
-        "source": maybe(st.fixed_dictionaries({"type": st.sampled_from(["base64", "url", "text"])},
-                                              optional={"media_type": json_values, "data": json_values,
-                                                        "url": json_values})),
-        "cache_control": json_values, "citations": json_values,
+        "tool_use_id": maybe(st.text(max_size=12)),
+        "content": maybe(st.text(max_size=20)),
+        "is_error": json_values,
+        "thinking": maybe(st.text(max_size=20)),
+        "signature": json_values,
+        "source": maybe(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["base64", "url", "text"])},
+                optional={"media_type": json_values, "data": json_values, "url": json_values},
+            )
+        ),
+        "cache_control": json_values,
+        "citations": json_values,
     },
 )
 messages = st.fixed_dictionaries(
-    {"role": maybe(st.sampled_from(["user", "assistant", "system"])),
-     "content": maybe(st.one_of(st.text(max_size=30), st.lists(blocks, max_size=4)))},
+    {
+        "role": maybe(st.sampled_from(["user", "assistant", "system"])),
+        "content": maybe(st.one_of(st.text(max_size=30), st.lists(blocks, max_size=4))),
+    },
     optional={"name": json_values},
 )
 tools = st.fixed_dictionaries(
     {"name": maybe(st.text(max_size=70))},
-    optional={"description": json_values, "type": json_values, "cache_control": json_values,
-              "input_schema": maybe(st.fixed_dictionaries({"type": st.just("object")},
-                                                          optional={"properties": json_values,
-                                                                    "required": json_values,
-                                                                    "$schema": json_values}))},
+    optional={
+        "description": json_values,
+        "type": json_values,
+        "cache_control": json_values,
+        "input_schema": maybe(
+            st.fixed_dictionaries(
+                {"type": st.just("object")},
+                optional={"properties": json_values, "required": json_values, "$schema": json_values},
+            )
+        ),
+    },
 )
 messages_bodies = st.fixed_dictionaries(
     {"model": maybe(st.text(min_size=1, max_size=30)), "messages": maybe(st.lists(messages, max_size=4))},
@@ -78,33 +107,63 @@ messages_bodies = st.fixed_dictionaries(
         "max_tokens": maybe(st.integers(min_value=-5, max_value=10**9)),
         "system": maybe(st.one_of(st.text(max_size=20), st.lists(blocks, max_size=2))),
         "tools": maybe(st.lists(tools, max_size=3)),
-        "tool_choice": maybe(st.fixed_dictionaries({"type": st.sampled_from(["auto", "any", "tool", "none", "x"])},
-                                                   optional={"name": json_values,
-                                                             "disable_parallel_tool_use": json_values})),
+        "tool_choice": maybe(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["auto", "any", "tool", "none", "x"])},
+                optional={"name": json_values, "disable_parallel_tool_use": json_values},
+            )
+        ),
         "stream": maybe(st.booleans()),
-        "thinking": maybe(st.fixed_dictionaries({"type": st.sampled_from(["enabled", "disabled", "adaptive"])},
-                                                optional={"budget_tokens": json_values})),
-        "temperature": json_values, "top_p": json_values, "top_k": json_values,
+        "thinking": maybe(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["enabled", "disabled", "adaptive"])}, optional={"budget_tokens": json_values}
+            )
+        ),
+        "temperature": json_values,
+        "top_p": json_values,
+        "top_k": json_values,
         "stop_sequences": maybe(st.lists(st.text(max_size=5), max_size=3)),
-        "metadata": json_values, "output_config": json_values, "context_management": json_values,
+        "metadata": json_values,
+        "output_config": json_values,
+        "context_management": json_values,
         "service_tier": json_values,
     },
 )
 # Bodies that pass the top-level checks, with wrong types further down: these reach the translator.
 valid_blocks = st.builds(lambda kind, rest: {**rest, "type": kind}, st.sampled_from(BLOCK_TYPES), blocks)
 passing_bodies = st.builds(
-    lambda extra, msgs, tools_, stream: {**extra, "model": "claude-sonnet-4-5", "max_tokens": 100,
-                                         "messages": msgs, "stream": stream, **tools_},
-    messages_bodies.map(lambda b: {k: v for k, v in b.items()
-                                   if k not in ("model", "messages", "max_tokens", "system", "tools",
-                                                "temperature", "top_p", "stop_sequences")}),
-    st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system"]),
-                                    "content": st.one_of(st.text(max_size=30), st.lists(valid_blocks, max_size=4))}),
-             min_size=1, max_size=4),
-    st.fixed_dictionaries({}, optional={"tools": st.lists(tools.map(lambda t: {**t, "name": str(t["name"])}),
-                                                          max_size=3),
-                                        "system": st.one_of(st.text(max_size=20),
-                                                            st.lists(valid_blocks, max_size=2))}),
+    lambda extra, msgs, tools_, stream: {
+        **extra,
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "messages": msgs,
+        "stream": stream,
+        **tools_,
+    },
+    messages_bodies.map(
+        lambda b: {
+            k: v
+            for k, v in b.items()
+            if k not in ("model", "messages", "max_tokens", "system", "tools", "temperature", "top_p", "stop_sequences")
+        }
+    ),
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "role": st.sampled_from(["user", "assistant", "system"]),
+                "content": st.one_of(st.text(max_size=30), st.lists(valid_blocks, max_size=4)),
+            }
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "tools": st.lists(tools.map(lambda t: {**t, "name": str(t["name"])}), max_size=3),
+            "system": st.one_of(st.text(max_size=20), st.lists(valid_blocks, max_size=2)),
+        },
+    ),
     st.booleans(),
 )
 ROUTES = ["/v1/messages", "/v1/messages/count_tokens"]
@@ -124,8 +183,9 @@ def test_any_json_body_is_answered_without_a_server_error(bridge: ThreadBridge, 
 
 @FUZZ
 @given(body=messages_bodies, path=st.sampled_from(ROUTES))
-def test_messages_shaped_bodies_with_wrong_types_never_get_a_server_error(bridge: ThreadBridge, body: Any,
-                                                                          path: str) -> None:
+def test_messages_shaped_bodies_with_wrong_types_never_get_a_server_error(
+    bridge: ThreadBridge, body: Any, path: str
+) -> None:
     answer = exchange(bridge.port, "POST", path, AUTH, json.dumps(body).encode())
     assert_not_a_server_error(answer)
     assert answer.status in (200, 400), answer.body[:300]
@@ -142,58 +202,121 @@ def test_bodies_that_pass_validation_reach_the_translator_safely(bridge: ThreadB
 
 
 # Well-formed by construction: every one is served (200), on both routes, streamed or not.
-_plain_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=10),
-                           lambda children: st.lists(children, max_size=3)
-                           | st.dictionaries(st.text(max_size=6), children, max_size=3), max_leaves=8)
+_plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+)
 _texts = st.text(min_size=1, max_size=20).map(lambda t: t.rstrip() or "x")  # a prefill may not end in a space
 _ok_text = st.builds(lambda t: {"type": "text", "text": t}, _texts)
-_ok_image = st.sampled_from([
-    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
-    {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}])
-_ok_search = st.builds(lambda s, t, c: {"type": "search_result", "source": s, "title": t,
-                                        "content": [{"type": "text", "text": c}]}, _texts, _texts, _texts)
+_ok_image = st.sampled_from(
+    [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+    ]
+)
+_ok_search = st.builds(
+    lambda s, t, c: {"type": "search_result", "source": s, "title": t, "content": [{"type": "text", "text": c}]},
+    _texts,
+    _texts,
+    _texts,
+)
 _ok_document = st.one_of(
-    st.builds(lambda title, data: {"type": "document", "title": title,
-                                   "source": {"type": "text", "media_type": "text/plain", "data": data}},
-              st.none() | _texts, _texts),
+    st.builds(
+        lambda title, data: {
+            "type": "document",
+            "title": title,
+            "source": {"type": "text", "media_type": "text/plain", "data": data},
+        },
+        st.none() | _texts,
+        _texts,
+    ),
     st.just({"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}),
-    st.builds(lambda t: {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": t}]}},
-              _texts))
-_ok_result = st.builds(lambda i, c, e: {"type": "tool_result", "tool_use_id": i, "content": c, "is_error": e},
-                       st.sampled_from(["toolu_1", "toolu_2"]),
-                       st.one_of(_texts, st.lists(st.one_of(_ok_text, _ok_search, _ok_image), max_size=3)),
-                       st.booleans())
-_ok_call = st.builds(lambda i, n, a: {"type": "tool_use", "id": i, "name": n, "input": a},
-                     st.sampled_from(["toolu_1", "toolu_2"]), st.sampled_from(["Bash", "Read"]),
-                     st.dictionaries(st.text(max_size=6), _plain_json, max_size=3))
+    st.builds(
+        lambda t: {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": t}]}}, _texts
+    ),
+)
+_ok_result = st.builds(
+    lambda i, c, e: {"type": "tool_result", "tool_use_id": i, "content": c, "is_error": e},
+    st.sampled_from(["toolu_1", "toolu_2"]),
+    st.one_of(_texts, st.lists(st.one_of(_ok_text, _ok_search, _ok_image), max_size=3)),
+    st.booleans(),
+)
+_ok_call = st.builds(
+    lambda i, n, a: {"type": "tool_use", "id": i, "name": n, "input": a},
+    st.sampled_from(["toolu_1", "toolu_2"]),
+    st.sampled_from(["Bash", "Read"]),
+    st.dictionaries(st.text(max_size=6), _plain_json, max_size=3),
+)
 _ok_thinking = st.builds(lambda t: {"type": "thinking", "thinking": t, "signature": "sig"}, _texts)
-_ok_other = st.sampled_from([{"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_fetch", "input": {}},
-                             {"type": "a_newer_block", "anything": [1]}])
-_ok_messages = st.lists(st.one_of(
-    st.builds(lambda c: {"role": "user", "content": c}, st.one_of(
-        _texts, st.lists(st.one_of(_ok_text, _ok_image, _ok_search, _ok_document, _ok_result, _ok_other),
-                         min_size=1, max_size=4))),
-    st.builds(lambda c: {"role": "assistant", "content": c}, st.one_of(
-        _texts, st.lists(st.one_of(_ok_text, _ok_thinking, _ok_call, _ok_other), min_size=1, max_size=3))),
-    st.builds(lambda c: {"role": "system", "content": c}, _texts)), min_size=1, max_size=5)
+_ok_other = st.sampled_from(
+    [
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_fetch", "input": {}},
+        {"type": "a_newer_block", "anything": [1]},
+    ]
+)
+_ok_messages = st.lists(
+    st.one_of(
+        st.builds(
+            lambda c: {"role": "user", "content": c},
+            st.one_of(
+                _texts,
+                st.lists(
+                    st.one_of(_ok_text, _ok_image, _ok_search, _ok_document, _ok_result, _ok_other),
+                    min_size=1,
+                    max_size=4,
+                ),
+            ),
+        ),
+        st.builds(
+            lambda c: {"role": "assistant", "content": c},
+            st.one_of(_texts, st.lists(st.one_of(_ok_text, _ok_thinking, _ok_call, _ok_other), min_size=1, max_size=3)),
+        ),
+        st.builds(lambda c: {"role": "system", "content": c}, _texts),
+    ),
+    min_size=1,
+    max_size=5,
+)
 _ok_tools = st.lists(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True), unique=True, max_size=3).map(
-    lambda names: [{"name": n, "description": "does " + n,
-                    "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}}} for n in names])
+    lambda names: [
+        {
+            "name": n,
+            "description": "does " + n,
+            "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}},
+        }
+        for n in names
+    ]
+)
 well_formed = st.builds(
     lambda required, optional: {**required, **optional},
     st.fixed_dictionaries({"model": _texts, "max_tokens": st.integers(1, 4096), "messages": _ok_messages}),
-    st.fixed_dictionaries({}, optional={
-        "system": st.one_of(st.text(max_size=20), st.lists(_ok_text, max_size=2)),
-        "stream": st.booleans(), "temperature": st.floats(0, 1), "top_p": st.floats(0, 1),
-        "top_k": st.integers(0, 500), "stop_sequences": st.lists(_texts, max_size=3),
-        "metadata": st.builds(lambda u: {"user_id": u}, _texts), "tools": _ok_tools,
-        "tool_choice": st.sampled_from([{"type": "auto"}, {"type": "any"}, {"type": "none"},
-                                        {"type": "auto", "disable_parallel_tool_use": True}]),
-        "thinking": st.sampled_from([{"type": "adaptive"}, {"type": "disabled"},
-                                     {"type": "enabled", "budget_tokens": 2048}]),
-        "output_config": st.sampled_from([{"effort": "high"}, {"effort": "low"}, {}]),
-        "a_future_field": _plain_json,
-    }))
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "system": st.one_of(st.text(max_size=20), st.lists(_ok_text, max_size=2)),
+            "stream": st.booleans(),
+            "temperature": st.floats(0, 1),
+            "top_p": st.floats(0, 1),
+            "top_k": st.integers(0, 500),
+            "stop_sequences": st.lists(_texts, max_size=3),
+            "metadata": st.builds(lambda u: {"user_id": u}, _texts),
+            "tools": _ok_tools,
+            "tool_choice": st.sampled_from(
+                [
+                    {"type": "auto"},
+                    {"type": "any"},
+                    {"type": "none"},
+                    {"type": "auto", "disable_parallel_tool_use": True},
+                ]
+            ),
+            "thinking": st.sampled_from(
+                [{"type": "adaptive"}, {"type": "disabled"}, {"type": "enabled", "budget_tokens": 2048}]
+            ),
+            "output_config": st.sampled_from([{"effort": "high"}, {"effort": "low"}, {}]),
+            "a_future_field": _plain_json,
+        },
+    ),
+)
 
 
 @FUZZ
@@ -217,8 +340,11 @@ _faults = st.one_of(
     _set("temperature", [2, -0.1, "hot", [0.5]], "temperature: expected a number from 0 to 1"),
     _set("stop_sequences", [[1], [None]], "stop_sequences.0: expected a string"),
     _set("tools", [{}, "Bash", 3], "tools: expected an array of tools"),
-    _set("tool_choice", [{"type": "sometimes"}, {"type": None}, {}], "tool_choice.type: expected one of 'auto', "
-                                                                      "'any', 'tool', 'none'"),
+    _set(
+        "tool_choice",
+        [{"type": "sometimes"}, {"type": None}, {}],
+        "tool_choice.type: expected one of 'auto', 'any', 'tool', 'none'",
+    ),
     _set("thinking", [{"type": "enabled"}], "thinking.budget_tokens: field required"),
     _set("messages", [{}, "hi", 3], "messages: expected an array of messages"),
 )
@@ -226,8 +352,9 @@ _faults = st.one_of(
 
 @FUZZ
 @given(body=well_formed, path=st.sampled_from(ROUTES), fault=_faults, data=st.data())
-def test_every_malformed_request_is_a_400_naming_its_field(bridge: ThreadBridge, body: Any, path: str,
-                                                          fault: tuple[str, Any, str], data: st.DataObject) -> None:
+def test_every_malformed_request_is_a_400_naming_its_field(
+    bridge: ThreadBridge, body: Any, path: str, fault: tuple[str, Any, str], data: st.DataObject
+) -> None:
     field, value, message = fault
     i = data.draw(st.integers(0, len(body["messages"]) - 1))
     where = data.draw(st.sampled_from(["top", "role", "content", "block"]))
@@ -256,8 +383,10 @@ SURROGATE_BODIES = {
     "content": ask("a" + LONE, stream=False),
     "stream": ask("a" + LONE + "\ud800", stream=True),
     "system": {**ask(stream=False), "system": [{"type": "text", "text": LONE}]},
-    "tool": {**ask(stream=False), "tools": [{"name": "T", "input_schema": {"type": "object",
-                                                                      "properties": {LONE: {}}}}]},
+    "tool": {
+        **ask(stream=False),
+        "tools": [{"name": "T", "input_schema": {"type": "object", "properties": {LONE: {}}}}],
+    },
 }
 
 
@@ -280,21 +409,52 @@ def test_arbitrary_bytes_as_body(bridge: ThreadBridge, raw: bytes) -> None:
     assert answer.status == 400 or (answer.status == 200 and raw.strip().startswith(b"{")), answer.body[:300]
 
 
-FRAMING = {"host", "connection", "content-length", "transfer-encoding", "content-encoding", "expect", "upgrade",
-           "te", "trailer", "keep-alive", "proxy-connection"}
-header_names = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_!#$%&'*+.^`|~",
-                       min_size=1, max_size=24).filter(lambda n: n.lower() not in FRAMING)
-header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
-                        max_size=60)
-headers_lists = st.lists(st.tuples(st.one_of(header_names, st.sampled_from(
-    ["x-api-key", "Authorization", "Content-Type", "anthropic-version", "anthropic-beta", "Accept",
-     "Accept-Encoding", "x-stainless-retry-count", "Cookie"])), header_values), max_size=8)
+FRAMING = {
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "content-encoding",
+    "expect",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+}
+header_names = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_!#$%&'*+.^`|~", min_size=1, max_size=24
+).filter(lambda n: n.lower() not in FRAMING)
+header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60)
+headers_lists = st.lists(
+    st.tuples(
+        st.one_of(
+            header_names,
+            st.sampled_from(
+                [
+                    "x-api-key",
+                    "Authorization",
+                    "Content-Type",
+                    "anthropic-version",
+                    "anthropic-beta",
+                    "Accept",
+                    "Accept-Encoding",
+                    "x-stainless-retry-count",
+                    "Cookie",
+                ]
+            ),
+        ),
+        header_values,
+    ),
+    max_size=8,
+)
 
 
 @FUZZ
 @given(extra=headers_lists, stream=st.booleans())
-def test_random_headers_never_cause_a_server_error(bridge: ThreadBridge, extra: list[tuple[str, str]],
-                                                   stream: bool) -> None:
+def test_random_headers_never_cause_a_server_error(
+    bridge: ThreadBridge, extra: list[tuple[str, str]], stream: bool
+) -> None:
     answer = exchange(bridge.port, "POST", "/v1/messages", [*AUTH, *extra], json.dumps(ask(stream=stream)).encode())
     assert_not_a_server_error(answer)
     assert answer.status in (200, 400, 401)
@@ -310,13 +470,26 @@ def test_query_strings_are_ignored(bridge: ThreadBridge, query: str) -> None:
 
 
 @FUZZ
-@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
-       path=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="#?"), max_size=40),
-       headers=st.lists(st.tuples(st.sampled_from(["x-api-key", "Authorization"]),
-                                  st.one_of(header_values, st.just("Bearer "), st.just("Bearer " + TOKEN[:-1]),
-                                            st.just(TOKEN + "x"), st.just(TOKEN.upper()))), max_size=2))
-def test_without_the_token_only_public_routes_answer(bridge: ThreadBridge, method: str, path: str,
-                                                     headers: list[tuple[str, str]]) -> None:
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]),
+    path=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="#?"), max_size=40),
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(["x-api-key", "Authorization"]),
+            st.one_of(
+                header_values,
+                st.just("Bearer "),
+                st.just("Bearer " + TOKEN[:-1]),
+                st.just(TOKEN + "x"),
+                st.just(TOKEN.upper()),
+            ),
+        ),
+        max_size=2,
+    ),
+)
+def test_without_the_token_only_public_routes_answer(
+    bridge: ThreadBridge, method: str, path: str, headers: list[tuple[str, str]]
+) -> None:
     target = "/" + path
     answer = exchange(bridge.port, method, target, headers, json.dumps(ask(stream=False)).encode())
     assert_not_a_server_error(answer)
@@ -329,15 +502,31 @@ def test_without_the_token_only_public_routes_answer(bridge: ThreadBridge, metho
 
 
 @pytest.mark.parametrize("route", ["/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/v1/nothing"])
-@pytest.mark.parametrize("headers", [
-    [], [("x-api-key", "")], [("x-api-key", "wrong")], [("Authorization", "Bearer wrong")],
-    [("Authorization", "Bearer ")], [("Authorization", TOKEN)], [("x-api-key", TOKEN + "x")],
-    [("x-api-key", TOKEN[:-1])], [("Authorization", "Basic " + TOKEN)], [("x-api-key", "é" * 5)],
-    [("x-api-key", "wrong"), ("Authorization", "Bearer " + TOKEN)],
-], ids=lambda h: repr(h)[:40])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [("x-api-key", "")],
+        [("x-api-key", "wrong")],
+        [("Authorization", "Bearer wrong")],
+        [("Authorization", "Bearer ")],
+        [("Authorization", TOKEN)],
+        [("x-api-key", TOKEN + "x")],
+        [("x-api-key", TOKEN[:-1])],
+        [("Authorization", "Basic " + TOKEN)],
+        [("x-api-key", "é" * 5)],
+        [("x-api-key", "wrong"), ("Authorization", "Bearer " + TOKEN)],
+    ],
+    ids=lambda h: repr(h)[:40],
+)
 def test_missing_or_wrong_token_is_401(bridge: ThreadBridge, route: str, headers: list[tuple[str, str]]) -> None:
-    answer = exchange(bridge.port, "POST" if "messages" in route else "GET", route,
-                      [*headers, ("Content-Type", "application/json")], json.dumps(ask()).encode())
+    answer = exchange(
+        bridge.port,
+        "POST" if "messages" in route else "GET",
+        route,
+        [*headers, ("Content-Type", "application/json")],
+        json.dumps(ask()).encode(),
+    )
     assert answer.status == 401
     assert answer.error()["error"]["type"] == "authentication_error"
 
@@ -345,8 +534,14 @@ def test_missing_or_wrong_token_is_401(bridge: ThreadBridge, route: str, headers
 def test_token_comparison_is_constant_time() -> None:
     """By inspection: the guard compares with hmac.compare_digest and never with == or !=."""
     tree = ast.parse(inspect.getsource(server._guard))
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-             and n.func.attr == "compare_digest" and getattr(n.func.value, "id", None) == "hmac"]
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr == "compare_digest"
+        and getattr(n.func.value, "id", None) == "hmac"
+    ]
     assert len(calls) == 1
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
@@ -377,8 +572,11 @@ async def _send_and_read(port: int, head: bytes, chunks: Iterator[bytes]) -> tup
     try:
         async with asyncio.timeout(20):  # hang guard
             answer = await reader.readuntil(b"\r\n\r\n")
-            length = int(next(line.split(b":")[1] for line in answer.split(b"\r\n")
-                              if line.lower().startswith(b"content-length")))
+            length = int(
+                next(
+                    line.split(b":")[1] for line in answer.split(b"\r\n") if line.lower().startswith(b"content-length")
+                )
+            )
             answer += await reader.readexactly(length)
     finally:
         feeder.cancel()
@@ -395,14 +593,23 @@ async def _send_and_read(port: int, head: bytes, chunks: Iterator[bytes]) -> tup
 
 
 def _head(path: str, *headers: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"x-api-key: {TOKEN}", "Content-Type: application/json",
-             *headers]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"x-api-key: {TOKEN}",
+        "Content-Type: application/json",
+        *headers,
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def _endless(size: int, total: int, chunked: bool) -> Iterator[bytes]:
-    yield (f"{size:x}\r\n".encode() if chunked else b"") + b'{"model": "m", "x": "' + b"a" * (size - 21) + \
-        (b"\r\n" if chunked else b"")
+    yield (
+        (f"{size:x}\r\n".encode() if chunked else b"")
+        + b'{"model": "m", "x": "'
+        + b"a" * (size - 21)
+        + (b"\r\n" if chunked else b"")
+    )
     for _ in range(total // size):
         piece = b"a" * size
         yield f"{size:x}\r\n".encode() + piece + b"\r\n" if chunked else piece
@@ -445,14 +652,18 @@ async def test_compressed_body_is_limited_after_decompression(faulty_rig: RigFac
     assert psutil.Process().memory_info().rss - rss_before < 48 * 2**20
 
 
-@pytest.mark.parametrize("headers", [
-    ["Content-Encoding: gzip", "Content-Length: 12"],
-    ["Content-Length: 5", "Content-Length: 7"],
-    ["Content-Length: -1"],
-    ["Content-Length: 12", "Transfer-Encoding: chunked"],
-    ["Transfer-Encoding: gzip"],
-    ["X-Huge: " + "a" * 20000, "Content-Length: 12"],
-], ids=["bad-gzip", "two-lengths", "negative-length", "length-and-chunked", "unknown-coding", "huge-header"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ["Content-Encoding: gzip", "Content-Length: 12"],
+        ["Content-Length: 5", "Content-Length: 7"],
+        ["Content-Length: -1"],
+        ["Content-Length: 12", "Transfer-Encoding: chunked"],
+        ["Transfer-Encoding: gzip"],
+        ["X-Huge: " + "a" * 20000, "Content-Length: 12"],
+    ],
+    ids=["bad-gzip", "two-lengths", "negative-length", "length-and-chunked", "unknown-coding", "huge-header"],
+)
 def test_broken_framing_is_a_4xx(bridge: ThreadBridge, headers: list[str]) -> None:
     lines = ["POST /v1/messages HTTP/1.1", "Host: 127.0.0.1", f"x-api-key: {TOKEN}", "Connection: close", *headers]
     with socket.create_connection(("127.0.0.1", bridge.port), timeout=30) as sock:
@@ -470,17 +681,53 @@ def test_broken_framing_is_a_4xx(bridge: ThreadBridge, headers: list[str]) -> No
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.168.1.20", "my-laptop.local", "::ffff:127.0.0.1"])
 def test_non_loopback_bind_without_a_token_is_refused(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
     monkeypatch.delenv("CCB_AUTH_TOKEN", raising=False)
-    result = CliRunner().invoke(app, ["serve", "--host", host, "--upstream", "http://127.0.0.1:9/v1",
-                                      "--model", "m", "--engine", "vllm", "--context-length", "4096", "--port", "0"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "serve",
+            "--host",
+            host,
+            "--upstream",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--engine",
+            "vllm",
+            "--context-length",
+            "4096",
+            "--port",
+            "0",
+        ],
+    )
     assert isinstance(result.exception, CcbError), result.output
     assert f"refusing to listen on {host} without --auth-token" in result.exception.message
 
 
 def test_ccb_serve_on_all_interfaces_without_a_token_exits_1() -> None:
     env = {k: v for k, v in os.environ.items() if k != "CCB_AUTH_TOKEN"}
-    done = subprocess.run([sys.executable, "-m", "ccb.cli", "serve", "--host", "0.0.0.0", "--upstream",
-                           "http://127.0.0.1:9/v1", "--model", "m", "--engine", "vllm", "--port", "0"],
-                          check=False, capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ccb.cli",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--upstream",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--engine",
+            "vllm",
+            "--port",
+            "0",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "refusing to listen on 0.0.0.0 without --auth-token" in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""

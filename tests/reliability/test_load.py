@@ -25,8 +25,20 @@ MiB = 2**20
 
 @contextlib.asynccontextmanager
 async def bridge_process(tmp_path: Path, engine: FaultyEngine) -> AsyncIterator[ServeProcess]:
-    async with ServeProcess(tmp_path, "serve", "--upstream", engine.url, "--model", "fake-model", "--engine", "vllm",
-                            "--context-length", "32768", "--auth-token", TOKEN) as serve:
+    async with ServeProcess(
+        tmp_path,
+        "serve",
+        "--upstream",
+        engine.url,
+        "--model",
+        "fake-model",
+        "--engine",
+        "vllm",
+        "--context-length",
+        "32768",
+        "--auth-token",
+        TOKEN,
+    ) as serve:
         yield serve
 
 
@@ -66,18 +78,22 @@ async def test_200_concurrent_streams_all_complete_and_well_formed(tmp_path: Pat
         engine.default = Echo(together=clients, repeat=3)
         idle_rss = serve.rss()
         timeout = aiohttp.ClientTimeout(total=120)  # hang guard only
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session, \
-                PeakRss(serve) as sampler:
-            results = await asyncio.gather(*(post(session, serve.url, ask(f"client {i} says hello"))
-                                             for i in range(clients)))
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session,
+            PeakRss(serve) as sampler,
+        ):
+            results = await asyncio.gather(
+                *(post(session, serve.url, ask(f"client {i} says hello")) for i in range(clients))
+            )
     statuses = Counter(status for status, _ in results)
     assert statuses == {200: clients}
     for i, (_, raw) in enumerate(results):
         # Complete, in order, and this client's own answer (no cross-talk between streams).
         assert stream_text(raw) == " ".join([f"echo: client {i} says hello"] * 3)
     assert engine.peak_connections >= clients
-    print(f"\n{clients} concurrent streams: bridge RSS idle {idle_rss / MiB:.0f} MiB, "
-          f"peak {sampler.peak / MiB:.0f} MiB")
+    print(
+        f"\n{clients} concurrent streams: bridge RSS idle {idle_rss / MiB:.0f} MiB, peak {sampler.peak / MiB:.0f} MiB"
+    )
     record_property("load_bridge_idle_rss_mib", round(idle_rss / MiB))
     record_property("load_bridge_peak_rss_mib", round(sampler.peak / MiB))
     assert sampler.peak - idle_rss < 150 * MiB  # generous: ~0.75 MiB per open stream
@@ -111,8 +127,10 @@ def check_soak_answer(kind: str, body: dict[str, Any], status: int, raw: bytes) 
 async def test_soak_rss_stays_flat(tmp_path: Path, record_property: Any) -> None:
     async with FaultyEngine() as engine, bridge_process(tmp_path, engine) as serve:
         engine.keep_requests = False
-        engine.rules = {"please drop": Stream(DROP, then="rst"),
-                        "please fail": Reply(500, b'{"error": {"message": "engine on fire"}}')}
+        engine.rules = {
+            "please drop": Stream(DROP, then="rst"),
+            "please fail": Reply(500, b'{"error": {"message": "engine on fire"}}'),
+        }
         samples: dict[int, int] = {}
         done = 0
         queue: asyncio.Queue[int] = asyncio.Queue()

@@ -36,8 +36,18 @@ PARTIAL = sse(render_stream(Answer(text="so far so good"), "vllm"))[:3]
 def echoing_engine_answers() -> list[Behaviour]:
     """Every way an engine's answer can carry the key back to the bridge."""
     return [
-        Reply(401, json.dumps({"error": {"message": f"Incorrect API key provided: {KEY}.",
-                                         "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()),
+        Reply(
+            401,
+            json.dumps(
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {KEY}.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                }
+            ).encode(),
+        ),
         Reply(403, f"<html><body>Forbidden: Bearer {KEY}</body></html>".encode(), content_type="text/html"),
         Reply(429, json.dumps({"error": {"message": f"rate limit for {KEY}"}}).encode(), headers={"Retry-After": "1"}),
         Reply(400, json.dumps({"error": {"message": f"key {KEY}: maximum context length is 100 tokens"}}).encode()),
@@ -70,7 +80,8 @@ def bridge_log_capture(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogC
 
 @pytest.mark.parametrize("stream", [True, False])
 async def test_engine_errors_echoing_the_key_are_redacted_in_answers_and_logs(
-        faulty_rig: RigFactory, bridge_log_capture: pytest.LogCaptureFixture, stream: bool) -> None:
+    faulty_rig: RigFactory, bridge_log_capture: pytest.LogCaptureFixture, stream: bool
+) -> None:
     rig = await faulty_rig(upstream_key=KEY, log_bodies=True)
     answers = echoing_engine_answers()
     rig.engine.push(*answers)
@@ -105,12 +116,55 @@ def test_profiles_never_print_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLANTED_KEY_VAR", ENV_KEY)
     runner = CliRunner()
     outputs = [
-        runner.invoke(app, ["profile", "add", "lit", "--preset", "custom", "--base-url", "http://127.0.0.1:9/v1",
-                            "--api-key", KEY, "--model", "m", "--activate"]),
-        runner.invoke(app, ["profile", "add", "env", "--preset", "custom", "--base-url", "http://127.0.0.1:9/v1",
-                            "--api-key-env", "PLANTED_KEY_VAR", "--model", "m"]),
-        runner.invoke(app, ["profile", "add", "dup", "--preset", "custom", "--base-url", "http://127.0.0.1:9/v1",
-                            "--api-key", KEY, "--api-key-env", "PLANTED_KEY_VAR"]),  # an error, quoting nothing
+        runner.invoke(
+            app,
+            [
+                "profile",
+                "add",
+                "lit",
+                "--preset",
+                "custom",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--api-key",
+                KEY,
+                "--model",
+                "m",
+                "--activate",
+            ],
+        ),
+        runner.invoke(
+            app,
+            [
+                "profile",
+                "add",
+                "env",
+                "--preset",
+                "custom",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--api-key-env",
+                "PLANTED_KEY_VAR",
+                "--model",
+                "m",
+            ],
+        ),
+        runner.invoke(
+            app,
+            [
+                "profile",
+                "add",
+                "dup",
+                "--preset",
+                "custom",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--api-key",
+                KEY,
+                "--api-key-env",
+                "PLANTED_KEY_VAR",
+            ],
+        ),  # an error, quoting nothing
     ]
     for args in (["list"], ["show", "lit"], ["show", "env"], ["current"]):
         outputs += [runner.invoke(app, ["profile", *args]), runner.invoke(app, ["profile", *args, "--json"])]
@@ -132,8 +186,9 @@ async def _drive(serve: ServeProcess, engine: FaultyEngine, bridge_token: str) -
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         for stream in (True, False):
             for _ in answers:
-                async with session.post(serve.url + "/v1/messages", json=ask("secret?", stream=stream),
-                                        headers={"x-api-key": bridge_token}) as resp:
+                async with session.post(
+                    serve.url + "/v1/messages", json=ask("secret?", stream=stream), headers={"x-api-key": bridge_token}
+                ) as resp:
                     out.append(await resp.read())
     return out
 
@@ -155,8 +210,22 @@ async def test_ccb_serve_with_debug_never_shows_the_key(tmp_path: Path, how: str
         else:
             key_args = ["--api-key", KEY] if how == "profile-literal" else ["--api-key-env", "PLANTED_KEY_VAR"]
             env["PLANTED_KEY_VAR"] = KEY
-            added = CliRunner().invoke(app, ["profile", "add", "planted", "--preset", "vllm", "--base-url", engine.url,
-                                             "--model", "fake-model", *key_args], env=env)
+            added = CliRunner().invoke(
+                app,
+                [
+                    "profile",
+                    "add",
+                    "planted",
+                    "--preset",
+                    "vllm",
+                    "--base-url",
+                    engine.url,
+                    "--model",
+                    "fake-model",
+                    *key_args,
+                ],
+                env=env,
+            )
             assert added.exit_code == 0, added.output
             args += ["--profile", "planted"]
         async with ServeProcess(tmp_path, *args, env=env) as serve:
@@ -174,8 +243,27 @@ def test_ccb_serve_refusal_with_debug_shows_no_key(tmp_path: Path) -> None:
     """`--debug` re-raises CcbError with a traceback; the traceback must not carry the key either."""
     env = {k: v for k, v in os.environ.items() if k != "CCB_AUTH_TOKEN"}
     env["CCB_UPSTREAM_KEY"] = KEY
-    done = subprocess.run([sys.executable, "-m", "ccb.cli", "--debug", "serve", "--host", "0.0.0.0", "--upstream",
-                           "http://127.0.0.1:9/v1", "--model", "m", "--engine", "vllm"],
-                          check=False, capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ccb.cli",
+            "--debug",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--upstream",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--engine",
+            "vllm",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode != 0 and "refusing to listen" in done.stderr
     assert_no_key(done.stdout, done.stderr)

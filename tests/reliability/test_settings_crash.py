@@ -28,8 +28,16 @@ ORIGINAL: dict[str, Any] = {
     "permissions": {"allow": ["Bash(git *)"]},
     "bigUnknownKey": [f"entry {i} " + "x" * 1000 for i in range(2000)],
 }
-PROFILE_A = {"ANTHROPIC_BASE_URL": "http://127.0.0.1:1111", "ANTHROPIC_MODEL": "model-a", "ANTHROPIC_AUTH_TOKEN": "tok-a"}
-PROFILE_B = {"ANTHROPIC_BASE_URL": "http://127.0.0.1:2222", "ANTHROPIC_MODEL": "model-b", "ANTHROPIC_AUTH_TOKEN": "tok-b"}
+PROFILE_A = {
+    "ANTHROPIC_BASE_URL": "http://127.0.0.1:1111",
+    "ANTHROPIC_MODEL": "model-a",
+    "ANTHROPIC_AUTH_TOKEN": "tok-a",
+}
+PROFILE_B = {
+    "ANTHROPIC_BASE_URL": "http://127.0.0.1:2222",
+    "ANTHROPIC_MODEL": "model-b",
+    "ANTHROPIC_AUTH_TOKEN": "tok-b",
+}
 
 SWITCHER = """
 import json, sys
@@ -55,8 +63,12 @@ def write_original(path: Path) -> None:
 
 
 def switcher(path: Path, blocks: list[dict[str, str]], rounds: int = -1) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", SWITCHER, str(path), json.dumps(blocks), str(rounds)],
-                            stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    return subprocess.Popen(
+        [sys.executable, "-c", SWITCHER, str(path), json.dumps(blocks), str(rounds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
 
 
 def test_sigkill_at_random_moments_leaves_the_old_or_the_new_file(tmp_path: Path) -> None:
@@ -79,8 +91,10 @@ def test_sigkill_at_random_moments_leaves_the_old_or_the_new_file(tmp_path: Path
         seen.append(allowed.index(current))
         assert set(cs.owned_keys(settings_path=path)) <= set(PROFILE_A)  # the ownership record parses too
     leftovers = list(path.parent.glob(".settings.json.*.tmp"))
-    print(f"\n{kills} kills: states seen {sorted(set(seen))}; {len(leftovers)} kills landed inside a write "
-          "(their temporary files remain)")
+    print(
+        f"\n{kills} kills: states seen {sorted(set(seen))}; {len(leftovers)} kills landed inside a write "
+        "(their temporary files remain)"
+    )
     assert {1, 2} <= set(seen)  # the kills did land between switches of both directions
     cs.restore(settings_path=path)
     assert json.loads(path.read_text()) == ORIGINAL
@@ -102,8 +116,9 @@ cs.apply_env({"ANTHROPIC_MODEL": "b"}, settings_path=path)
 def test_kill_between_record_and_settings_write_still_restores_exactly(tmp_path: Path) -> None:
     path = tmp_path / ".claude" / "settings.json"
     write_original(path)
-    child = subprocess.run([sys.executable, "-c", KILL_AT_SETTINGS_WRITE, str(path)], check=False,
-                           env=dict(os.environ), timeout=60)
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_AT_SETTINGS_WRITE, str(path)], check=False, env=dict(os.environ), timeout=60
+    )
     assert child.returncode == -signal.SIGKILL
     assert json.loads(path.read_text())["env"]["ANTHROPIC_SMALL_FAST_MODEL"] == "a-small"  # old file kept
     cs.restore(settings_path=path)
