@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ccb.cli import doctor_cmd, launch_cmd, logs, probe_cmd, profile_cmd, render, restore_cmd, serve_cmd
+from ccb.cli import render
+from ccb.cli.commands import doctor, launch, logs, probe, profile, restore, serve
 from ccb.cli.errors import CcbError, ExitCode
 
 app = typer.Typer(
@@ -48,10 +49,10 @@ def _root(
 ) -> None:
     _state["debug"] = debug
     if ctx.invoked_subcommand is None:
-        from ccb.cli import setup_cmd
+        from ccb.cli.commands import setup as setup_command
 
-        if setup_cmd.should_onboard():  # a terminal and no profile yet: walk the user through set-up
-            setup_cmd.setup()
+        if setup_command.should_onboard():  # a terminal and no profile yet: walk the user through set-up
+            setup_command.setup()
             raise typer.Exit(0)
         typer.echo(ctx.get_help())
         raise typer.Exit(ExitCode.USAGE)
@@ -73,18 +74,18 @@ def setup() -> None:
 
         ccb setup
     """
-    from ccb.cli import setup_cmd  # the prompt toolkit loads only for the wizard
+    from ccb.cli.commands import setup as setup_command  # the prompt toolkit loads only for the wizard
 
-    setup_cmd.setup()
+    setup_command.setup()
 
 
-app.command("launch")(launch_cmd.launch)
-app.command("serve")(serve_cmd.serve)
-app.add_typer(profile_cmd.app, name="profile")
-app.command("probe")(probe_cmd.probe)
-app.command("models")(probe_cmd.models)
-app.command("doctor")(doctor_cmd.doctor)
-app.command("restore")(restore_cmd.restore_cmd)
+app.command("launch")(launch.launch)
+app.command("serve")(serve.serve)
+app.add_typer(profile.app, name="profile")
+app.command("probe")(probe.probe)
+app.command("models")(probe.models)
+app.command("doctor")(doctor.doctor)
+app.command("restore")(restore.restore_cmd)
 app.command("logs")(logs.logs)
 
 
@@ -118,10 +119,10 @@ def main() -> None:
         import typer.rich_utils
 
         typer.rich_utils.COLOR_SYSTEM = None
-    args, launch_cmd.PASSTHROUGH[:] = launch_cmd.split_passthrough(sys.argv[1:])
+    args, launch.PASSTHROUGH[:] = launch.split_passthrough(sys.argv[1:])
     if "--debug" in args[1:]:  # `ccb launch --debug`: the global option, wherever it was typed
         args = ["--debug", *(a for a in args if a != "--debug")]
-    if hint := launch_cmd.misplaced_claude_option(args):
+    if hint := launch.misplaced_claude_option(args):
         render.error(hint)
         sys.exit(ExitCode.USAGE)
     try:

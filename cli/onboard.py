@@ -3,7 +3,7 @@
 Prompts with questionary, which renders through prompt_toolkit's current app session (tests script it with a
 pipe input). Does read-only network I/O (probes local engines, lists models); the connection test is handed
 in by the caller (`Tester`). Writes nothing, no profile and no Claude Code settings: the caller
-(`setup_cmd`) saves the result, so Ctrl-C at any question leaves no trace.
+(`ccb.cli.commands.setup`) saves the result, so Ctrl-C at any question leaves no trace.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from ccb.cli import bridge_daemon, paths
 from ccb.cli.claude_settings import ApplyResult, RestoreResult, apply_env, ensure_onboarding, owned_keys, restore
 from ccb.cli.errors import CcbError
-from ccb.cli.launch_plan import (
+from ccb.cli.plan import (
     Route,
     choose_route,
     claude_env,
@@ -39,7 +39,7 @@ class Switched:
 
 
 def switch(name: str) -> Switched:
-    from ccb.cli.launch_cmd import resolve_profile
+    from ccb.cli.commands.launch import resolve_profile
 
     profile, status = asyncio.run(resolve_profile(name))
     if profile.preset == "embedded":  # its engine lives only as long as one `ccb launch`

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ccb.cli.doctor_checks_engine import context_check, tools_check
+from ccb.cli.doctor.engine import context_check, tools_check
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.profile_store import profile_from_preset
 from tests.cli.doctor_helpers import (

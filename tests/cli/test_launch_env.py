@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ccb.cli.app import app
-from ccb.cli.launch_plan import (
+from ccb.cli.plan import (
     claude_env,
     launch_settings,
     model_env,

@@ -21,17 +21,18 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
-from ccb.cli import onboard, paths, setup_cmd
-from ccb.cli.engines import probe
-from ccb.cli.engines.status import EngineStatus, ModelInfo
-from ccb.cli.errors import CcbError, ExitCode
-from ccb.cli.profile_store import profile_from_preset
-from ccb.profiles import get_preset
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output.vt100 import Vt100_Output
 
+from ccb.cli import onboard, paths
+from ccb.cli.commands import setup as setup_cmd
+from ccb.cli.engines import probe
+from ccb.cli.engines.status import EngineStatus, ModelInfo
+from ccb.cli.errors import CcbError, ExitCode
+from ccb.cli.profile_store import profile_from_preset
+from ccb.profiles import get_preset
 from tests.cli.launch_helpers import serving_in_thread
 from tests.fakes import fake_claude
 from tests.fakes.anthropic_upstream import FakeAnthropic

@@ -25,8 +25,18 @@ from ccb.cli.engines.fetch import READ_ONLY_POSTS, Fetcher, count_tokens_native
 from ccb.cli.engines.probe import DEFAULT_PORTS, EngineStatus, normalise_root, probe_local, probe_url
 from ccb.cli.errors import CcbError
 from tests.fakes.discovery import (
-    REQUESTS, SGLANG_ADMIN_SECRET, SGLANG_SECRET, BlackHole, OllamaModel, ServerThread,
-    llamacpp_app, lmstudio_app, not_engine_app, ollama_app, sglang_app, vllm_app,
+    REQUESTS,
+    SGLANG_ADMIN_SECRET,
+    SGLANG_SECRET,
+    BlackHole,
+    OllamaModel,
+    ServerThread,
+    llamacpp_app,
+    lmstudio_app,
+    not_engine_app,
+    ollama_app,
+    sglang_app,
+    vllm_app,
 )  # fmt: skip
 
 Serve = Callable[[web.Application], Awaitable[str]]

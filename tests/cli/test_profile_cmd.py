@@ -8,11 +8,12 @@ import sys
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
+
 from ccb.cli import app as app_module
 from ccb.cli import paths
 from ccb.cli.app import app
 from ccb.cli.errors import CcbError
-from typer.testing import CliRunner, Result
 
 SECRET = "sk-test-literal-secret-7777"
 
@@ -272,7 +273,7 @@ def test_add_with_a_web_search_backend_is_stored_and_shown(monkeypatch: pytest.M
 
 
 def test_bridge_config_takes_the_profile_backend_else_ccb_web_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ccb.cli.launch_plan import bridge_config
+    from ccb.cli.plan import bridge_config
     from ccb.cli.profile_store import profile_from_preset
 
     monkeypatch.setenv("MY_TAVILY", "tvly-abcdef123456")

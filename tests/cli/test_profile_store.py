@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ccb.cli import paths
 from ccb.cli import profile_store as store
 from ccb.cli.errors import CcbError

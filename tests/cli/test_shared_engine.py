@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ccb.cli.launch_plan import EXCLUDE_DYNAMIC, claude_args
+from ccb.cli.plan import EXCLUDE_DYNAMIC, claude_args
 from ccb.cli.profile_store import Profile, get_profile
 from tests.cli.launch_helpers import ccb, child_env, read_record, run_ccb, serving
 from tests.fakes import fake_claude

@@ -169,8 +169,8 @@ def _alive(pid: int) -> bool:
 def test_background_bridge_searches_with_the_profile_backend(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.fakes.search_backends import BRAVE_KEY, SearchBackends
     from tests.fakes.openai_engine import Answer
+    from tests.fakes.search_backends import BRAVE_KEY, SearchBackends
 
     monkeypatch.delenv("CCB_WEB_SEARCH", raising=False)
     monkeypatch.setenv("MY_BRAVE", BRAVE_KEY)  # the background bridge reads it from the switching shell

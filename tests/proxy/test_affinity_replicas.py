@@ -110,7 +110,7 @@ async def replicas() -> AsyncIterator[list[str]]:
         for proc in procs:
             try:
                 await asyncio.wait_for(proc.wait(), 20)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.kill()
                 await proc.wait()
 

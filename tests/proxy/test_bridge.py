@@ -197,13 +197,15 @@ async def test_error_chunk_inside_stream_becomes_error_event(rig: Rig) -> None:
         b'peg-native format","type":"server_error"}}\n\n'
     )
     rig.engine.push(Raw(200, [sse_body(chunks, done=False), error], {"Content-Type": "text/event-stream"}))
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
             rig.bridge.url + "/v1/messages",
             headers={"x-api-key": TOKEN},
             json={"model": "m", "max_tokens": 5, "messages": HI, "stream": True},
-        ) as resp:
-            text = (await resp.read()).decode()
+        ) as resp,
+    ):
+        text = (await resp.read()).decode()
     assert resp.status == 200
     assert "event: error" in text and "peg-native" in text
     assert "message_stop" not in text
@@ -235,14 +237,13 @@ async def test_engine_answering_json_to_a_stream_request_still_streams(rig: Rig)
 
 
 async def raw_call(rig: Rig, method: str, path: str, **kwargs: Any) -> tuple[int, Any, dict[str, str]]:
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, rig.bridge.url + path, **kwargs) as resp:
-            data = await resp.read()
-            try:
-                parsed = json.loads(data) if data else None
-            except ValueError:
-                parsed = data.decode()
-            return resp.status, parsed, dict(resp.headers)
+    async with aiohttp.ClientSession() as session, session.request(method, rig.bridge.url + path, **kwargs) as resp:
+        data = await resp.read()
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = data.decode()
+        return resp.status, parsed, dict(resp.headers)
 
 
 AUTH = {"x-api-key": TOKEN}

@@ -104,14 +104,16 @@ async def test_stream_error_events_are_counted(rig: Rig) -> None:
         b'data: {"error": {"message": "engine fell over", "code": 500}}\n\n'
     )
     rig.engine.push(Raw(status=200, body=body, headers={"Content-Type": "text/event-stream"}))
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
             rig.bridge.url + "/v1/messages",
             headers={"x-api-key": TOKEN},
             json={"model": "m", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
-        ) as resp:
-            assert resp.status == 200
-            assert b"event: error" in await resp.read()
+        ) as resp,
+    ):
+        assert resp.status == 200
+        assert b"event: error" in await resp.read()
     _, _, text = await scrape(rig)
     assert sample(text, "ccb_errors_total", 'type="api_error"') == 1
     assert sample(text, "ccb_time_to_first_token_seconds_count") == 1

@@ -58,7 +58,7 @@ async def llama() -> AsyncIterator[str]:
         proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), 20)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
 

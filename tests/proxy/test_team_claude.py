@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from ccb.cli.launch_plan import EXCLUDE_DYNAMIC
+from ccb.cli.plan import EXCLUDE_DYNAMIC
 from tests.claude_harness import Serve, claude_env, run_claude
 from tests.fakes.openai_engine import Answer, FakeEngine
 

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from typer.testing import CliRunner
 
-from ccb.cli import serve_cmd
 from ccb.cli.app import app
+from ccb.cli.commands import serve as serve_cmd
 from ccb.proxy.config import BridgeConfig
 from tests.fakes.faulty_engine import Echo, FaultyEngine, Reply, Silent, Stream, Trickle, sse, unaccepting_port
 from tests.fakes.openai_engine import Answer, render_stream

@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from ccb.cli import claude_settings as cs
 
 # ~2 MiB of settings the user owns: big enough that a kill often lands inside a write.

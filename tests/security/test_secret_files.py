@@ -17,7 +17,7 @@ import pytest
 from ccb.cli import claude_settings as cs
 from ccb.cli import fileio, paths
 from ccb.cli.errors import CcbError
-from ccb.cli.logs import setup_bridge_log
+from ccb.cli.logfile import setup_bridge_log
 from ccb.cli.supervisor import _write_settings_file, launch_settings_dir
 from ccb.proxy import logsetup
 from tests.cli.launch_helpers import ccb

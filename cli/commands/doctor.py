@@ -1,4 +1,4 @@
-"""`ccb doctor`: parse options, run the checks (ccb.cli.doctor), print a grouped report or JSON.
+"""`ccb doctor`: parse options, run the checks (ccb.cli.doctor.run), print a grouped report or JSON.
 
 The checks do the I/O; this module only prints. The report goes to stdout (it is the command's data);
 exit code 1 when any check fails.
@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from ccb.cli import render
 from ccb.cli.complete import profile_names
-from ccb.cli.doctor_checks_common import AREAS, Check
+from ccb.cli.doctor.context import AREAS, Check
 
 _MARKS = {
     "ok": "[green]✓[/]",
@@ -36,7 +36,7 @@ def _print_report(checks: list[Check]) -> None:
         out.print(f"  {_MARKS.get(check.status, '?')} {'[dim]' + text + '[/]' if check.status == 'skip' else text}")
         if check.fix and check.status in ("warn", "fail"):
             out.print(f"      [cyan]fix:[/] {escape(check.fix)}")
-    from ccb.cli.doctor import summary
+    from ccb.cli.doctor.run import summary
 
     counts = summary(checks)
     out.print()
@@ -76,7 +76,7 @@ def doctor(
 
         ccb doctor --json
     """
-    from ccb.cli.doctor import report, run_doctor  # the checks load only when doctor runs
+    from ccb.cli.doctor.run import report, run_doctor  # the checks load only when doctor runs
 
     checks = run_doctor(profile, offline=offline)
     if json_output:

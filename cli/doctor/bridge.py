@@ -17,7 +17,7 @@ import psutil
 
 from ccb.cli.bridge_daemon import DaemonState, load_state, state_file
 from ccb.cli.bridge_identity import describe_uid, listener_uid, process_is_ours
-from ccb.cli.doctor_checks_common import Check, Context, short_path
+from ccb.cli.doctor.context import Check, Context, short_path
 from ccb.proxy.net import health_proof, is_loopback
 
 HEALTH_TIMEOUT_S = 3.0

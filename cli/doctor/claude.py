@@ -18,7 +18,7 @@ from ccb.cli.claude_bin import (
     find_claude,
 )
 from ccb.cli.claude_versions import issues_for, range_position
-from ccb.cli.doctor_checks_common import Check, Context, short_path, shown
+from ccb.cli.doctor.context import Check, Context, short_path, shown
 from ccb.cli.profile_store import mask_key
 
 CLOUD_MODES = {

@@ -1,7 +1,7 @@
 """Shared vocabulary of `ccb doctor`: the `Check` verdict, the gathered `Context`, and secret masking.
 
-No I/O: everything here is pure data and string handling. The check modules (`doctor_checks_*.py`) build
-`Check`s from a `Context`; `ccb.cli.doctor` gathers the context and runs them.
+No I/O: everything here is pure data and string handling. The check modules beside it build
+`Check`s from a `Context`; `ccb.cli.doctor.run` gathers the context and runs them.
 """
 
 from __future__ import annotations

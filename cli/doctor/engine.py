@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ccb.cli.doctor_checks_common import Check, error_message
-from ccb.cli.launch_plan import MIN_DIRECT_CONTEXT, choose_route
+from ccb.cli.doctor.context import Check, error_message
+from ccb.cli.plan import MIN_DIRECT_CONTEXT, choose_route
 from ccb.cli.profile_store import Profile
 from ccb.proxy.net import is_loopback
 

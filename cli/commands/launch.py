@@ -25,7 +25,8 @@ from ccb.cli.complete import profile_names
 from ccb.cli.embedded import is_embedded
 from ccb.cli.engines.status import EngineStatus
 from ccb.cli.errors import CcbError, ExitCode
-from ccb.cli.launch_plan import (
+from ccb.cli.paths import claude_install_dir
+from ccb.cli.plan import (
     Route,
     bridge_config,
     choose_route,
@@ -38,7 +39,6 @@ from ccb.cli.launch_plan import (
     with_engine_model,
     with_model,
 )
-from ccb.cli.paths import claude_install_dir
 from ccb.cli.profile_store import (
     Profile,
     active_profile,
@@ -143,7 +143,7 @@ async def _launch_on(chosen: Profile, status: EngineStatus | None, claude: Path,
     bridge = None
     token: str | None
     if route.kind == "bridge":
-        from ccb.cli.logs import setup_bridge_log
+        from ccb.cli.logfile import setup_bridge_log
 
         setup_bridge_log()
         token = "ccb-" + secrets.token_urlsafe(24)
@@ -205,7 +205,7 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
             found = [s for s in await probe_local() if s.status == "ok" and s.kind]
             if not found:
                 if sys.stdin.isatty() and sys.stdout.isatty():  # someone to ask: walk them through set-up
-                    from ccb.cli.setup_cmd import onboard_for_launch
+                    from ccb.cli.commands.setup import onboard_for_launch
 
                     return await onboard_for_launch()
                 saved = sorted(load_profiles().profiles)

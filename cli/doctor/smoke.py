@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ccb.cli.doctor_checks_common import Check, error_message
+from ccb.cli.doctor.context import Check, error_message
 from ccb.cli.engines.probe import normalise_root
 from ccb.cli.errors import CcbError
-from ccb.cli.launch_plan import bridge_config, choose_route, with_engine_model
+from ccb.cli.plan import bridge_config, choose_route, with_engine_model
 from ccb.cli.profile_store import Profile
 from ccb.profiles import redact_url
 from ccb.proxy.net import is_loopback

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ccb.cli.doctor_checks_common import Check, Context
+from ccb.cli.doctor.context import Check, Context
 from ccb.proxy.websearch.spec import Backend, SpecError, parse_spec, resolve_key
 
 AREA = "websearch"

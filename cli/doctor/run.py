@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ccb.cli import doctor_checks_claude as claude_checks
 from ccb.cli.claude_settings import effective_env, owned_keys, settings_layers
-from ccb.cli.doctor_checks_backend import (
+from ccb.cli.doctor import claude as claude_checks
+from ccb.cli.doctor.backend import (
     Listing,
     backend_checks,
     fetch_listing,
@@ -26,16 +26,16 @@ from ccb.cli.doctor_checks_backend import (
     route_check,
     skipped_backend,
 )
-from ccb.cli.doctor_checks_bridge import bridge_checks, read_record
-from ccb.cli.doctor_checks_common import AREAS, STATUSES, Check, Context, collect_secrets, scrub
-from ccb.cli.doctor_checks_engine import engine_checks, skipped_engine, vllm_tool_probe
-from ccb.cli.doctor_checks_smoke import run_smoke, skipped_smoke
-from ccb.cli.doctor_checks_url import url_checks
-from ccb.cli.doctor_checks_websearch import web_search_checks
+from ccb.cli.doctor.bridge import bridge_checks, read_record
+from ccb.cli.doctor.context import AREAS, STATUSES, Check, Context, collect_secrets, scrub
+from ccb.cli.doctor.engine import engine_checks, skipped_engine, vllm_tool_probe
+from ccb.cli.doctor.smoke import run_smoke, skipped_smoke
+from ccb.cli.doctor.url import url_checks
+from ccb.cli.doctor.websearch import web_search_checks
 from ccb.cli.errors import CcbError
 from ccb.cli.fileio import read_json
-from ccb.cli.launch_plan import is_local, with_engine_model
 from ccb.cli.paths import claude_global_config_file
+from ccb.cli.plan import is_local, with_engine_model
 from ccb.cli.profile_store import Profile, active_profile, get_profile
 
 if TYPE_CHECKING:

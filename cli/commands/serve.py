@@ -225,7 +225,7 @@ def serve(
 def serve_exports(models: dict[str, str], window: int | None) -> dict[str, str]:
     """The variables `ccb serve` prints after the base URL and token: the model names (a name Claude Code
     does not know is what makes it honour the window below), the engine's window and an output limit."""
-    from ccb.cli.launch_plan import window_env
+    from ccb.cli.plan import window_env
 
     return {**models, **window_env(window)}
 
@@ -339,8 +339,8 @@ def _profile_config(
     name: str, auth_token: str | None, context_length: int | None, log_bodies: bool
 ) -> tuple[BridgeConfig, dict[str, str]]:
     """The bridge's config for a profile, and the variables to print for Claude Code."""
-    from ccb.cli.launch_cmd import resolve_profile
-    from ccb.cli.launch_plan import bridge_config, model_env, with_engine_model
+    from ccb.cli.commands.launch import resolve_profile
+    from ccb.cli.plan import bridge_config, model_env, with_engine_model
 
     chosen, found = asyncio.run(resolve_profile(name))
     if chosen.protocol == "anthropic":
@@ -416,7 +416,7 @@ def _launch_bridge(
     import sys
 
     from ccb.cli.childproc import python_module_argv, safe_cwd
-    from ccb.cli.logs import bridge_log
+    from ccb.cli.logfile import bridge_log
     from ccb.proxy.__main__ import SPEC_VAR, spec, spec_fd
 
     check_secret("the engine key", config.upstream_key)

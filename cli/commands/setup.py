@@ -17,13 +17,13 @@ import httpx
 import typer
 
 from ccb.cli import onboard, render
-from ccb.cli.doctor_checks_smoke import stream_request
+from ccb.cli.commands.launch import _launch
+from ccb.cli.doctor.smoke import stream_request
 from ccb.cli.engines.catalog import auth_headers
 from ccb.cli.engines.probe import DEFAULT_PORTS
 from ccb.cli.engines.status import EngineStatus
 from ccb.cli.errors import CcbError, ExitCode
-from ccb.cli.launch_cmd import _launch
-from ccb.cli.launch_plan import bridge_config, choose_route, direct_base_url, is_local, with_engine_model
+from ccb.cli.plan import bridge_config, choose_route, direct_base_url, is_local, with_engine_model
 from ccb.cli.profile_store import Profile, active_profile, add_profile, load_profiles, mask_key, set_active
 from ccb.profiles import redact_url
 from ccb.proxy.net import is_loopback

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ccb.cli.doctor_checks_common import Check, Context, same_url
+from ccb.cli.doctor.context import Check, Context, same_url
 from ccb.profiles import PresetError, load_presets, redact_url
 from ccb.proxy.net import is_loopback
 

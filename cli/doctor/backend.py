@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ccb.cli.doctor_checks_common import Check, Context, error_message
+from ccb.cli.doctor.context import Check, Context, error_message
 from ccb.cli.engines.catalog import auth_headers, model_list_urls, parse_model_list
 from ccb.cli.errors import CcbError
-from ccb.cli.launch_plan import choose_route, is_local
+from ccb.cli.plan import choose_route, is_local
 from ccb.cli.profile_store import Profile, mask_key
 from ccb.profiles import redact_url
 from ccb.proxy.net import is_loopback
@@ -298,7 +298,7 @@ def backend_checks(profile: Profile, listing: Listing, status: EngineStatus | No
 
 
 def _model_listed(profile: Profile, models: tuple[str, ...], status: EngineStatus | None) -> Check:
-    from ccb.cli.launch_plan import with_engine_model
+    from ccb.cli.plan import with_engine_model
 
     wanted = list(dict.fromkeys(with_engine_model(profile, status).slots().values()))
     if not wanted:
