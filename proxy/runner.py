@@ -11,6 +11,7 @@ from ccb.proxy.config import BridgeConfig
 from ccb.proxy.connguard import GUARD, KEEPALIVE, ConnectionGuard
 from ccb.proxy.metrics import Metrics
 from ccb.proxy.server import make_app
+from ccb.proxy.wire_errors import BridgeRunner
 
 
 @dataclass(slots=True)
@@ -46,7 +47,7 @@ async def start_bridge(
         await guard.stop()
 
     app.on_cleanup.append(stop_guard)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=KEEPALIVE)
+    runner = BridgeRunner(app, handler_cancellation=True, access_log=None, keepalive_timeout=KEEPALIVE)
     await runner.setup()
     site: web.BaseSite = (
         web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port, reuse_address=True)

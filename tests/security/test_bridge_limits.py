@@ -217,3 +217,48 @@ async def test_json_nested_beyond_the_stack_is_a_400_not_a_crash(faulty_rig: Rig
         body,
     )
     assert answer.status == 400 and "nested deeper than" in answer.error()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("target", "headers", "says"),
+    [
+        ("/v1/messages", [("X-Huge", "a" * 9 * 1024)], "request line or header too large"),
+        ("/v1/messages", [("X-Huge", "a" * 100 * 1024)], "request line or header too large"),
+        ("/v1/messages", [("X-" + "n" * 9 * 1024, "1")], "request line or header too large"),
+        ("/v1/" + "m" * 9 * 1024, [], "request line or header too large"),
+        ("/v1/messages", [(f"X-Many-{i}", "1") for i in range(200)], "too many request headers"),
+    ],
+    ids=["9-KB-value", "100-KB-value", "9-KB-name", "9-KB-request-line", "200-headers"],
+)
+async def test_an_oversized_request_head_gets_an_anthropic_json_error(
+    faulty_rig: RigFactory, target: str, headers: list[tuple[str, str]], says: str
+) -> None:
+    rig = await faulty_rig()
+    answer = await asyncio.to_thread(
+        exchange, rig.bridge.port, "POST", target, [("x-api-key", TOKEN), *headers], json.dumps(ask()).encode()
+    )
+    assert answer.status == 400
+    assert b"content-type: application/json" in answer.head.lower()
+    error = answer.error()
+    assert error["error"]["type"] == "invalid_request_error" and says in error["error"]["message"]
+    assert "aaaa" not in error["error"]["message"]  # what was too large is named, not echoed
+    assert rig.engine.received == 0
+    assert (await rig.post(ask(stream=False))).status == 200
+
+
+async def test_the_anthropic_sdk_shows_why_an_oversized_header_was_refused(faulty_rig: RigFactory) -> None:
+    import anthropic
+
+    rig = await faulty_rig()
+    async with anthropic.AsyncAnthropic(base_url=rig.bridge.url, api_key=TOKEN) as client:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await client.messages.create(
+                model="claude-sonnet-4-5",
+                max_tokens=5,
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"x-huge": "a" * 20 * 1024},
+            )
+    assert refused.value.status_code == 400
+    assert "request line or header too large" in refused.value.message
+    body = refused.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "invalid_request_error"
