@@ -6,9 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from ccb.proxy import connguard, relay
@@ -262,3 +268,79 @@ async def test_the_anthropic_sdk_shows_why_an_oversized_header_was_refused(fault
     assert "request line or header too large" in refused.value.message
     body = refused.value.body
     assert isinstance(body, dict) and body["error"]["type"] == "invalid_request_error"
+
+
+def open_files_limit(pid: int) -> tuple[int, int]:
+    """(soft, hard) RLIMIT_NOFILE of a running process, as the kernel reports it."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError(f"no open-files line in /proc/{pid}/limits")
+
+
+def low_soft_limit() -> None:
+    """In a child before exec: the usual small soft limit (1,024 on most systems; 128 here) under a higher hard one."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_SOFT, hard))
+
+
+LOW_SOFT = 128
+needs_proc = pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc/PID/limits (Linux)")
+needs_headroom = pytest.mark.skipif(
+    resource.getrlimit(resource.RLIMIT_NOFILE)[1] <= LOW_SOFT,
+    reason=f"the hard open-files limit here is {LOW_SOFT} or less: there is nothing to raise",
+)
+
+
+@needs_proc
+@needs_headroom
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ccb_serve_raises_its_open_files_limit_to_the_hard_limit(tmp_path: Path, workers: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    out = tmp_path / "serve.out"
+    with out.open("wb") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-m", "ccb.cli", "serve", "--upstream", "http://127.0.0.1:9/v1", "--model", "m"]
+            + ["--engine", "vllm", "--context-length", "4096", "--auth-token", TOKEN, "--port", "0"]
+            + ["--workers", str(workers)],
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=low_soft_limit,  # noqa: PLW1509 (the test process starts no threads here)
+        )
+    try:
+        deadline = time.monotonic() + 60  # hang guard only
+        while b"ANTHROPIC_BASE_URL=" not in out.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        serving = [proc.pid] + [child.pid for child in psutil.Process(proc.pid).children()]
+        assert len(serving) == (1 if workers == 1 else 1 + workers)
+        for pid in serving:  # `ccb serve` became the bridge (same pid); workers are its children
+            assert open_files_limit(pid) == (hard, hard), pid
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@needs_proc
+@needs_headroom
+def test_the_background_bridge_raises_its_open_files_limit_to_the_hard_limit(isolated_home: Path) -> None:
+    from ccb.cli import bridge_daemon
+    from tests.cli.launch_helpers import ccb, serving_in_thread
+    from tests.fakes.openai_engine import FakeEngine
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    engine = FakeEngine("vllm", context=131072)
+    with serving_in_thread(engine.app) as url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_SOFT, hard))  # what the keeper and the bridge inherit
+        try:
+            state = bridge_daemon.start("local")
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        try:
+            (bridge,) = psutil.Process(state.pid).children()  # the keeper holds the port, its child serves
+            assert open_files_limit(bridge.pid) == (hard, hard)
+            assert open_files_limit(state.pid)[0] == LOW_SOFT  # the keeper holds one socket: it needs no more
+        finally:
+            bridge_daemon.stop()
