@@ -113,8 +113,33 @@ def _plain_help_types() -> None:
             cls.display_type_rich = shown
 
 
+def _help_keeps_layout() -> None:
+    """Help below the first line keeps its layout: example lines stay indented under "Examples:", and prose
+    lines wrapped in a docstring flow into one paragraph at the terminal's width.
+
+    Typer joins the paragraphs after the first line and runs `inspect.cleandoc` on them, which strips the
+    indentation common to every line but the first: with "Examples:" first and only indented lines after
+    it, the examples lost theirs. A leading newline makes the heading count. Rich mode also keeps a
+    docstring's single line breaks, so wrapped prose came out ragged on any other width."""
+    from typer import rich_utils
+
+    joined = getattr(rich_utils, "_fix_linebreaks", None)
+    if joined is None or getattr(joined, "ccb_layout", False):
+        return
+
+    def keep_layout(paragraphs: list[str], markup_mode: Any) -> str:
+        flowed = [
+            " ".join(p.split("\n")) if not any(line[:1].isspace() for line in p.split("\n")) else p for p in paragraphs
+        ]
+        return "\n" + str(joined(flowed, markup_mode))
+
+    keep_layout.ccb_layout = True  # type: ignore[attr-defined]
+    rich_utils._fix_linebreaks = keep_layout
+
+
 def main() -> None:
     _plain_help_types()
+    _help_keeps_layout()
     if os.environ.get("NO_COLOR"):  # Typer's own help and usage errors: no escape sequences at all either
         import typer.rich_utils
 

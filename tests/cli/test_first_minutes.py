@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -233,3 +235,74 @@ def test_help_shows_plain_metavars(tmp_path: Path) -> None:  # p1
     assert done.returncode == 0
     assert "<bool>" not in done.stdout and "<str>" not in done.stdout
     assert "[PROFILE]" in done.stdout and "--claude          PATH" in done.stdout
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command's words, subcommands included (`profile add`), from the app itself."""
+    import typer.main
+
+    from ccb.cli.app import app
+
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: object, words: tuple[str, ...]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in subcommands.items():
+                walk(sub, (*words, name))
+        else:
+            found.append(words)
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+def test_help_examples_keep_their_indentation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # p2
+    from ccb.cli import app as app_module
+
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("NO_COLOR", "1")
+    commands = _commands()
+    assert ("launch",) in commands and ("profile", "list") in commands and len(commands) > 12
+    for words in commands:
+        monkeypatch.setattr(sys, "argv", ["ccb", *words, "--help"])
+        with pytest.raises(SystemExit) as exited:
+            app_module.main()
+        assert exited.value.code == 0, words
+        text = capsys.readouterr().out
+        lines = text.split("\n")
+        heading = next(i for i, line in enumerate(lines) if line.strip() in ("Example:", "Examples:"))
+        indent = len(lines[heading]) - len(lines[heading].lstrip())
+        examples = []
+        for line in lines[heading + 1 :]:
+            if line.startswith("╭"):
+                break
+            if line.strip():
+                examples.append(line.rstrip())
+        shown = [line for line in examples if line.lstrip().startswith(("ccb ", "VLLM_KEY="))]
+        assert shown, (words, text)
+        for line in shown:  # four spaces under the heading, as written in the docstring
+            assert len(line) - len(line.lstrip()) == indent + 4, (words, line)
+        assert f"ccb {' '.join(words)}" in "\n".join(shown)
+
+
+def test_help_prose_flows_at_the_terminal_width(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # p2
+    from ccb.cli import app as app_module
+
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("NO_COLOR", "1")
+    for words in (("probe",), ("doctor",), ("profile", "add")):
+        monkeypatch.setattr(sys, "argv", ["ccb", *words, "--help"])
+        with pytest.raises(SystemExit):
+            app_module.main()
+        lines = [line.rstrip() for line in capsys.readouterr().out.split("\n")]
+        prose = lines[lines.index("") + 1 : next(i for i, line in enumerate(lines) if "Example" in line)]
+        paragraphs = "\n".join(prose).split("\n\n")
+        # The docstrings wrap at 70-odd columns; at 100 each paragraph fills its lines (no "(SGLang)" alone).
+        for paragraph in paragraphs:
+            for line in paragraph.strip("\n").split("\n")[:-1]:
+                assert len(line) > 80, (words, line)
