@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from ccb.cli.errors import CcbError
+from ccb.cli.window import RECOMMENDED_WINDOW
 
 PRESET = "embedded"
 # What the stored profile says; the real address is picked at every start.
 NOMINAL_URL = "http://127.0.0.1:8080/v1"
 # The window ccb aims for (Claude Code's recommended), before the model's training and memory cap it.
-TARGET_WINDOW = 65536
+TARGET_WINDOW = RECOMMENDED_WINDOW
 # Memory kept free for everything else on the machine.
 RESERVE_BYTES = 1 << 30
 LOAD_TIMEOUT_S = 1800.0  # a fetched model downloads first

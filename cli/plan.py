@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from ccb.cli.engines.families import facts_for
 from ccb.cli.errors import CcbError
 from ccb.cli.profile_store import Profile
+from ccb.cli.window import RECOMMENDED_WINDOW
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.net import is_loopback
 
@@ -19,13 +21,8 @@ if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
     from ccb.proxy.websearch.spec import BridgeFields
 
-# Claude Code's prompts are 20–60k tokens and it asks for 32k of output: below this it fails or compacts constantly.
-MIN_DIRECT_CONTEXT = 65536
 DEFAULT_API_TIMEOUT_MS = "600000"
 LOCAL_API_TIMEOUT_MS = "3000000"  # CPU and small-GPU engines can take minutes per turn
-# Engines whose native endpoint takes Claude Code's requests as they are (engines.md): vLLM folds role:system
-# only in recent builds, Ollama drops tool_choice and has no count_tokens, so both go through the bridge.
-DIRECT_OK = frozenset({"llamacpp", "sglang", "lmstudio"})
 # Claude Code 2.1.332 reads an auto-compact window under 100k as 100k (and warns at every start); the context
 # window variable alone still drives compaction, so below this only CLAUDE_CODE_MAX_CONTEXT_TOKENS is set.
 MIN_AUTO_COMPACT_WINDOW = 100_000
@@ -70,7 +67,7 @@ def choose_route(profile: Profile, status: EngineStatus | None = None) -> Route:
     if not status.native_messages:
         return Route("bridge", f"{status.kind or 'the engine'} has no native /v1/messages endpoint")
     ctx = status.context_length
-    if ctx is None or ctx < MIN_DIRECT_CONTEXT:
+    if ctx is None or ctx < RECOMMENDED_WINDOW:
         return Route(
             "bridge",
             f"the engine's window ({ctx or 'unknown'} tokens) is too small to trust its native "
@@ -78,7 +75,7 @@ def choose_route(profile: Profile, status: EngineStatus | None = None) -> Route:
         )
     if status.tools is not True:
         return Route("bridge", "tool calling on the engine's native endpoint is not confirmed")
-    if status.kind not in DIRECT_OK:
+    if not facts_for(status.kind).direct_ok:  # engines.md: what each native endpoint mishandles
         return Route(
             "bridge",
             f"{status.kind}'s native endpoint mishandles parts of what Claude Code sends "

@@ -12,7 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Below this a session compacts after every few tool results (the recommendation, not the hard floor).
+from ccb.cli.engines.families import facts_for
+
+# The one window size ccb asks of an engine for Claude Code (64k): below it a session compacts after every few
+# tool results (the recommendation, not the hard floor, which `PromptSize.minimum_window` gives per release).
+# `ccb launch` goes directly to an engine's native endpoint only from this size, and `ccb probe` flags smaller.
 RECOMMENDED_WINDOW = 65536
 # Room for a first answer on top of the first request.
 ANSWER_ROOM = 4096
@@ -49,18 +53,6 @@ PROMPT_SIZES: tuple[tuple[str, PromptSize], ...] = (
     ("2.1.332", PromptSize("2.1.332", system=1790, tools=16706, first_messages=2691, refuses_below=26368)),
 )
 
-# How to give each engine a bigger window.
-WINDOW_FIXES: dict[str, str] = {
-    "ollama": "restart Ollama with OLLAMA_CONTEXT_LENGTH={n} (`OLLAMA_CONTEXT_LENGTH={n} ollama serve`), or set "
-    "`PARAMETER num_ctx {n}` in a Modelfile (its OpenAI endpoint cannot change num_ctx)",
-    "llamacpp": "restart llama-server with `-c {n} -np 1` (the window is per slot: -c divided by -np)",
-    "vllm": "restart vLLM with `--max-model-len {n}`",
-    "sglang": "restart SGLang with `--context-length {n}`",
-    "lmstudio": "reload the model with a larger window: `lms load MODEL --context-length {n}`",
-    "embedded": "ccb sizes the embedded engine's window itself; it was limited by this machine's memory: close "
-    "other programs, or use a smaller quantization of the model",
-}
-GENERIC_FIX = "configure the server for a window of {n} tokens or more"
 BETTER_MODEL = (
     "use a model trained for 64k tokens or more (e.g. Qwen3-Coder or Qwen2.5-Coder-Instruct with 128k+, "
     "Devstral, GLM-4.x), or a hosted provider"
@@ -80,6 +72,11 @@ def prompt_size(claude_version: str | None) -> PromptSize:
         if _key(claude_version) >= _key(first):
             chosen = size
     return chosen
+
+
+def target_window(claude_version: str | None = None) -> int:
+    """The window to ask an engine for: the recommended one, or more if a release ever needs more."""
+    return max(RECOMMENDED_WINDOW, prompt_size(claude_version).minimum_window())
 
 
 @dataclass(frozen=True)
@@ -115,8 +112,7 @@ def judge_window(
     size = prompt_size(claude_version)
     need = size.minimum_window()
     label = f"Claude Code {claude_version}" if claude_version else f"Claude Code ({size.measured_on} figures)"
-    target = max(RECOMMENDED_WINDOW, need)
-    engine_fix = WINDOW_FIXES.get(kind or "", GENERIC_FIX).format(n=target)
+    engine_fix = facts_for(kind).window_fix.format(n=target_window(claude_version))
     if trained is not None and trained < need:
         fix = (
             f"the model itself was trained for only {trained:,} tokens, so a bigger window will not help "

@@ -23,6 +23,7 @@ from ccb.cli.claude_bin import NEWEST_TESTED, find_claude, install_hint, install
 from ccb.cli.claude_settings import effective_env, ensure_onboarding, settings_layers
 from ccb.cli.complete import profile_names
 from ccb.cli.embedded import is_embedded
+from ccb.cli.engines.families import FAMILIES
 from ccb.cli.engines.status import EngineStatus
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.cli.paths import claude_install_dir
@@ -221,7 +222,7 @@ async def resolve_profile(name: str | None) -> tuple[Profile, EngineStatus | Non
                     "presets`), or start an engine and run `ccb probe`"
                 )
             status = found[0]
-            preset = status.kind if status.kind in ("ollama", "vllm", "sglang", "llamacpp", "lmstudio") else "custom"
+            preset = status.kind if status.kind in FAMILIES else "custom"
             render.info(f"no active profile: using the {status.kind} engine found at {status.url}")
             return profile_from_preset(f"{preset}-local", preset, base_url=status.openai_base), status
     if profile.protocol == "openai" and is_local(profile) and not is_embedded(profile):

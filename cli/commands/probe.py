@@ -18,6 +18,7 @@ from ccb.cli import render
 from ccb.cli.complete import profile_names
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError, ExitCode
+from ccb.cli.window import RECOMMENDED_WINDOW
 from ccb.proxy.config import AUTH_STYLES as AUTH_SCHEMES
 from ccb.proxy.net import printable
 
@@ -30,9 +31,6 @@ def _safe(text: str) -> str:
 # The probing modules (httpx and the engine families) load only when a probe runs: every `ccb` start pays
 # for what this module imports.
 
-# Below this, Claude Code's prompt (20-60k tokens with tools) plus its max_tokens do not fit: say so next
-# to the number.
-CLAUDE_CODE_MIN_CONTEXT = 64_000
 _MAX_MODELS_SHOWN = 12  # per engine in the sections view; --json always carries them all
 
 _STATUS_WORDS = {
@@ -69,7 +67,7 @@ def _ctx_text(model: ModelInfo) -> str:
     parts: list[str] = []
     if model.context_length is not None:
         text = f"context {model.context_length:,}"
-        if model.context_length < CLAUDE_CODE_MIN_CONTEXT:
+        if model.context_length < RECOMMENDED_WINDOW:
             text += " (below the 64k Claude Code needs)"
         parts.append(text)
     if model.max_context_length is not None and model.max_context_length != model.context_length:

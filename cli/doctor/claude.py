@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from ccb.cli.claude_bin import (
@@ -57,10 +58,25 @@ def _on_path(path: Path) -> bool:
     return found is not None and Path(found).absolute() == path
 
 
-def binary_checks(ctx: Context | None = None) -> list[Check]:
-    """Where `claude` is, whether it runs, which version it is, and that release's known problems as they
-    affect the env in `ctx`. Runs `claude --version` once."""
+@dataclass(frozen=True)
+class Installed:
+    """The `claude` ccb would run, and the version it reports (None when it is missing or does not answer)."""
+
+    path: Path | None
+    version: str | None
+
+
+def find_installed() -> Installed:
+    """Find `claude` and run `claude --version` once."""
     path = find_claude()
+    return Installed(path, claude_version(path) if path is not None else None)
+
+
+def binary_checks(ctx: Context | None = None, installed: Installed | None = None) -> list[Check]:
+    """Where `claude` is, whether it runs, which version it is, and that release's known problems as they
+    affect the env in `ctx`. Runs `claude --version` once, unless `installed` already says."""
+    found = installed if installed is not None else find_installed()
+    path = found.path
     if path is None:
         return [
             Check(
@@ -86,7 +102,7 @@ def binary_checks(ctx: Context | None = None) -> list[Check]:
                 f"add {short_path(path.parent)} to PATH (or restart your shell after installing)",
             )
         )
-    version = claude_version(path)
+    version = found.version
     if version is None:
         checks.append(
             Check(

@@ -12,52 +12,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ccb.cli.doctor.context import Check, error_message
-from ccb.cli.plan import MIN_DIRECT_CONTEXT, choose_route
+from ccb.cli.engines.families import facts_for
+from ccb.cli.plan import choose_route
 from ccb.cli.profile_store import Profile
+from ccb.cli.window import RECOMMENDED_WINDOW, engine_verdict, target_window
 from ccb.proxy.net import is_loopback
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
 
-_START = {
-    "ollama": "start it: `ollama serve`",
-    "vllm": ("start it: `vllm serve MODEL --max-model-len 65536 --enable-auto-tool-choice --tool-call-parser PARSER`"),
-    "sglang": "start it: `python -m sglang.launch_server --model-path MODEL --tool-call-parser PARSER`",
-    "llamacpp": "start it: `llama-server -m MODEL.gguf -c 65536 -np 1`",
-    "lmstudio": "start LM Studio's server (`lms server start`) and load a model",
-}
-_CONTEXT_FIX = {
-    "ollama": (
-        "restart Ollama with a bigger default window, `OLLAMA_CONTEXT_LENGTH=65536 ollama serve`, or set "
-        "`PARAMETER num_ctx 65536` in a Modelfile (its OpenAI and Anthropic endpoints cannot change num_ctx)"
-    ),
-    "vllm": "restart vLLM with `--max-model-len 65536` (or more, as memory allows)",
-    "sglang": "restart SGLang with `--context-length 65536` (it can only narrow the model's trained window)",
-    "llamacpp": (
-        "restart llama-server with a bigger -c; the window is per slot (-c divided by -np), so use "
-        "e.g. `-c 65536 -np 1` or `-c 262144 -np 4`"
-    ),
-    "lmstudio": (
-        "reload the model with a larger window: `lms load MODEL --context-length 65536` (or the context "
-        "length setting in LM Studio's model loader)"
-    ),
-}
-_TOOLS_FIX = {
-    "vllm": (
-        "restart vLLM with `--enable-auto-tool-choice --tool-call-parser PARSER` (e.g. hermes for "
-        "Qwen2.5/Qwen3, qwen3_coder for Qwen3-Coder, llama3_json for Llama 3.x, mistral for Mistral)"
-    ),
-    "sglang": (
-        "restart SGLang with `--tool-call-parser PARSER` (e.g. qwen25, qwen3_coder, llama3, mistral); "
-        "without it tool calls come back as plain text"
-    ),
-    "llamacpp": (
-        "use a recent llama-server (jinja templates are on by default) or add `--jinja`; if the model's "
-        "template has no tool support, pass one with `--chat-template-file`"
-    ),
-    "ollama": "pick a model with the `tools` capability (`ollama show MODEL` lists them), e.g. qwen3-coder",
-    "lmstudio": "load a model LM Studio marks as trained for tool use",
-}
 _SUBJECTS = {
     "engine.found": "engine probe",
     "engine.context": "context window",
@@ -107,7 +70,7 @@ def found_check(profile: Profile, status: EngineStatus) -> Check:
             f"{status.label} at {status.url} is still loading its model",
             "wait until loading finishes, then run `ccb doctor` again",
         )
-    start = _START.get(kind, "start the engine")
+    start = facts_for(kind).start.format(n=RECOMMENDED_WINDOW)
     return Check(
         "engine.found",
         "engine",
@@ -117,43 +80,34 @@ def found_check(profile: Profile, status: EngineStatus) -> Check:
     )
 
 
-def context_check(profile: Profile, status: EngineStatus) -> Check:
+def context_check(profile: Profile, status: EngineStatus, claude_version: str | None = None) -> Check:
+    """The window against what the installed Claude Code needs (`ccb.cli.window`, the rule `ccb launch` applies):
+    fail where launch refuses, warn where it warns."""
     kind = _kind(profile, status)
     ctx = status.context_length
-    fix = _CONTEXT_FIX.get(kind, f"configure the server for a window of at least {MIN_DIRECT_CONTEXT} tokens")
     if ctx is None:
         why = status.detail or "the engine does not report it"
+        target = target_window(claude_version)
         return Check(
             "engine.context",
             "engine",
             "warn",
             f"context window unknown ({why})",
-            f"make sure the window is at least {MIN_DIRECT_CONTEXT} tokens: {fix}",
+            f"make sure the window is at least {target} tokens: {facts_for(kind).window_fix.format(n=target)}",
         )
-    if ctx < MIN_DIRECT_CONTEXT:
-        trained = next((m.max_context_length for m in status.models if m.max_context_length), None)
-        if trained is not None and trained < MIN_DIRECT_CONTEXT:
-            # Raising the window past what the model was trained for does not help: another model is needed.
-            fix = (
-                f"the model itself was trained for only {trained:,} tokens: pick one with a longer window "
-                f"(64k or more), then: {fix}"
-            )
-        return Check(
-            "engine.context",
-            "engine",
-            "fail",
-            f"context window {ctx:,} tokens: Claude Code's prompt (20–60k tokens with tools) plus its "
-            f"32k max_tokens need at least {MIN_DIRECT_CONTEXT:,}",
-            fix,
-        )
-    return Check("engine.context", "engine", "ok", f"context window {ctx:,} tokens")
+    verdict = engine_verdict(status, kind=kind, claude_version=claude_version, user_window=profile.context_length)
+    if verdict is None:
+        return Check("engine.context", "engine", "ok", f"context window {ctx:,} tokens")
+    return Check(
+        "engine.context", "engine", "fail" if verdict.level == "refuse" else "warn", verdict.problem, verdict.fix
+    )
 
 
 def tools_check(profile: Profile, status: EngineStatus, probed: tuple[bool | None, str] | None = None) -> Check:
     """`probed` is vLLM's answer to the dummy-tool request, when one was made."""
     kind = _kind(profile, status)
     tools, detail = probed if probed is not None else (status.tools, status.tools_detail or "")
-    fix = _TOOLS_FIX.get(kind, "check the engine's documentation for tool-calling support")
+    fix = facts_for(kind).tools_fix
     if tools is True:
         return Check("engine.tools", "engine", "ok", f"tool calling available: {detail}")
     if tools is False:
@@ -170,8 +124,8 @@ def tools_check(profile: Profile, status: EngineStatus, probed: tuple[bool | Non
 def reasoning_check(profile: Profile, status: EngineStatus) -> Check:
     kind = _kind(profile, status)
     detail = status.reasoning_detail or "not reported"
-    if status.reasoning is False and kind in ("vllm", "sglang", "llamacpp"):
-        parser = "`--reasoning-format auto`" if kind == "llamacpp" else "`--reasoning-parser NAME`"
+    parser = facts_for(kind).reasoning_flag
+    if status.reasoning is False and parser is not None:
         return Check(
             "engine.reasoning",
             "engine",
@@ -196,7 +150,10 @@ def native_check(profile: Profile, status: EngineStatus) -> Check:
 
 
 def engine_checks(
-    profile: Profile, status: EngineStatus, probed_tools: tuple[bool | None, str] | None = None
+    profile: Profile,
+    status: EngineStatus,
+    probed_tools: tuple[bool | None, str] | None = None,
+    claude_version: str | None = None,
 ) -> list[Check]:
     found = found_check(profile, status)
     if status.status != "ok":
@@ -210,7 +167,7 @@ def engine_checks(
         ]
     return [
         found,
-        context_check(profile, status),
+        context_check(profile, status, claude_version),
         tools_check(profile, status, probed_tools),
         reasoning_check(profile, status),
         native_check(profile, status),

@@ -138,13 +138,13 @@ async def run_checks(ctx: Context) -> list[Check]:
     online = profile is not None and not ctx.offline
     # Like `ccb launch`: only an OpenAI-protocol local engine is probed; its answers decide the route.
     probe_engine = online and profile is not None and profile.protocol == "openai" and is_local(profile)
-    binary, status, listing, bridge = await asyncio.gather(
-        asyncio.to_thread(claude_checks.binary_checks, ctx),
+    installed, status, listing, bridge = await asyncio.gather(
+        asyncio.to_thread(claude_checks.find_installed),
         _probe(profile) if probe_engine and profile is not None else _none(),
         fetch_listing(profile) if online and profile is not None else _none(),
         bridge_checks(ctx),
     )
-    checks: list[Check] = [*binary, claude_checks.onboarding_check(ctx)]
+    checks: list[Check] = [*claude_checks.binary_checks(ctx, installed), claude_checks.onboarding_check(ctx)]
     checks += claude_checks.settings_checks(ctx)
     checks += [*claude_checks.provenance_checks(ctx), claude_checks.cloud_check(ctx)]
     checks += claude_checks.auth_checks(ctx)
@@ -156,7 +156,7 @@ async def run_checks(ctx: Context) -> list[Check]:
             model_check(profile),
             route_check(profile, status, probed=probe_engine),
         ]
-        checks += await _online_checks(ctx, profile, status, listing, probe_engine)
+        checks += await _online_checks(ctx, profile, status, listing, probe_engine, installed.version)
     checks += bridge
     checks += await web_search_checks(ctx)
     order = list(AREAS)
@@ -165,7 +165,12 @@ async def run_checks(ctx: Context) -> list[Check]:
 
 
 async def _online_checks(
-    ctx: Context, profile: Profile, status: EngineStatus | None, listing: Listing | None, probed: bool
+    ctx: Context,
+    profile: Profile,
+    status: EngineStatus | None,
+    listing: Listing | None,
+    probed: bool,
+    claude_version: str | None,
 ) -> list[Check]:
     if ctx.offline:
         found = skipped_backend(OFFLINE)
@@ -181,7 +186,7 @@ async def _online_checks(
             if status.status == "ok" and status.kind == "vllm" and status.tools is None:
                 model = with_engine_model(profile, status).slots().get("model")
                 tools = await vllm_tool_probe(status.url, model, profile.resolve_key())
-            found += engine_checks(profile, status, tools)
+            found += engine_checks(profile, status, tools, claude_version)
     blocker = _smoke_blocker(listing, status, probed)
     if blocker is not None:
         return found + skipped_smoke(blocker)

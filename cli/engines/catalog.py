@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ccb.cli.engines.fetch import as_str
 from ccb.cli.engines.others import context_of
+from ccb.cli.engines.reply import as_str
 from ccb.cli.engines.status import ModelInfo
 from ccb.cli.errors import CcbError
 from ccb.proxy.config import AUTH_STYLES

@@ -6,18 +6,23 @@ Does network I/O through a Fetcher.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ccb.cli.engines.fetch import (
-    Fetcher,
-    Listing,
-    Reply,
-    as_dict,
-    as_int,
-    as_str,
-    count_tokens_native,
-    listing_status,
-)
+from ccb.cli.engines.facts import EngineFacts
+from ccb.cli.engines.reply import Listing, Reply, as_dict, as_int, as_str, count_tokens_native, listing_status
 from ccb.cli.engines.status import EngineStatus, ModelInfo
+
+if TYPE_CHECKING:
+    from ccb.cli.engines.fetch import Fetcher
+
+FACTS = EngineFacts(
+    start="start it: `llama-server -m MODEL.gguf -c {n} -np 1`",
+    window_fix="restart llama-server with `-c {n} -np 1` (the window is per slot: -c divided by -np)",
+    tools_fix="use a recent llama-server (jinja templates are on by default) or add `--jinja`; if the model's "
+    "template has no tool support, pass one with `--chat-template-file`",
+    reasoning_flag="`--reasoning-format auto`",
+    direct_ok=True,
+)
 
 LOADING_DETAIL = 'llama.cpp is still loading its model (every route answers 503 "Loading model"); try again shortly'
 

@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ccb.cli.engines.fetch import Fetcher, Listing, Reply, as_dict, as_int, as_str, listing_status
+from ccb.cli.engines.facts import EngineFacts
+from ccb.cli.engines.reply import Listing, Reply, as_dict, as_int, as_str, listing_status
 from ccb.cli.engines.status import EngineStatus, ModelInfo
+
+if TYPE_CHECKING:
+    from ccb.cli.engines.fetch import Fetcher
+
+FACTS = EngineFacts(
+    start="start LM Studio's server (`lms server start`) and load a model",
+    window_fix="reload the model with a larger window: `lms load MODEL --context-length {n}`",
+    tools_fix="load a model LM Studio marks as trained for tool use",
+    direct_ok=True,
+)
 
 # Embedding models cannot hold a conversation; listing them next to chat models would only mislead.
 _EMBEDDING_TYPES = frozenset({"embedding", "embeddings"})

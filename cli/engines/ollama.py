@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ccb.cli.engines.fetch import (
-    Fetcher,
-    Listing,
-    Reply,
-    as_dict,
-    as_int,
-    as_str,
-    listing_status,
-    parse_version,
-)
+from ccb.cli.engines.facts import EngineFacts
+from ccb.cli.engines.reply import Listing, Reply, as_dict, as_int, as_str, listing_status, parse_version
 from ccb.cli.engines.status import EngineStatus, ModelInfo
+
+if TYPE_CHECKING:
+    from ccb.cli.engines.fetch import Fetcher
+
+FACTS = EngineFacts(
+    start="start it: `ollama serve`",
+    window_fix="restart Ollama with OLLAMA_CONTEXT_LENGTH={n} (`OLLAMA_CONTEXT_LENGTH={n} ollama serve`), or set "
+    "`PARAMETER num_ctx {n}` in a Modelfile (its OpenAI endpoint cannot change num_ctx)",
+    tools_fix="pick a model with the `tools` capability (`ollama show MODEL` lists them), e.g. qwen3-coder",
+    # Its native endpoint drops tool_choice and has no count_tokens: Claude Code goes through the bridge.
+    direct_ok=False,
+)
 
 _NATIVE_SINCE = (
     0,

@@ -5,10 +5,13 @@ Does network I/O through a Fetcher (only the generic server gets a count_tokens 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ccb.cli.engines.fetch import Fetcher, Listing, Reply, as_int, as_str, count_tokens_native, listing_status
+from ccb.cli.engines.reply import Listing, Reply, as_int, as_str, count_tokens_native, listing_status
 from ccb.cli.engines.status import EngineStatus, ModelInfo
+
+if TYPE_CHECKING:
+    from ccb.cli.engines.fetch import Fetcher
 
 # Fields OpenAI-compatible servers and gateways use for a model's window, most specific first.
 CONTEXT_KEYS = ("max_model_len", "context_length", "context_window", "max_context_length", "max_total_tokens")

@@ -21,7 +21,8 @@ import httpx
 
 from ccb.cli.engines import llamacpp, lmstudio, ollama, others, sglang, vllm
 from ccb.cli.engines.catalog import list_models
-from ccb.cli.engines.fetch import NEEDS_KEY_DETAIL, Fetcher, Listing, Reply, auth_headers
+from ccb.cli.engines.fetch import Fetcher, auth_headers
+from ccb.cli.engines.reply import NEEDS_KEY_DETAIL, Listing, Reply
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.proxy.net import is_loopback
 

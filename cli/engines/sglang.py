@@ -8,10 +8,23 @@ or returned.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ccb.cli.engines.fetch import Fetcher, Listing, Reply, as_int, as_str, count_tokens_native, listing_status
+from ccb.cli.engines.facts import EngineFacts
+from ccb.cli.engines.reply import Listing, Reply, as_int, as_str, count_tokens_native, listing_status
 from ccb.cli.engines.status import EngineStatus, ModelInfo
+
+if TYPE_CHECKING:
+    from ccb.cli.engines.fetch import Fetcher
+
+FACTS = EngineFacts(
+    start="start it: `python -m sglang.launch_server --model-path MODEL --tool-call-parser PARSER`",
+    window_fix="restart SGLang with `--context-length {n}`",
+    tools_fix="restart SGLang with `--tool-call-parser PARSER` (e.g. qwen25, qwen3_coder, llama3, mistral); "
+    "without it tool calls come back as plain text",
+    reasoning_flag="`--reasoning-parser NAME`",
+    direct_ok=True,
+)
 
 # Keys whose presence marks a server-info body; any one suffices next to `version`.
 _MARKERS = ("tool_call_parser", "reasoning_parser", "context_length", "model_path", "max_total_num_tokens")

@@ -5,17 +5,24 @@ Does network I/O through a Fetcher.
 
 from __future__ import annotations
 
-from ccb.cli.engines.fetch import (
-    Fetcher,
-    Listing,
-    Reply,
-    as_int,
-    as_str,
-    count_tokens_native,
-    listing_status,
-    parse_version,
-)
+from typing import TYPE_CHECKING
+
+from ccb.cli.engines.facts import EngineFacts
+from ccb.cli.engines.reply import Listing, Reply, as_int, as_str, count_tokens_native, listing_status, parse_version
 from ccb.cli.engines.status import EngineStatus, ModelInfo
+
+if TYPE_CHECKING:
+    from ccb.cli.engines.fetch import Fetcher
+
+FACTS = EngineFacts(
+    start="start it: `vllm serve MODEL --max-model-len {n} --enable-auto-tool-choice --tool-call-parser PARSER`",
+    window_fix="restart vLLM with `--max-model-len {n}`",
+    tools_fix="restart vLLM with `--enable-auto-tool-choice --tool-call-parser PARSER` (e.g. hermes for "
+    "Qwen2.5/Qwen3, qwen3_coder for Qwen3-Coder, llama3_json for Llama 3.x, mistral for Mistral)",
+    reasoning_flag="`--reasoning-parser NAME`",
+    # Its native endpoint folds role:system messages only in recent builds: Claude Code goes through the bridge.
+    direct_ok=False,
+)
 
 # `vllm serve` gained /v1/messages around 0.11.1 but count_tokens only around 0.17: in between, a 404 from
 # count_tokens does not mean the messages route is missing. Both versions are inferred from merge dates.

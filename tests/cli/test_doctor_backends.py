@@ -6,13 +6,16 @@ The fakes run in a background thread (`ServerThread`) because the CLI runs its o
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ccb.cli.doctor.context import Check
 from ccb.cli.doctor.engine import context_check, tools_check
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.profile_store import profile_from_preset
+from ccb.cli.window import prompt_size
 from tests.cli.doctor_helpers import (
     SECRET,
     add,
@@ -244,3 +247,25 @@ def test_llamacpp_template_without_tools_fails() -> None:
     )
     check = tools_check(profile_from_preset("p", "llamacpp", model="m"), status)
     assert check.status == "fail" and "--jinja" in (check.fix or "")
+
+
+def test_window_check_is_launchs_rule_for_the_installed_claude_code() -> None:
+    """doctor judges the window as `ccb launch` does (cli/window.py): fail where Claude Code cannot answer, warn
+    where it can but compacts, a profile's own window turning a refusal into a warning."""
+    profile = profile_from_preset("p", "vllm", model="m")
+
+    def check(window: int, trained: int | None = None, version: str = "2.1.332", own: int | None = None) -> Check:
+        status = EngineStatus(
+            "http://127.0.0.1:1", "ok", kind="vllm", models=(ModelInfo("m", window, True, (), trained),)
+        )
+        return context_check(replace(profile, context_length=own), status, version)
+
+    need = prompt_size("2.1.332").minimum_window()
+    assert check(need - 1024).status == "fail" and f"{need:,}" in check(need - 1024).finding
+    assert check(need).status == "warn" and "compact" in check(need).finding
+    assert check(65536).status == "ok"
+    assert check(131072, trained=8192).status == "warn" and "8,192" in check(131072, trained=8192).finding
+    assert check(need - 1024, own=need - 1024).status == "warn"
+    older = prompt_size("2.1.197").minimum_window()
+    assert older < need and check(older, version="2.1.197").status == "warn"
+    assert check(older, version="2.1.332").status == "fail"
