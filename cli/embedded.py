@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from ccb.cli.errors import CcbError
 from ccb.cli.window import RECOMMENDED_WINDOW
+from ccb.proxy.net import root_url
 
 PRESET = "embedded"
 # What the stored profile says; the real address is picked at every start.
@@ -352,7 +353,7 @@ async def _wait_ready(engine: RunningEngine, label: str, quiet: bool) -> None:
 
     from ccb.cli import render
 
-    root = engine.url.removesuffix("/v1")
+    root = root_url(engine.url)
     deadline = time.monotonic() + LOAD_TIMEOUT_S
     progress = Progress(
         SpinnerColumn(),

@@ -22,7 +22,7 @@ from questionary import Choice, Separator
 from ccb.cli import render
 from ccb.cli.embedded import NOMINAL_URL
 from ccb.cli.embedded import PRESET as EMBEDDED
-from ccb.cli.engines.catalog import list_models
+from ccb.cli.engines.http import list_models
 from ccb.cli.engines.probe import DEFAULT_PORTS, probe_local, probe_url
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError

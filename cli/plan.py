@@ -14,7 +14,7 @@ from ccb.cli.errors import CcbError
 from ccb.cli.profile_store import Profile
 from ccb.cli.window import RECOMMENDED_WINDOW
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
-from ccb.proxy.net import is_loopback
+from ccb.proxy.net import is_loopback, root_url
 
 if TYPE_CHECKING:
     from ccb.cli.claude_settings import JsonValue
@@ -91,8 +91,7 @@ def direct_base_url(profile: Profile, status: EngineStatus | None = None) -> str
         return profile.base_url.rstrip("/")
     if status is not None and status.url:
         return status.url.rstrip("/")
-    base = profile.base_url.rstrip("/")
-    return base.removesuffix("/v1")
+    return root_url(profile.base_url)
 
 
 def with_engine_model(profile: Profile, status: EngineStatus | None) -> Profile:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from ccb.proxy.net import root_url
+
 # How the upstream expects its key.
 AUTH_STYLES = ("bearer", "x-api-key", "api-key", "none")
 
@@ -160,8 +162,7 @@ class BridgeConfig:
     @property
     def root_url(self) -> str:
         """The engine's root (the OpenAI base minus a trailing /v1), for /props, /tokenize and friends."""
-        base = self.upstream.rstrip("/")
-        return base.removesuffix("/v1")
+        return root_url(self.upstream)
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -15,6 +15,15 @@ def is_loopback(url: str) -> bool:
     return is_loopback_host(host)
 
 
+def root_url(url: str) -> str:
+    """An engine's root from its OpenAI base: `http://h:p/v1/` -> `http://h:p`. The one place ccb cuts the /v1.
+
+    Claude Code appends /v1/messages to its base URL itself, and an engine's /props, /tokenize and count_tokens
+    routes live at the root.
+    """
+    return url.rstrip("/").removesuffix("/v1")
+
+
 def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True

@@ -243,7 +243,7 @@ def models(
         ccb models my-profile --json
     """
     base, key, scheme = _resolve_source(profile, url, api_key_env, auth)
-    from ccb.cli.engines.catalog import list_models
+    from ccb.cli.engines.http import list_models
 
     found = asyncio.run(list_models(base, api_key=key, auth=scheme, timeout=timeout))
     if json_output:

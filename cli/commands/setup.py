@@ -19,7 +19,7 @@ import typer
 from ccb.cli import onboard, render
 from ccb.cli.commands.launch import _launch
 from ccb.cli.doctor.smoke import stream_request
-from ccb.cli.engines.catalog import auth_headers
+from ccb.cli.engines.http import auth_headers
 from ccb.cli.engines.probe import DEFAULT_PORTS
 from ccb.cli.engines.status import EngineStatus
 from ccb.cli.errors import CcbError, ExitCode
@@ -52,7 +52,7 @@ def _hint(status: int, url: str = "", detail: str = "") -> str | None:
     if status == 404:
         return "check the model id and the address"
     if status == 0:
-        from ccb.cli.engines.catalog import unreachable_advice
+        from ccb.cli.engines.http import unreachable_advice
 
         return (
             f"no answer: {unreachable_advice(url, detail)}"

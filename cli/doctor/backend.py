@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
 from ccb.cli.doctor.context import Check, Context, error_message
-from ccb.cli.engines.catalog import auth_headers, model_list_urls, parse_model_list
+from ccb.cli.engines.catalog import model_list_urls
+from ccb.cli.engines.http import ModelList, auth_headers, client_for, fetch_model_list, is_refusal
 from ccb.cli.errors import CcbError
 from ccb.cli.plan import choose_route, is_local
 from ccb.cli.profile_store import Profile, mask_key
 from ccb.profiles import redact_url
-from ccb.proxy.net import is_loopback
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
@@ -156,12 +156,11 @@ async def fetch_listing(profile: Profile, timeout: float = NETWORK_TIMEOUT_S) ->
         return Listing(base, bool(key), (Attempt(base, 0, "error", exc.message),), None)
     attempts: list[Attempt] = []
     latency: float | None = None
-    # A system proxy must not swallow loopback requests; remote backends may legitimately need one.
-    async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=not is_loopback(base)) as client:
+    async with client_for(base, timeout=timeout) as client:
         for url in urls:
             started = time.perf_counter()
             try:
-                response = await client.get(url, headers=headers)
+                answer = await fetch_model_list(client, url, headers)
             except httpx.ConnectError as exc:
                 refused = is_refusal(exc)
                 attempts.append(
@@ -181,32 +180,16 @@ async def fetch_listing(profile: Profile, timeout: float = NETWORK_TIMEOUT_S) ->
                 break
             if latency is None:
                 latency = (time.perf_counter() - started) * 1000
-            attempts.append(_attempt_from(url, response))
-            if attempts[-1].models is not None or response.status_code in (401, 403):
+            attempts.append(_attempt_from(url, answer))
+            if attempts[-1].models is not None or answer.status in (401, 403):
                 break
     return Listing(base, bool(key) and profile.auth != "none", tuple(attempts), latency)
 
 
-def is_refusal(exc: BaseException) -> bool:
-    """A refused connection (nothing listening) rather than DNS, TLS or routing trouble."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "refused" in str(exc).lower()
-
-
-def _attempt_from(url: str, response: httpx.Response) -> Attempt:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
-    if response.status_code == 200 and not (isinstance(body, dict) and "error" in body):
-        parsed = parse_model_list(body)
-        if parsed is not None:
-            return Attempt(url, 200, models=tuple(m.id for m in parsed[0]))
-    return Attempt(url, response.status_code, message=error_message(body, response.text))
+def _attempt_from(url: str, answer: ModelList) -> Attempt:
+    if answer.models is not None:
+        return Attempt(url, answer.status, models=tuple(m.id for m in answer.models))
+    return Attempt(url, answer.status, message=error_message(answer.body, answer.text))
 
 
 def _same_model(wanted: str, listed: str) -> bool:

@@ -13,10 +13,10 @@ import httpx
 
 from ccb.cli.doctor.context import Check, error_message
 from ccb.cli.engines.families import facts_for
+from ccb.cli.engines.http import client_for
 from ccb.cli.plan import choose_route
 from ccb.cli.profile_store import Profile
 from ccb.cli.window import RECOMMENDED_WINDOW, engine_verdict, target_window
-from ccb.proxy.net import is_loopback
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
@@ -192,9 +192,7 @@ async def vllm_tool_probe(
     }
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        async with httpx.AsyncClient(
-            follow_redirects=False, timeout=timeout, trust_env=not is_loopback(root)
-        ) as client:
+        async with client_for(root, timeout=timeout) as client:
             response = await client.post(root.rstrip("/") + "/v1/chat/completions", json=payload, headers=headers)
     except httpx.HTTPError as exc:
         return None, f"the tool-choice test request failed ({type(exc).__name__})"

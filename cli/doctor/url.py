@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from ccb.cli.doctor.context import Check, Context, same_url
 from ccb.profiles import PresetError, load_presets, redact_url
-from ccb.proxy.net import is_loopback
+from ccb.proxy.net import is_loopback, root_url
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
@@ -169,8 +169,7 @@ def openai_only_check(ctx: Context, status: EngineStatus | None = None) -> Check
 
 def _root(url: str) -> str:
     parts = urlsplit(url)
-    path = parts.path.rstrip("/").removesuffix("/v1")
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    return root_url(f"{parts.scheme}://{parts.netloc}{parts.path}")
 
 
 def _no_proxy_entries(ctx: Context) -> set[str]:

@@ -13,7 +13,7 @@ from ccb.cli.engines.reply import Listing, Reply, as_dict, as_int, as_str, count
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 
 if TYPE_CHECKING:
-    from ccb.cli.engines.fetch import Fetcher
+    from ccb.cli.engines.http import Fetcher
 
 FACTS = EngineFacts(
     start="start it: `llama-server -m MODEL.gguf -c {n} -np 1`",

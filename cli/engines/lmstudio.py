@@ -15,7 +15,7 @@ from ccb.cli.engines.reply import Listing, Reply, as_dict, as_int, as_str, listi
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 
 if TYPE_CHECKING:
-    from ccb.cli.engines.fetch import Fetcher
+    from ccb.cli.engines.http import Fetcher
 
 FACTS = EngineFacts(
     start="start LM Studio's server (`lms server start`) and load a model",

@@ -11,7 +11,7 @@ from ccb.cli.engines.reply import Listing, Reply, as_int, as_str, count_tokens_n
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 
 if TYPE_CHECKING:
-    from ccb.cli.engines.fetch import Fetcher
+    from ccb.cli.engines.http import Fetcher
 
 # Fields OpenAI-compatible servers and gateways use for a model's window, most specific first.
 CONTEXT_KEYS = ("max_model_len", "context_length", "context_window", "max_context_length", "max_total_tokens")

@@ -6,7 +6,7 @@ LM Studio, and one confirming GET per kind follows. Otherwise fingerprint routes
 is on the body's shape: LM Studio answers unknown routes with 200, and llama.cpp answers 503 on every
 route while loading.
 
-Only GETs and three read-only counting POSTs are ever sent (see `fetch.READ_ONLY_POSTS`); never generation,
+Only GETs and three read-only counting POSTs are ever sent (see `http.READ_ONLY_POSTS`); never generation,
 model loading, cache flushing or SGLang's `/health_generate`.
 """
 
@@ -20,11 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from ccb.cli.engines import llamacpp, lmstudio, ollama, others, sglang, vllm
-from ccb.cli.engines.catalog import list_models
-from ccb.cli.engines.fetch import Fetcher, auth_headers
+from ccb.cli.engines.http import Fetcher, client_for, list_models, probe_headers
 from ccb.cli.engines.reply import NEEDS_KEY_DETAIL, Listing, Reply
 from ccb.cli.engines.status import EngineStatus, ModelInfo
-from ccb.proxy.net import is_loopback
+from ccb.proxy.net import root_url
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -66,15 +65,7 @@ def normalise_root(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
     _ = parts.port  # raises ValueError on a malformed port, which is what the caller should see
-    path = parts.path.rstrip("/")
-    path = path.removesuffix("/v1")
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def _new_client(loopback: bool) -> httpx.AsyncClient:
-    # A system proxy must not swallow requests to this machine (HTTP_PROXY without NO_PROXY is common); remote
-    # engines may legitimately sit behind one, so only loopback ignores the environment.
-    return httpx.AsyncClient(trust_env=not loopback, follow_redirects=False)
+    return urlunsplit((parts.scheme, parts.netloc, root_url(parts.path), "", ""))
 
 
 def _unreachable(root: str, reply: Reply) -> EngineStatus:
@@ -160,10 +151,10 @@ async def probe_url(
     """
     root = normalise_root(url)
     own_client = client is None
-    active = client if client is not None else _new_client(is_loopback(root))
+    active = client if client is not None else client_for(root)
     try:
         deadline = asyncio.get_running_loop().time() + timeout * DEADLINE_FACTOR
-        fetch = Fetcher(active, root, headers=auth_headers(api_key), timeout=timeout, deadline=deadline)
+        fetch = Fetcher(active, root, headers=probe_headers(api_key), timeout=timeout, deadline=deadline)
         return await _identify(fetch)
     finally:
         if own_client:
@@ -182,7 +173,7 @@ async def probe_local(
     if ports is DEFAULT_PORTS:
         ports = local_ports()
     netloc = f"[{host}]" if ":" in host else host
-    async with _new_client(loopback=True) as client:
+    async with client_for(f"http://{netloc}") as client:
         return list(
             await asyncio.gather(
                 *(probe_url(f"http://{netloc}:{port}", timeout=timeout, client=client) for port in ports)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ccb.cli.engines.fetch import Fetcher
+    from ccb.cli.engines.http import Fetcher
 
 
 @dataclass(frozen=True)

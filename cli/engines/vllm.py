@@ -12,7 +12,7 @@ from ccb.cli.engines.reply import Listing, Reply, as_int, as_str, count_tokens_n
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 
 if TYPE_CHECKING:
-    from ccb.cli.engines.fetch import Fetcher
+    from ccb.cli.engines.http import Fetcher
 
 FACTS = EngineFacts(
     start="start it: `vllm serve MODEL --max-model-len {n} --enable-auto-tool-choice --tool-call-parser PARSER`",

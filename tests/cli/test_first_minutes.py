@@ -123,7 +123,7 @@ def test_a_local_profile_without_a_model_is_told_the_loaded_one_is_used(tmp_path
 
 
 def test_unreachable_hosted_services_are_worded_as_network_problems() -> None:  # m7
-    from ccb.cli.engines.catalog import unreachable_advice
+    from ccb.cli.engines.http import unreachable_advice
 
     assert unreachable_advice("http://127.0.0.1:8080/v1") == "is the server running?"
     dns = unreachable_advice("https://api.moonshot.ai/v1/models", "[Errno -2] Name or service not known")

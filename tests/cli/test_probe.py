@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from ccb.cli.app import app
 from ccb.cli.engines import llamacpp, ollama, vllm
-from ccb.cli.engines.catalog import list_models, model_list_urls
-from ccb.cli.engines.fetch import READ_ONLY_POSTS, Fetcher
+from ccb.cli.engines.catalog import model_list_urls
+from ccb.cli.engines.http import READ_ONLY_POSTS, Fetcher, list_models
 from ccb.cli.engines.probe import DEFAULT_PORTS, EngineStatus, normalise_root, probe_local, probe_url
 from ccb.cli.engines.reply import count_tokens_native
 from ccb.cli.errors import CcbError
