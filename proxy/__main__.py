@@ -57,10 +57,12 @@ def spec(
     exports: dict[str, str] | None = None,
     echo: bool = True,
     workers: int = 1,
+    background: str | None = None,
 ) -> str:
     """`exports`: further variables for the lines Claude Code's users paste (models, window, output limit).
     `echo`: log lines on stderr too (not for a background bridge, whose stderr is a plain file).
-    `workers`: bridge processes sharing the port (`ccb.proxy.workers`)."""
+    `workers`: bridge processes sharing the port (`ccb.proxy.workers`).
+    `background`: the profile a background bridge (`ccb serve --detach`, run by `ccb.proxy.keeper`) serves."""
     return json.dumps(
         {
             "config": config_dict,
@@ -71,6 +73,7 @@ def spec(
             "exports": exports or {},
             "echo": echo,
             "workers": workers,
+            "background": background,
         }
     )
 
@@ -111,14 +114,31 @@ async def _run(data: dict[str, Any]) -> int:
 
 
 def _announce(data: dict[str, Any], config: Any, url: str, log_path: Path, workers: int = 1) -> None:
+    """What the bridge says once it listens, worded for how it runs: in the foreground (Ctrl-C, and the
+    lines to paste), or in the background under its keeper (its stderr is a file nobody watches; plain
+    `claude` finds it through the settings `ccb profile switch` writes; the token stays in ccb's state)."""
     many = f" ({workers} worker processes)" if workers > 1 else ""
-    _say(f"ccb bridge on {url}{many} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
+    profile = data.get("background")
+    if profile is None:
+        _say(f"ccb bridge on {url}{many} → {config.chat_url} (model {config.models.default}); Ctrl-C stops it")
+    else:
+        again = " (restarted by its keeper: same port, same token)" if data.get("restarted") else ""
+        _say(
+            f"ccb background bridge for '{profile}' on {url}{again} → {config.chat_url} "
+            f"(model {config.models.default}); `ccb serve --stop` stops it, `ccb serve --status` shows it"
+        )
     if config.web_search:
         from ccb.proxy.websearch.spec import parse_spec
 
         backend = parse_spec(config.web_search, config.web_search_key_env)
         _say(f"web search: {backend.label} at {config.redact(backend.search_url)}")
     _say(f"log: {log_path}")
+    if profile is not None:
+        if not data.get("restarted"):
+            _say(
+                f"plain `claude` reaches it through the settings `ccb profile switch {profile}` writes (URL and token)"
+            )
+        return
     _say("Point Claude Code at it:")
     token = config.auth_token if data["show_token"] else "<the token you passed>"
     sys.stdout.write(

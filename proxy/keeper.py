@@ -36,8 +36,8 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _child(data: dict[str, Any], sock: socket.socket) -> subprocess.Popen[bytes]:
-    fd = spec_fd(json.dumps({**data, "listen_fd": sock.fileno()}))
+def _child(data: dict[str, Any], sock: socket.socket, *, restarted: bool) -> subprocess.Popen[bytes]:
+    fd = spec_fd(json.dumps({**data, "listen_fd": sock.fileno(), "restarted": restarted}))
     env = {k: v for k, v in os.environ.items() if k != SPEC_VAR}
     env[SPEC_VAR] = str(fd)
     try:
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, stop)
     crashes: list[float] = []
     while not stopping:
-        proc = _child(data, sock)
+        proc = _child(data, sock, restarted=bool(crashes))
         code = proc.wait()
         if stopping:
             break

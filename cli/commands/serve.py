@@ -180,7 +180,9 @@ def serve(
         config = replace(config, **timeouts, **searching)
         if affinity is not None:
             config = replace(config, affinity_headers=affinity)
-        _launch_bridge(config, host, port, show_token=auth_token is None, exports=exports, workers=processes)
+        _launch_bridge(
+            config, host, port, show_token=auth_token is None, exports=exports, workers=processes, profile=profile
+        )
         return
     if not upstream or not model:
         raise CcbError(
@@ -409,6 +411,7 @@ def _launch_bridge(
     show_token: bool,
     exports: dict[str, str] | None = None,
     workers: int = 1,
+    profile: str | None = None,
 ) -> None:
     """Become the bridge: replace this process with the lean `python -m ccb.proxy serve` entry (same pid,
     same terminal, same signals), so the running bridge does not carry the CLI's modules."""
@@ -437,6 +440,7 @@ def _launch_bridge(
         exports=exports,
         echo=not detached,
         workers=workers,
+        background=profile if detached else None,
     )
     env[SPEC_VAR] = str(spec_fd(text))
     sys.stdout.flush()

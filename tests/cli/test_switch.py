@@ -250,3 +250,70 @@ def test_a_dead_bridge_warning_names_the_profile(isolated_home: Path) -> None:  
         finally:
             bridge_daemon.stop()
             invoke("restore")
+
+
+def _free_port() -> int:
+    """A port of its own, so that these tests do not wait on ccb's usual 8765 alongside other suites."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(path: Path, text: str, timeout: float = 30.0) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = path.read_text() if path.exists() else ""
+        if text in found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared in {path}: {found[-2000:]}")
+
+
+def test_each_way_the_bridge_runs_says_how_to_stop_and_reach_it(isolated_home: Path) -> None:  # issue 12, p5
+    import subprocess
+    import sys
+
+    import psutil
+
+    engine = FakeEngine("vllm", context=131072)
+    with serving_in_thread(engine.app) as url:
+        ccb("profile", "add", "local", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        # In the foreground: Ctrl-C, and the lines to paste.
+        argv = [sys.executable, "-m", "ccb.cli", "serve", "--profile", "local", "--port", "0"]
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            try:
+                assert proc.stdout is not None and proc.stderr is not None
+                said = ""
+                while "Point Claude Code at it" not in said and len(said) < 5000:
+                    said += proc.stderr.readline()
+                pasted = proc.stdout.readline()
+            finally:
+                proc.terminate()
+                proc.wait(30)
+        assert "Ctrl-C stops it" in said and "`ccb serve --stop`" not in said
+        assert pasted.startswith("export ANTHROPIC_BASE_URL=http://127.0.0.1:")
+        try:
+            # In the background: its stderr is a file; no Ctrl-C, no lines to paste, no token.
+            started = invoke("serve", "--profile", "local", "--detach", "--port", str(_free_port()), "--json")
+            assert started.exit_code == 0, started.output
+            info = json.loads(started.stdout)
+            log = Path(info["log"])
+            text = _wait_for(log, "plain `claude` reaches it through the settings `ccb profile switch local` writes")
+            assert "background bridge for 'local' on http://127.0.0.1:" in text
+            assert "`ccb serve --stop` stops it" in text
+            assert "Ctrl-C" not in text and "export " not in text and "token you passed" not in text
+            state = bridge_daemon.read_state()
+            assert state is not None and state.token not in text
+            # Restarted by its keeper after a crash: says so, on the same port.
+            (bridge,) = psutil.Process(info["pid"]).children()
+            bridge.kill()
+            text = _wait_for(log, "restarted by its keeper")
+            assert f"for 'local' on {info['url']} (restarted by its keeper: same port, same token)" in text
+            assert bridge_daemon.healthy(info["url"], token=state.token)
+            assert "Ctrl-C" not in text and "export " not in text
+        finally:
+            bridge_daemon.stop()
