@@ -27,6 +27,7 @@ from ccb.cli.engines.probe import DEFAULT_PORTS, probe_local, probe_url
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError
 from ccb.cli.profile_store import NAME_RE, Profile, load_profiles, profile_from_preset
+from ccb.cli.redact import key_tail
 from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, judge_window, prompt_size
 from ccb.profiles import ENGINE_KINDS, ENV_NAME_RE, Preset, load_presets, url_problem
 
@@ -184,7 +185,7 @@ async def _ask_key(preset: Preset, *, optional: bool, no_key_first: bool = False
     usual = preset.api_key_env
     choices: list[Choice] = []
     if usual and (value := os.environ.get(usual)):
-        tail = f", ends in …{value[-4:]}" if len(value) >= 12 else ""  # mask_key's rule: short keys, no tail
+        tail = f", ends in …{key_tail(value)}" if key_tail(value) else ""
         choices.append(Choice(f"Use ${usual} (set{tail})", value="usual"))
     choices.append(
         Choice("Paste the key now (hidden; kept in ccb's profile file, readable only by you)", value="paste")

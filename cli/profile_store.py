@@ -20,6 +20,7 @@ from typing import Any
 from ccb.cli import paths
 from ccb.cli.errors import CcbError
 from ccb.cli.fileio import read_json, write_json_atomic
+from ccb.cli.redact import mask_key, masked
 from ccb.profiles import (
     ENGINE_KINDS,
     ENV_NAME_RE,
@@ -38,18 +39,6 @@ FILE_MODE = 0o600  # always private: simpler than tracking whether some profile 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Context-window variables a preset may pin; they follow the profile's context length when the user sets one.
 _CONTEXT_ENV = ("CLAUDE_CODE_MAX_CONTEXT_TOKENS", "CLAUDE_CODE_AUTO_COMPACT_WINDOW")
-
-
-def looks_secret(name: str) -> bool:
-    """An env var name that probably holds a credential (API keys, auth tokens), not a setting like
-    CLAUDE_CODE_TOTAL_TOKENS_REMINDER."""
-    upper = name.upper()
-    return any(w in upper for w in ("KEY", "SECRET", "PASSWORD")) or upper.endswith("TOKEN")
-
-
-def mask_key(key: str) -> str:
-    """`••••abcd`: only the last 4 characters, and none at all for keys too short to spare them."""
-    return "••••" + key[-4:] if len(key) >= 12 else "••••"
 
 
 @dataclass(frozen=True)
@@ -137,7 +126,7 @@ class Profile:
         data["key_source"] = "literal" if self.api_key else "env" if self.api_key_env else "none"
         data["key_available"] = self.resolve_key() is not None
         # Hand-edited env entries could hold secrets; mask anything named like one.
-        data["env"] = {k: mask_key(v) if looks_secret(k) else v for k, v in self.env.items()}
+        data["env"] = {k: masked(k, v) for k, v in self.env.items()}
         data["slots"] = self.slots()
         if self.web_search and "@" in self.web_search:  # a SearXNG behind a password
             kind, sep, rest = self.web_search.partition(":") if not self.web_search.startswith("http") else ("", "", "")

@@ -45,10 +45,9 @@ from ccb.cli.profile_store import (
     active_profile,
     get_profile,
     load_profiles,
-    looks_secret,
-    mask_key,
     profile_from_preset,
 )
+from ccb.cli.redact import masked
 from ccb.cli.window import RECOMMENDED_WINDOW, WindowVerdict, engine_verdict
 from ccb.proxy.runner import start_bridge
 
@@ -311,7 +310,7 @@ def _warn_overrides(block: dict[str, str]) -> None:
         if key in block and value.value != block[key] and value.source == "user" and key in ours:
             switched = True
         elif key in block and value.value != block[key]:
-            shown = mask_key(value.value) if looks_secret(key) else value.value
+            shown = masked(key, value.value)
             if value.source == "managed":
                 render.warn(
                     f"managed (policy) settings set {key}={shown}; that layer outranks ccb's, so Claude "

@@ -24,7 +24,8 @@ from ccb.cli.engines.probe import DEFAULT_PORTS
 from ccb.cli.engines.status import EngineStatus
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.cli.plan import bridge_config, choose_route, direct_base_url, is_local, with_engine_model
-from ccb.cli.profile_store import Profile, active_profile, add_profile, load_profiles, mask_key, set_active
+from ccb.cli.profile_store import Profile, active_profile, add_profile, load_profiles, set_active
+from ccb.cli.redact import mask_key
 from ccb.profiles import redact_url
 from ccb.proxy.net import is_loopback
 from ccb.proxy.runner import RunningBridge, start_bridge

@@ -18,7 +18,8 @@ from ccb.cli.engines.catalog import model_list_urls
 from ccb.cli.engines.http import ModelList, auth_headers, client_for, fetch_model_list, is_refusal
 from ccb.cli.errors import CcbError
 from ccb.cli.plan import choose_route, is_local
-from ccb.cli.profile_store import Profile, mask_key
+from ccb.cli.profile_store import Profile
+from ccb.cli.redact import mask_key
 from ccb.profiles import redact_url
 
 if TYPE_CHECKING:

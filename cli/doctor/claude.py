@@ -20,7 +20,7 @@ from ccb.cli.claude_bin import (
 )
 from ccb.cli.claude_versions import issues_for, range_position
 from ccb.cli.doctor.context import Check, Context, short_path, shown
-from ccb.cli.profile_store import mask_key
+from ccb.cli.redact import mask_key
 
 CLOUD_MODES = {
     "CLAUDE_CODE_USE_BEDROCK": "Amazon Bedrock",

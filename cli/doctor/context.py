@@ -1,4 +1,4 @@
-"""Shared vocabulary of `ccb doctor`: the `Check` verdict, the gathered `Context`, and secret masking.
+"""Shared vocabulary of `ccb doctor`: the `Check` verdict, the gathered `Context`, and the report's secrets.
 
 No I/O: everything here is pure data and string handling. The check modules beside it build
 `Check`s from a `Context`; `ccb.cli.doctor.run` gathers the context and runs them.
@@ -13,7 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ccb.cli.claude_settings import EnvValue, SettingsLayer
-from ccb.cli.profile_store import Profile, looks_secret, mask_key
+from ccb.cli.profile_store import Profile
+from ccb.cli.redact import looks_secret, mask_key, scrubbable
+from ccb.cli.redact import scrub as scrub_text
 
 STATUSES = ("ok", "warn", "fail", "skip")
 
@@ -94,16 +96,9 @@ def short_path(path: Path | None) -> str:
         return str(path)
 
 
-def is_secret_name(name: str) -> bool:
-    """Variables whose values must never be printed: *KEY*, *SECRET*, *PASSWORD*, and *TOKEN* except the
-    *TOKENS counters (CLAUDE_CODE_MAX_OUTPUT_TOKENS is a number worth showing)."""
-    upper = name.upper()
-    return looks_secret(name) or ("TOKEN" in upper and "TOKENS" not in upper)
-
-
 def shown(name: str, value: str) -> str:
     """A value as it may appear in a report: masked when the variable is secret, quoted otherwise."""
-    if is_secret_name(name):
+    if looks_secret(name):
         return mask_key(value) if value else '""'
     return repr(value)
 
@@ -118,10 +113,10 @@ def collect_secrets(
     """Every secret value doctor might come across, for the last-line scrub of the report."""
     found: set[str] = set()
     for name, value in ctx_env.items():
-        if is_secret_name(name) and value:
+        if looks_secret(name) and value:
             found.add(value)
     for name, env_value in effective.items():
-        if is_secret_name(name):
+        if looks_secret(name):
             found.add(env_value.value)
             found.update(v for _, v in env_value.overridden)
     if profile is not None and (key := profile.resolve_key()):
@@ -129,18 +124,14 @@ def collect_secrets(
     if global_config is not None and isinstance(key := global_config.get("primaryApiKey"), str):
         found.add(key)
     found.update(extra)
-    # Short or numeric values ("1", "300000" in CLAUDE_CODE_API_KEY_HELPER_TTL_MS) are no credential, and
-    # scrubbing them would garble ordinary numbers in findings. Longest first, so no secret is half-masked.
-    return tuple(sorted((s for s in found if len(s) >= 8 and not s.isdigit()), key=len, reverse=True))
+    return scrubbable(found)  # not "1" or "300000" (CLAUDE_CODE_API_KEY_HELPER_TTL_MS): no credential
 
 
 def scrub(check: Check, secrets: Iterable[str]) -> Check:
     """Replace any secret that slipped into a finding or fix (an echoed error body, say) by its mask."""
-    finding, fix = check.finding, check.fix
-    for secret in secrets:
-        masked = mask_key(secret)
-        finding = finding.replace(secret, masked)
-        fix = fix.replace(secret, masked) if fix else fix
+    secrets = tuple(secrets)
+    finding = scrub_text(check.finding, secrets)
+    fix = scrub_text(check.fix, secrets) if check.fix else check.fix
     return check if (finding, fix) == (check.finding, check.fix) else replace(check, finding=finding, fix=fix)
 
 

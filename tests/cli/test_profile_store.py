@@ -12,7 +12,8 @@ import pytest
 from ccb.cli import paths
 from ccb.cli import profile_store as store
 from ccb.cli.errors import CcbError
-from ccb.cli.profile_store import Profile, mask_key, profile_from_preset
+from ccb.cli.profile_store import Profile, profile_from_preset
+from ccb.cli.redact import mask_key
 
 
 def write_raw(doc: Any) -> Path:
