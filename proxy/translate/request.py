@@ -17,7 +17,7 @@ from ccb.proxy.translate.content import document_text, search_result_text
 from ccb.proxy.translate.estimate import IMAGE_TOKENS, Estimate
 from ccb.proxy.translate.shape import continue_final, merge_turns, prefill_of
 from ccb.proxy.translate.thinking import apply as apply_thinking
-from ccb.proxy.translate.tools import function_tool, is_function_tool, sanitize, schema_chars, tool_choice
+from ccb.proxy.translate.tools import function_tool, is_function_tool, sanitize, tool_choice
 from ccb.proxy.translate.validate import RequestError, validate
 
 __all__ = ["RequestError", "Translated", "estimate_tokens", "translate", "validate"]
@@ -48,7 +48,6 @@ def translate(body: dict[str, Any], *, model: str, dialect: Dialect, stream: boo
     out_tools = [
         function_tool(t, dialect, tool_names, est) for t in tools if isinstance(t, dict) and is_function_tool(t)
     ]
-    est.chars(schema_chars([t["function"]["parameters"] for t in out_tools]))
     forward = {v: k for k, v in tool_names.items()}
 
     system_parts = _system_texts(body.get("system"))

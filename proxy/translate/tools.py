@@ -10,9 +10,20 @@ from typing import Any
 from ccb.proxy.config import Dialect
 from ccb.proxy.translate.estimate import Estimate
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - without it every schema is converted on every request
+    orjson = None  # type: ignore[assignment]
+
 MAX_TOOL_NAME = 64
 # Built once; sizing skips the circular-reference check: a parsed request cannot hold a cycle.
 _SIZER = json.JSONEncoder(check_circular=False)
+# Converted schemas by (sanitised?, the client's schema as JSON): Claude Code sends the same tools with every
+# request, so each distinct schema is converted and sized once. The oldest entries go first once the keys pass
+# MEMO_BYTES (about 300 of Claude Code's schemas).
+_CONVERTED: dict[tuple[bool, bytes], tuple[dict[str, Any], int]] = {}
+MEMO_BYTES = 1 << 20
+_memo_bytes = 0
 
 # JSON-schema keywords that strict backends (Gemini above all) reject.
 _STRIP_KEYWORDS = frozenset(
@@ -58,11 +69,8 @@ def function_tool(tool: dict[str, Any], dialect: Dialect, names: dict[str, str],
     schema = tool.get("input_schema")
     if not isinstance(schema, dict):
         schema = {"type": "object", "properties": {}}
-    if dialect.sanitize_schema:
-        schema = sanitize(schema)
-    else:
-        schema = portable(schema)
-        schema.pop("$schema", None)
+    schema, size = engine_schema(schema, dialect.sanitize_schema)
+    est.chars(size)
     fn: dict[str, Any] = {"name": name, "parameters": schema}
     description = tool.get("description")
     if description:
@@ -71,12 +79,38 @@ def function_tool(tool: dict[str, Any], dialect: Dialect, names: dict[str, str],
     return {"type": "function", "function": fn}
 
 
-def schema_chars(schemas: list[dict[str, Any]]) -> int:
-    """The summed length of each schema as JSON, from one encoder call instead of one per tool.
+def engine_schema(schema: dict[str, Any], sanitized: bool) -> tuple[dict[str, Any], int]:
+    """The schema the engine gets (sanitised for strict backends, else portable) and its length as JSON, for
+    the token estimate. The result may be shared with other requests: it must not be changed."""
+    key = None
+    if orjson is not None:
+        try:
+            key = (sanitized, orjson.dumps(schema))
+        except TypeError:  # integers past 64 bits: converted every time
+            pass
+        else:
+            found = _CONVERTED.get(key)
+            if found is not None:
+                return found
+    if sanitized:
+        converted = sanitize(schema)
+    else:
+        converted = portable(schema)
+        converted.pop("$schema", None)
+    result = converted, len(_SIZER.encode(converted))
+    if key is not None and len(key[1]) <= MEMO_BYTES // 16:
+        _remember(key, result)
+    return result
 
-    `[a, b]` encodes as `[` + a + `, ` + b + `]`: two characters of framing per schema.
-    """
-    return len(_SIZER.encode(schemas)) - 2 * len(schemas) if schemas else 0
+
+def _remember(key: tuple[bool, bytes], result: tuple[dict[str, Any], int]) -> None:
+    global _memo_bytes
+    _memo_bytes += len(key[1])
+    _CONVERTED[key] = result
+    while _memo_bytes > MEMO_BYTES:
+        oldest = next(iter(_CONVERTED))
+        del _CONVERTED[oldest]
+        _memo_bytes -= len(oldest[1])
 
 
 # Regex features outside the common subset (ECMA-262 without flags, Python `re`, RE2): Unicode property

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
 from ccb.proxy.config import dialect_for
+from ccb.proxy.translate import tools
 from ccb.proxy.translate.request import RequestError, translate, validate
 
 VLLM = dialect_for("vllm")
@@ -305,6 +307,32 @@ def test_sanitised_schema_for_strict_backends() -> None:
             "mode": {"anyOf": [{"enum": ["x"]}, {"enum": ["y"]}]},
         },
     }
+
+
+def test_a_schema_seen_before_translates_as_the_first_time() -> None:
+    """Each distinct schema is converted once and reused: an equal schema gets the same result and the same
+    token estimate, a changed one its own conversion, and the two dialects never share one."""
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": TOOLS}
+    first, again = (translate(copy.deepcopy(body), model="m", dialect=VLLM, stream=False) for _ in range(2))
+    assert again.body == first.body and again.prompt_estimate == first.prompt_estimate
+    changed = copy.deepcopy(body)
+    changed["tools"][0]["input_schema"]["properties"]["url"]["format"] = "email"
+    params = translate(changed, model="m", dialect=VLLM, stream=False).body["tools"][0]["function"]["parameters"]
+    assert params["properties"]["url"]["format"] == "email"
+    for dialect, kept in ((dialect_for(None, frozenset({"sanitize_schema"})), False), (VLLM, True)):
+        out = translate(copy.deepcopy(body), model="m", dialect=dialect, stream=False).body
+        assert ("format" in out["tools"][0]["function"]["parameters"]["properties"]["url"]) is kept
+
+
+def test_the_schema_memo_stays_bounded() -> None:
+    """Past its size the memo forgets its oldest schemas; a schema too large to keep is converted every time."""
+    padding = "x" * 2000
+    for i in range(tools.MEMO_BYTES // 2000 + 50):
+        tools.engine_schema({"type": "object", "description": padding, "properties": {f"p{i}": {}}}, False)
+    assert sum(len(key[1]) for key in tools._CONVERTED) <= tools.MEMO_BYTES
+    huge = {"type": "object", "description": "x" * tools.MEMO_BYTES}
+    assert tools.engine_schema(huge, False)[0] == huge
+    assert not any(len(key[1]) > tools.MEMO_BYTES // 16 for key in tools._CONVERTED)
 
 
 def test_long_tool_names_shortened() -> None:
