@@ -25,6 +25,7 @@ from ccb.cli.profile_store import Profile
 from ccb.profiles import redact_url
 from ccb.proxy.net import is_loopback
 from ccb.proxy.runner import RunningBridge, start_bridge
+from ccb.proxy.translate.sse import EventDecoder, LineTooLong, ServerSentEvent
 
 if TYPE_CHECKING:
     from ccb.cli.engines.status import EngineStatus
@@ -69,6 +70,15 @@ class _Reducer:
         self.output_tokens: int | None = None
         self.stopped = False
         self.error: str | None = None
+
+    def feed_all(self, events: list[ServerSentEvent]) -> None:
+        for _, data in events:
+            try:
+                event = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self.feed(event)
 
     def feed(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -116,18 +126,16 @@ async def stream_request(
                         parsed = None
                     reducer.error = f"HTTP {status}: {error_message(parsed, raw)}"
                 else:
-                    async for line in response.aiter_lines():
-                        if line.startswith("data:"):
-                            try:
-                                event = json.loads(line[5:].strip())
-                            except ValueError:
-                                continue
-                            if isinstance(event, dict):
-                                reducer.feed(event)
+                    decoder = EventDecoder()
+                    async for chunk in response.aiter_bytes():
+                        reducer.feed_all(decoder.feed(chunk))
+                    reducer.feed_all(decoder.flush())
     except TimeoutError:
         reducer.error = f"no complete answer within {timeout:g} s"
     except httpx.HTTPError as exc:
         reducer.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except LineTooLong as exc:
+        reducer.error = str(exc)
     elapsed = time.perf_counter() - started
     return StreamResult(
         status,

@@ -1,6 +1,8 @@
-"""Server-sent events: an incremental decoder for upstream bytes and an encoder for Anthropic events. No I/O.
+"""Server-sent events: incremental decoders for streamed bytes and an encoder for Anthropic events. No I/O.
 
-The decoder works on bytes and only decodes complete lines, so a multi-byte UTF-8 character split
+`SSEDecoder` gives the `data` of each event (the bridge reading an engine's OpenAI stream);
+`EventDecoder` gives each event with its name (doctor's smoke test and the tests reading an Anthropic
+stream). Both work on bytes and only decode complete lines, so a multi-byte UTF-8 character split
 across two network reads is never mangled.
 
 Both sides run once per streamed token, so both keep to C-level string work: the decoder splits
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
 DONE = "[DONE]"
 # One SSE line carries one chunk of an answer (kilobytes); an engine sending more without a newline is broken.
@@ -23,21 +25,17 @@ class LineTooLong(ValueError):
     """An engine sent more than the decoder's `max_line` bytes without ending the line."""
 
 
-class SSEDecoder:
-    """Feed raw bytes, get back the `data` payload of every complete event (as text).
+class _Lines:
+    """The byte buffer under both decoders: hands back the complete lines of each read, decoded."""
 
-    Comments (`: ping`) and fields other than `data` are dropped; multi-line data is joined with
-    newlines as the SSE spec says. `[DONE]` is returned like any payload: the caller decides.
-    """
-
-    __slots__ = ("_buf", "_data", "max_line")
+    __slots__ = ("_buf", "max_line")
 
     def __init__(self, max_line: int | None = None) -> None:
         self._buf = bytearray()  # an unfinished line: grows in place, never re-copied whole per read
-        self._data: list[str] = []
         self.max_line = max_line or MAX_LINE
 
-    def feed(self, chunk: bytes) -> list[str]:
+    def _lines(self, chunk: bytes) -> list[str]:
+        """Every line `chunk` completes, without its `\n` (a `\r` before it is left to the caller)."""
         end = chunk.rfind(b"\n") + 1
         if not end:
             self._buf += chunk
@@ -54,9 +52,33 @@ class SSEDecoder:
         # Complete lines only: a newline is never part of a multi-byte character, so this cut is safe.
         lines = block.decode("utf-8", "replace").split("\n")
         lines.pop()  # the empty string after the last newline
+        return lines
+
+    def _rest(self) -> bytes | None:
+        """End of stream: the last line, ended, when it came without its newline."""
+        if not self._buf:
+            return None
+        rest, self._buf = bytes(self._buf), bytearray()
+        return rest.rstrip(b"\r") + b"\n"
+
+
+class SSEDecoder(_Lines):
+    """Feed raw bytes, get back the `data` payload of every complete event (as text): the bridge's reader.
+
+    Comments (`: ping`) and fields other than `data` are dropped; multi-line data is joined with
+    newlines as the SSE spec says. `[DONE]` is returned like any payload: the caller decides.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, max_line: int | None = None) -> None:
+        super().__init__(max_line)
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[str]:
         out: list[str] = []
         data = self._data
-        for line in lines:
+        for line in self._lines(chunk):
             if line[-1:] == "\r":
                 line = line[:-1]
             if not line:
@@ -71,13 +93,59 @@ class SSEDecoder:
 
     def flush(self) -> list[str]:
         """End of stream: a last event without its blank line still counts."""
-        out: list[str] = []
-        if self._buf:
-            rest, self._buf = bytes(self._buf), bytearray()
-            out = self.feed(rest.rstrip(b"\r") + b"\n")
+        rest = self._rest()
+        out = self.feed(rest) if rest is not None else []
         if self._data:
             out.append("\n".join(self._data))
             self._data = []
+        return out
+
+
+class ServerSentEvent(NamedTuple):
+    """One complete event: its name (`message` when the stream names none, as the SSE spec says) and its data."""
+
+    event: str
+    data: str
+
+
+class EventDecoder(_Lines):
+    """Feed raw bytes, get back every complete event with its name: for clients reading an Anthropic stream.
+
+    The same rules as `SSEDecoder` (which the bridge uses, as engines' OpenAI streams name no events),
+    plus the `event` field: it names the event the next blank line ends.
+    """
+
+    __slots__ = ("_data", "_event")
+
+    def __init__(self, max_line: int | None = None) -> None:
+        super().__init__(max_line)
+        self._data: list[str] = []
+        self._event = ""
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        out: list[ServerSentEvent] = []
+        for line in self._lines(chunk):
+            if line[-1:] == "\r":
+                line = line[:-1]
+            if not line:
+                if self._data:
+                    out.append(ServerSentEvent(self._event or "message", "\n".join(self._data)))
+                    self._data = []
+                self._event = ""
+            elif line[:5] == "data:":
+                self._data.append(line[6:] if line[5:6] == " " else line[5:])
+            elif line[:6] == "event:":
+                self._event = line[7:] if line[6:7] == " " else line[6:]
+        return out
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of stream: a last event without its blank line still counts."""
+        rest = self._rest()
+        out = self.feed(rest) if rest is not None else []
+        if self._data:
+            out.append(ServerSentEvent(self._event or "message", "\n".join(self._data)))
+            self._data = []
+            self._event = ""
         return out
 
 

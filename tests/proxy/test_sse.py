@@ -1,5 +1,5 @@
 """The SSE codec: the encoder's delta template is byte-for-byte the general JSON encoding, and the
-decoder gives the same payloads however the bytes are split (property tests)."""
+decoders give the same payloads (and event names) however the bytes are split (property tests)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccb.proxy.translate.sse import DONE, SSEDecoder, encode
+from ccb.proxy.translate.sse import DONE, EventDecoder, ServerSentEvent, SSEDecoder, encode
 
 # Any code point, lone surrogates included: those must fail the same way on both paths.
 ANY_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=()), max_size=40)
@@ -97,6 +97,8 @@ LINES = st.sampled_from(
         b"",
         b": ping",
         b"event: foo",
+        b"event:bar",
+        b"event: message_start",
         b"data:  two spaces",
         b"data: \xff\xfe not utf-8",
         b"data: [DONE]",
@@ -110,23 +112,29 @@ LINES = st.sampled_from(
 )
 
 
-def reference(raw: bytes) -> list[str]:
-    """The decoder's rules written out plainly: LF or CRLF lines, `data` lines joined, a blank line ends."""
-    out: list[str] = []
+def reference(raw: bytes) -> list[ServerSentEvent]:
+    """The decoders' rules written out plainly: LF or CRLF lines, `data` lines joined, an `event` line names
+    the event, a blank line ends it (and forgets its name)."""
+    out: list[ServerSentEvent] = []
     data: list[str] = []
+    name = ""
     lines = raw.split(b"\n")
     for i, line in enumerate(lines):
         last = i == len(lines) - 1
         line = line.rstrip(b"\r") if last else (line[:-1] if line.endswith(b"\r") else line)
         if not line:
             if data:
-                out.append("\n".join(data))
+                out.append(ServerSentEvent(name or "message", "\n".join(data)))
                 data = []
+            name = ""
         elif line.startswith(b"data:"):
             value = line[5:]
             data.append((value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace"))
+        elif line.startswith(b"event:"):
+            value = line[6:]
+            name = (value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace")
     if data:
-        out.append("\n".join(data))
+        out.append(ServerSentEvent(name or "message", "\n".join(data)))
     return out
 
 
@@ -136,19 +144,37 @@ def reference(raw: bytes) -> list[str]:
     cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
     tail=st.booleans(),
 )
-def test_decoder_ignores_how_bytes_are_split(lines: list[tuple[bytes, bytes]], cuts: list[int], tail: bool) -> None:
+def test_decoders_ignore_how_bytes_are_split(lines: list[tuple[bytes, bytes]], cuts: list[int], tail: bool) -> None:
     raw = b"".join(line + end for line, end in lines)
     if tail:
         raw = raw.rstrip(b"\r\n")  # a last event without its blank line (or even its newline)
     points = sorted({c % (len(raw) + 1) for c in cuts} | {0, len(raw)})
-    decoder = SSEDecoder()
+    decoder, events = SSEDecoder(), EventDecoder()
     got: list[str] = []
+    got_events: list[ServerSentEvent] = []
     for a, b in itertools.pairwise(points):
         got += decoder.feed(raw[a:b])
+        got_events += events.feed(raw[a:b])
     got += decoder.flush()
-    assert got == reference(raw)
+    got_events += events.flush()
+    assert got_events == reference(raw)
+    assert got == [event.data for event in got_events]
 
 
 def test_done_is_a_payload_like_any_other() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"data: {}\n\ndata: [DONE]\n\n") == ["{}", DONE]
+
+
+def test_event_decoder_reads_back_what_the_encoder_writes() -> None:
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "é\n→"}}
+    raw = encode("content_block_delta", delta) + b": ping\n\n" + encode("message_stop", {"type": "message_stop"})
+    assert EventDecoder().feed(raw) == [
+        ("content_block_delta", json.dumps(delta, ensure_ascii=False, separators=(",", ":"))),
+        ("message_stop", '{"type":"message_stop"}'),
+    ]
+
+
+def test_an_event_without_a_name_is_a_message_and_a_name_lasts_one_event() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b"data: 1\n\nevent: ping\n\ndata: 2\n\n") == [("message", "1"), ("message", "2")]
