@@ -202,7 +202,8 @@ def _save_traceback() -> str:
     try:
         from ccb.cli.fileio import ensure_dir, open_private
 
-        path = ensure_dir(paths.log_dir()) / "ccb-error.log"
+        path = paths.error_log_file()
+        ensure_dir(path.parent)
         with open(open_private(path, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
             fh.write(traceback.format_exc())
         return str(path)

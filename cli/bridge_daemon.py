@@ -50,17 +50,9 @@ class DaemonState:
     create_time: float = 0.0  # the process's start time: a recycled pid has another one
 
 
-def state_file() -> Path:
-    return paths.state_dir() / "bridge.json"
-
-
-def log_file() -> Path:
-    return paths.log_dir() / "bridge-daemon.log"
-
-
 def load_state() -> tuple[DaemonState | None, str | None]:
     """(state, None); (None, problem) for an unreadable or malformed file; (None, None) when there is none."""
-    path = state_file()
+    path = paths.bridge_state_file()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -139,7 +131,8 @@ def start(
 
 @contextmanager
 def _start_lock() -> Iterator[None]:
-    lock = ensure_dir(paths.state_dir()) / "bridge.lock"
+    lock = paths.bridge_lock_file()
+    ensure_dir(lock.parent)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -201,7 +194,7 @@ def _start(profile: str, port: int | None, token: str | None, follow_settings: b
             )
         raise CcbError(f"port {port} on {host} is taken{who or ' by another program'}; pass --port N to pick another")
     token = token or (previous.token if previous else None) or _new_token()
-    log = log_file()
+    log = paths.bridge_daemon_log_file()
     _rotate(log)
     # The token goes in the environment, not on the command line, where `ps` would show it. DETACHED_VAR
     # sends the bridge's own messages to its rotating log instead of this file (the child's stderr).
@@ -224,17 +217,17 @@ def _start(profile: str, port: int | None, token: str | None, follow_settings: b
     except psutil.Error:
         created = 0.0
     state = DaemonState(proc.pid, host, port, url, profile, token, str(log), created)
-    write_json_atomic(state_file(), asdict(state), mode=0o600)
+    write_json_atomic(paths.bridge_state_file(), asdict(state), mode=0o600)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            state_file().unlink(missing_ok=True)
+            paths.bridge_state_file().unlink(missing_ok=True)
             raise CcbError(f"the background bridge exited at start (code {proc.returncode}): {_tail(log)} — see {log}")
         if healthy(url, timeout=1.0, token=token):
             return state
         time.sleep(0.1)
     proc.terminate()
-    state_file().unlink(missing_ok=True)
+    paths.bridge_state_file().unlink(missing_ok=True)
     raise CcbError(f"the background bridge did not answer on {url} within {START_TIMEOUT_S:.0f} s; see {log}")
 
 
@@ -252,7 +245,7 @@ def stop() -> DaemonState | None:
                 os.kill(state.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
             pass
-    state_file().unlink(missing_ok=True)
+    paths.bridge_state_file().unlink(missing_ok=True)
     return state
 
 

@@ -24,16 +24,16 @@ import json
 import os
 import shutil
 import stat
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from ccb.cli import paths
 from ccb.cli.errors import CcbError
 from ccb.cli.fileio import ensure_dir, read_json, sweep_stale_temps, write_json_atomic
-from ccb.cli.paths import claude_global_config_file, claude_settings_file, state_dir
+from ccb.cli.paths import claude_global_config_file, claude_settings_file
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
 # key -> the value it had before ccb first set it; None means the key was absent. (A pre-ccb JSON `null`
@@ -47,8 +47,6 @@ TOP_KEYS = frozenset({"modelPicker"})
 
 BACKUP_SUFFIX = ".ccb-backup"
 STATE_VERSION = 2  # 2: entries may carry `owned_top` (older ccb would not restore those keys)
-_OWNERSHIP_FILE = "claude-settings.json"
-_LOCK_FILE = "claude-settings.lock"
 # New files may end up holding a token (settings `env`) or account data (`~/.claude.json`).
 _PRIVATE_MODE = 0o600
 
@@ -203,15 +201,11 @@ def _json_kind(value: object) -> str:
 # ------------------------------------------------------------------------------ ownership record
 
 
-def ownership_path() -> Path:
-    """ccb's record of the settings keys it owns, with their pre-ccb values (may hold secrets: 0600)."""
-    return state_dir() / _OWNERSHIP_FILE
-
-
 @contextmanager
 def _locked() -> Iterator[None]:
     """Serialise read-modify-write cycles of ccb processes (Claude Code itself does not take this lock)."""
-    lock = ensure_dir(state_dir()) / _LOCK_FILE
+    lock = paths.settings_lock_file()
+    ensure_dir(lock.parent)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, _PRIVATE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -226,23 +220,23 @@ def _state_key(settings_path: Path) -> str:
 
 
 def _read_state() -> dict[str, Any]:
-    data = read_json(ownership_path(), default=None)
+    data = read_json(paths.settings_record_file(), default=None)
     if data is None:
         return {"version": STATE_VERSION, "files": {}}
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        raise CcbError(f"{ownership_path()} is not a ccb ownership record; move it away and try again")
+        raise CcbError(f"{paths.settings_record_file()} is not a ccb ownership record; move it away and try again")
     version = data.get("version")
     if not isinstance(version, int) or version > STATE_VERSION:
         # A newer ccb may record ownership differently; guessing could restore the wrong values.
-        raise CcbError(f"{ownership_path()} was written by a newer ccb (format {version!r}); upgrade ccb")
+        raise CcbError(f"{paths.settings_record_file()} was written by a newer ccb (format {version!r}); upgrade ccb")
     return data
 
 
 def _write_state(state: dict[str, Any]) -> None:
     if state["files"]:
-        write_json_atomic(ownership_path(), {**state, "version": STATE_VERSION}, mode=_PRIVATE_MODE)
+        write_json_atomic(paths.settings_record_file(), {**state, "version": STATE_VERSION}, mode=_PRIVATE_MODE)
     else:
-        ownership_path().unlink(missing_ok=True)
+        paths.settings_record_file().unlink(missing_ok=True)
 
 
 def _entry(state: dict[str, Any], settings_path: Path) -> dict[str, Any] | None:
@@ -471,15 +465,6 @@ def ensure_onboarding(*, path: Path | None = None) -> bool:
     return True
 
 
-def managed_settings_file() -> Path:
-    """The system-wide policy file for this OS (highest precedence, usually absent)."""
-    if sys.platform == "darwin":
-        return Path("/Library/Application Support/ClaudeCode/managed-settings.json")
-    if sys.platform.startswith("win"):
-        return Path(r"C:\Program Files\ClaudeCode\managed-settings.json")
-    return Path("/etc/claude-code/managed-settings.json")
-
-
 def _read_layer(source: str, path: Path) -> SettingsLayer:
     try:
         exists = path.is_file()
@@ -499,7 +484,7 @@ def settings_layers(cwd: Path, *, managed: Path | None = None) -> list[SettingsL
     """
     return [
         _read_layer("user", claude_settings_file()),
-        _read_layer("project", cwd / ".claude" / "settings.json"),
-        _read_layer("local", cwd / ".claude" / "settings.local.json"),
-        _read_layer("managed", managed or managed_settings_file()),
+        _read_layer("project", paths.project_settings_file(cwd)),
+        _read_layer("local", paths.local_settings_file(cwd)),
+        _read_layer("managed", managed or paths.managed_settings_file()),
     ]

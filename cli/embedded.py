@@ -298,7 +298,7 @@ async def start(model: str, *, minimum: int, window: int | None = None, quiet: b
     """Start the engine on `model` and wait until it answers; a progress display while it loads."""
     from ccb.cli import render
     from ccb.cli.childproc import python_module_argv, safe_cwd
-    from ccb.cli.paths import log_dir, private_dir
+    from ccb.cli.paths import embedded_log_file, private_dir
 
     check_installed()
     if problem := model_problem(model):
@@ -308,7 +308,8 @@ async def start(model: str, *, minimum: int, window: int | None = None, quiet: b
     port = _free_port()
     key = "ccb-engine-" + secrets.token_urlsafe(18)
     ref = str(facts.path) if facts.path else model
-    log = private_dir(log_dir()) / "embedded-engine.log"
+    log = embedded_log_file()
+    private_dir(log.parent)
     argv = python_module_argv(
         "ccb.cli.embedded",
         "serve",

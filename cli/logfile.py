@@ -11,14 +11,11 @@ from pathlib import Path
 from ccb.cli import paths
 
 
-def bridge_log() -> Path:
-    return paths.log_dir() / "bridge.log"
-
-
 def setup_bridge_log(*, log_bodies: bool = False, echo: bool = False) -> Path:
     """Send the `ccb.bridge` logger to the rotating file (and to stderr when `echo`)."""
     from ccb.cli.fileio import ensure_dir
     from ccb.proxy.logsetup import setup
 
-    ensure_dir(paths.log_dir())  # 0700, closed again if an older ccb or a loose umask left it open
-    return setup(bridge_log(), log_bodies=log_bodies, echo=echo)
+    path = paths.bridge_log_file()
+    ensure_dir(path.parent)  # 0700, closed again if an older ccb or a loose umask left it open
+    return setup(path, log_bodies=log_bodies, echo=echo)

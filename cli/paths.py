@@ -1,13 +1,15 @@
-"""Every filesystem location ccb uses, in one place. The only platformdirs caller.
+"""Every filesystem location ccb uses, in one place: its folders and every file name. The only platformdirs caller.
 
 `CCB_HOME` moves all of ccb's own files (config, state, logs) under one folder, for tests and
 portable set-ups. Claude Code's files follow Claude Code's rules: `CLAUDE_CONFIG_DIR`, else `~/.claude`.
+Only `private_dir` touches the disk; everything else computes a path.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -45,8 +47,67 @@ def claude_install_dir() -> Path:
     return data_dir() / "claude-code"
 
 
+# -- ccb's own files ---------------------------------------------------------------------------------------------
+
+
 def profiles_file() -> Path:
     return config_dir() / "profiles.json"
+
+
+def bridge_state_file() -> Path:
+    """The detached bridge's record (pid, port, token, profile): 0600."""
+    return state_dir() / "bridge.json"
+
+
+def bridge_lock_file() -> Path:
+    """Held while a detached bridge starts, so two `ccb profile switch` runs cannot start two."""
+    return state_dir() / "bridge.lock"
+
+
+def settings_record_file() -> Path:
+    """ccb's record of the Claude Code settings keys it owns, with their pre-ccb values (may hold secrets: 0600)."""
+    return state_dir() / "claude-settings.json"
+
+
+def settings_lock_file() -> Path:
+    """Serialises ccb's read-modify-write cycles of Claude Code's settings."""
+    return state_dir() / "claude-settings.lock"
+
+
+def active_record_file() -> Path:
+    """Which profile was active before the first `ccb profile switch`, for `ccb restore`."""
+    return state_dir() / "active-before-switch.json"
+
+
+def launch_dir() -> Path:
+    """The `--settings` files of running `ccb launch` sessions (`LAUNCH_SETTINGS_PREFIX<pid>-….json`)."""
+    return state_dir() / "launch"
+
+
+LAUNCH_SETTINGS_PREFIX = "ccb-settings-"
+
+
+def bridge_log_file() -> Path:
+    """The bridge's rotating log (`ccb logs`)."""
+    return log_dir() / "bridge.log"
+
+
+def bridge_daemon_log_file() -> Path:
+    """What the detached bridge's process writes to stdout and stderr."""
+    return log_dir() / "bridge-daemon.log"
+
+
+def embedded_log_file() -> Path:
+    """The embedded engine's (llama.cpp server's) output."""
+    return log_dir() / "embedded-engine.log"
+
+
+def error_log_file() -> Path:
+    """The traceback of the last unexpected error."""
+    return log_dir() / "ccb-error.log"
+
+
+# -- Claude Code's files ------------------------------------------------------------------------------------------
 
 
 def claude_config_dir() -> Path:
@@ -59,10 +120,30 @@ def claude_settings_file() -> Path:
     return claude_config_dir() / "settings.json"
 
 
+def project_settings_file(cwd: Path) -> Path:
+    return cwd / ".claude" / "settings.json"
+
+
+def local_settings_file(cwd: Path) -> Path:
+    return cwd / ".claude" / "settings.local.json"
+
+
+def managed_settings_file() -> Path:
+    """The system-wide policy file for this OS (highest precedence, usually absent)."""
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support/ClaudeCode/managed-settings.json")
+    if sys.platform.startswith("win"):
+        return Path(r"C:\Program Files\ClaudeCode\managed-settings.json")
+    return Path("/etc/claude-code/managed-settings.json")
+
+
 def claude_global_config_file() -> Path:
     """`~/.claude.json`; with `CLAUDE_CONFIG_DIR` it lives inside that folder."""
     value = os.environ.get("CLAUDE_CONFIG_DIR")
     return Path(value).expanduser() / ".claude.json" if value else Path.home() / ".claude.json"
+
+
+# -- folders ----------------------------------------------------------------------------------------------------
 
 
 def own_dirs() -> tuple[Path, ...]:

@@ -38,6 +38,7 @@ from types import FrameType
 from typing import Any, TypeAlias
 
 from ccb.cli.errors import CcbError
+from ccb.cli.paths import LAUNCH_SETTINGS_PREFIX, launch_dir
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 # Each switches Claude Code to a cloud provider mode that ignores ANTHROPIC_BASE_URL.
@@ -113,16 +114,16 @@ def launch_settings_dir() -> Path:
     """Where `--settings` files live while Claude Code runs: a 0700 folder of ccb's own (not the shared
     temporary folder), each file named with ccb's pid so the next launch removes one a kill left behind."""
     from ccb.cli.fileio import ensure_dir, sweep_stale_temps
-    from ccb.cli.paths import state_dir
 
-    folder = ensure_dir(state_dir() / "launch")
-    sweep_stale_temps(folder, "ccb-settings-", suffix=".json", unnamed_age_s=86400.0)
+    folder = ensure_dir(launch_dir())
+    sweep_stale_temps(folder, LAUNCH_SETTINGS_PREFIX, suffix=".json", unnamed_age_s=86400.0)
     return folder
 
 
 def _write_settings_file(settings: Mapping[str, object]) -> Path:
     # mkstemp creates the file 0600: the block usually carries a token.
-    fd, name = tempfile.mkstemp(prefix=f"ccb-settings-{os.getpid()}-", suffix=".json", dir=launch_settings_dir())
+    folder = launch_settings_dir()
+    fd, name = tempfile.mkstemp(prefix=f"{LAUNCH_SETTINGS_PREFIX}{os.getpid()}-", suffix=".json", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(dict(settings), fh, ensure_ascii=False)

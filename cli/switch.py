@@ -129,17 +129,13 @@ def listener_report(url: str) -> dict[str, object]:
     return {"bridge_alive": False}
 
 
-def _active_record() -> Path:
-    return paths.state_dir() / "active-before-switch.json"
-
-
 def remember_active_before_switch() -> None:
     """The first switch records which profile was ccb's active one, so that `ccb restore` can put it back."""
     from ccb.cli.fileio import write_json_atomic
     from ccb.cli.profile_store import load_profiles
 
-    if not _active_record().exists():
-        write_json_atomic(_active_record(), {"active": load_profiles().active}, mode=0o600)
+    if not paths.active_record_file().exists():
+        write_json_atomic(paths.active_record_file(), {"active": load_profiles().active}, mode=0o600)
 
 
 def restore_active() -> str | None:
@@ -147,11 +143,11 @@ def restore_active() -> str | None:
     from ccb.cli.fileio import read_json
     from ccb.cli.profile_store import load_profiles
 
-    record = read_json(_active_record(), default=None)
+    record = read_json(paths.active_record_file(), default=None)
     if not isinstance(record, dict):
         return None
     previous = record.get("active")
-    _active_record().unlink(missing_ok=True)
+    paths.active_record_file().unlink(missing_ok=True)
     if not isinstance(previous, str) or previous not in load_profiles().profiles:
         previous = None
     set_active(previous)

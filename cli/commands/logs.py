@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ccb.cli import render
-from ccb.cli.logfile import bridge_log
+from ccb.cli.paths import bridge_log_file
 
 
 def logs(
@@ -24,7 +24,7 @@ def logs(
 
         ccb logs -f
     """
-    path = bridge_log()
+    path = bridge_log_file()
     if path_only:
         render.out.print(str(path), markup=False)
         return

@@ -419,7 +419,7 @@ def _launch_bridge(
     import sys
 
     from ccb.cli.childproc import python_module_argv, safe_cwd
-    from ccb.cli.logfile import bridge_log
+    from ccb.cli.paths import bridge_log_file
     from ccb.proxy.__main__ import SPEC_VAR, spec, spec_fd
 
     check_secret("the engine key", config.upstream_key)
@@ -436,7 +436,7 @@ def _launch_bridge(
         host,
         port,
         show_token=show_token,
-        log=bridge_log(),
+        log=bridge_log_file(),
         exports=exports,
         echo=not detached,
         workers=workers,

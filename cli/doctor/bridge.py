@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
-from ccb.cli.bridge_daemon import DaemonState, load_state, state_file
+from ccb.cli.bridge_daemon import DaemonState, load_state
 from ccb.cli.bridge_identity import describe_uid, listener_uid, process_is_ours
 from ccb.cli.doctor.context import Check, Context, short_path
+from ccb.cli.paths import bridge_state_file
 from ccb.proxy.net import health_proof, is_loopback
 
 HEALTH_TIMEOUT_S = 3.0
@@ -27,7 +28,7 @@ CONNECT_TIMEOUT_S = 1.5
 def read_record() -> tuple[DaemonState | None, str | None]:
     """(record, None), (None, problem) for an unreadable file, or (None, None) when there is no file."""
     state, problem = load_state()
-    return state, problem.replace(str(state_file()), short_path(state_file())) if problem else None
+    return state, problem.replace(str(bridge_state_file()), short_path(bridge_state_file())) if problem else None
 
 
 def process_state(pid: int, create_time: float = 0.0) -> str:

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ccb.cli import claude_settings as cs
+from ccb.cli import paths
 from ccb.cli.errors import CcbError
 from ccb.cli.paths import claude_settings_file
 
@@ -120,7 +121,7 @@ def test_switch_twice_then_restore_gives_the_original(tmp_path: Path) -> None:
     assert not result.nothing_to_restore
     assert set(result.restored) == {"ANTHROPIC_MODEL", "ANTHROPIC_AUTH_TOKEN"}
     assert _read(path) == original
-    assert not cs.ownership_path().exists()
+    assert not paths.settings_record_file().exists()
 
 
 def test_restore_with_nothing_recorded(tmp_path: Path) -> None:
@@ -196,7 +197,7 @@ def test_missing_settings_file_is_created_private(tmp_path: Path) -> None:
     assert result.backup is None
     assert result.changed == ("ANTHROPIC_AUTH_TOKEN",)
     assert path.stat().st_mode & 0o777 == 0o600
-    assert cs.ownership_path().stat().st_mode & 0o777 == 0o600
+    assert paths.settings_record_file().stat().st_mode & 0o777 == 0o600
 
 
 def test_file_mode_loses_group_and_other_bits_and_restore_keeps_it_private(tmp_path: Path) -> None:
@@ -230,7 +231,7 @@ def test_claude_config_dir_is_honoured(tmp_path: Path, isolated_home: Path, monk
     assert result.path == config / "settings.json" == claude_settings_file()
     assert _read(config / "settings.json") == {"env": {"ANTHROPIC_MODEL": "m"}}
     assert not (isolated_home / ".claude").exists()
-    record = _read(cs.ownership_path())
+    record = _read(paths.settings_record_file())
     (entry,) = record["files"].values()
     assert entry["settings_path"] == str(config / "settings.json")
     assert cs.owned_keys() == {"ANTHROPIC_MODEL": None}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from ccb.cli import bridge_daemon
+from ccb.cli import bridge_daemon, paths
 from ccb.cli.app import app
 from ccb.cli.errors import CcbError
 from tests.cli.launch_helpers import ccb, serving_in_thread
@@ -138,7 +138,7 @@ def test_openai_profile_gets_a_background_bridge(isolated_home: Path) -> None:
                     },
                 )
             assert resp.status_code == 200 and resp.json()["content"][0]["text"]
-            state = bridge_daemon.state_file()
+            state = paths.bridge_state_file()
             assert stat.S_IMODE(state.stat().st_mode) == 0o600
             status = json.loads(invoke("serve", "--status", "--json").stdout)
             assert status["running"] and status["healthy"] and status["profile"] == "local"

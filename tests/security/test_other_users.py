@@ -24,7 +24,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from ccb.cli import bridge_daemon
+from ccb.cli import bridge_daemon, paths
 from ccb.cli.app import app
 from tests.cli.launch_helpers import ccb, serving_in_thread
 from tests.fakes.openai_engine import FakeEngine
@@ -141,7 +141,7 @@ def test_stop_never_kills_a_process_that_is_not_the_bridge(isolated_home: Path) 
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ollama", "serve"])
     try:
         bridge_daemon.write_json_atomic(
-            bridge_daemon.state_file(),
+            paths.bridge_state_file(),
             {
                 "pid": stranger.pid,
                 "host": "127.0.0.1",
@@ -157,7 +157,7 @@ def test_stop_never_kills_a_process_that_is_not_the_bridge(isolated_home: Path) 
         assert stopped.exit_code == 0, stopped.output
         time.sleep(0.2)  # a SIGTERM would have landed by now; this is no timing assertion on ccb
         assert stranger.poll() is None
-        assert not bridge_daemon.state_file().exists()
+        assert not paths.bridge_state_file().exists()
     finally:
         stranger.kill()
         stranger.wait()
@@ -167,7 +167,7 @@ def test_a_state_file_naming_another_users_process_does_not_leave_ccb_stuck(isol
     other = as_nobody("/usr/bin/python3", "-c", "import time; time.sleep(60)", "ccb.cli", "serve")
     try:
         bridge_daemon.write_json_atomic(
-            bridge_daemon.state_file(),
+            paths.bridge_state_file(),
             {
                 "pid": other.pid,
                 "host": "127.0.0.1",
@@ -183,7 +183,7 @@ def test_a_state_file_naming_another_users_process_does_not_leave_ccb_stuck(isol
         assert status["running"] is False
         stopped = invoke("serve", "--stop")
         assert stopped.exit_code == 0, stopped.output
-        assert other.poll() is None and not bridge_daemon.state_file().exists()
+        assert other.poll() is None and not paths.bridge_state_file().exists()
     finally:
         other.kill()
         other.wait()

@@ -91,7 +91,11 @@ def test_ccb_folders_and_files_are_private_whatever_the_umask(isolated_home: Pat
     logging.getLogger("ccb.bridge").info("one line")
     for folder in (isolated_home / ".ccb", paths.state_dir(), paths.log_dir(), isolated_home / ".claude"):
         assert mode(folder) == 0o700, folder
-    for file in (isolated_home / ".claude" / "settings.json", cs.ownership_path(), paths.log_dir() / "bridge.log"):
+    for file in (
+        isolated_home / ".claude" / "settings.json",
+        paths.settings_record_file(),
+        paths.log_dir() / "bridge.log",
+    ):
         assert mode(file) == 0o600, file
 
 
@@ -209,7 +213,7 @@ def test_a_dangling_symlink_creates_no_folders(isolated_home: Path, tmp_path: Pa
 def test_the_background_bridge_log_is_bounded(isolated_home: Path) -> None:
     from ccb.cli import bridge_daemon
 
-    log = bridge_daemon.log_file()
+    log = paths.bridge_daemon_log_file()
     fileio.ensure_dir(log.parent)
     log.write_bytes(b"x" * (bridge_daemon.DAEMON_LOG_MAX + 1))
     bridge_daemon._rotate(log)
