@@ -29,6 +29,7 @@ from ccb.proxy.translate.response import accumulate, completion_to_chunk
 from ccb.proxy.translate.shape import PrefillTrim
 from ccb.proxy.translate.stream import StreamTranslator, UpstreamError
 from ccb.proxy.translate.thinking import has_switch, refuses_switch, strip_switch
+from ccb.proxy.translate.types import ErrorResponse, Event, Usage
 from ccb.proxy.translate.websearch import server_tool as web_search_tool
 from ccb.proxy.upstream import MAX_ERROR_BODY, Upstream
 
@@ -88,7 +89,7 @@ def _error_response(mapped: Mapped, headers: dict[str, str] | None, config: Brid
     )
 
 
-def _error_event(body: dict[str, Any], config: BridgeConfig) -> bytes:
+def _error_event(body: ErrorResponse, config: BridgeConfig) -> bytes:
     body = requestid.stamp(_redacted(body, config))
     log.warning("stream ended with an error: %s (%s)", body["error"]["message"], requestid.current())
     return sse.encode("error", body)
@@ -101,7 +102,7 @@ def _unreachable(config: BridgeConfig, reason: str) -> Mapped:
 
 # What a request leaves for the metrics.
 _FIRST_TOKEN = web.RequestKey("first_token", float)  # perf_counter() when the first content event went out
-_USAGE = web.RequestKey("usage", dict)
+_USAGE = web.RequestKey("usage", Usage)
 _ERROR = web.RequestKey("error", str)  # the type of an error event that ended a stream
 
 
@@ -349,9 +350,7 @@ def _broken_message(config: BridgeConfig, exc: BaseException, where: str) -> str
     return f"the engine at {config.upstream} {what} {where}"
 
 
-def _complete(
-    raw: bytes, machine: StreamTranslator, config: BridgeConfig, is_sse: bool
-) -> list[tuple[str, dict[str, Any]]]:
+def _complete(raw: bytes, machine: StreamTranslator, config: BridgeConfig, is_sse: bool) -> list[Event]:
     """Translate a whole answer (JSON completion, or a buffered SSE body) into events."""
     try:
         if is_sse:
@@ -382,7 +381,7 @@ def _stream_error(error: Any, config: BridgeConfig) -> Mapped:
     return map_upstream(status, json.dumps({"error": error}), engine=f"the engine at {config.upstream}")
 
 
-def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:
+def _encode(events: list[Event]) -> bytes:
     return b"".join(sse.encode(name, data) for name, data in events)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import secrets
 from contextvars import ContextVar
-from typing import Any
+
+from ccb.proxy.translate.types import ErrorResponse
 
 HEADER = "request-id"
 _CURRENT: ContextVar[str | None] = ContextVar("ccb_request_id", default=None)
@@ -26,7 +27,7 @@ def current() -> str | None:
     return _CURRENT.get()
 
 
-def stamp(body: dict[str, Any]) -> dict[str, Any]:
+def stamp(body: ErrorResponse) -> ErrorResponse:
     """An Anthropic error body with the current request's id, as the Messages API sends it."""
     rid = _CURRENT.get()
     return {**body, "request_id": rid} if rid else body

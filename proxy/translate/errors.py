@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ccb.proxy.translate.types import ErrorResponse
+
 TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -19,11 +21,11 @@ TYPES = {
 }
 
 
-def error_body(error_type: str, message: str) -> dict[str, Any]:
+def error_body(error_type: str, message: str) -> ErrorResponse:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
-def error_for(status: int, message: str) -> dict[str, Any]:
+def error_for(status: int, message: str) -> ErrorResponse:
     return error_body(TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"), message)
 
 
@@ -44,7 +46,7 @@ class Overflow:
 @dataclass(frozen=True, slots=True)
 class Mapped:
     status: int
-    body: dict[str, Any]
+    body: ErrorResponse
     overflow: Overflow | None = None
     retryable: bool | None = None  # None: let the client's defaults decide
 

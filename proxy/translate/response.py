@@ -8,24 +8,25 @@ events into a Message, checking their order as it goes.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ccb.proxy.translate.stream import Event
+from ccb.proxy.translate.types import ChatCompletion, ChatCompletionChunk, ChunkDelta
 
 
 class EventOrderError(ValueError):
     """Events that a real Anthropic stream could never produce."""
 
 
-def completion_to_chunk(completion: dict[str, Any]) -> dict[str, Any]:
+def completion_to_chunk(completion: ChatCompletion) -> ChatCompletionChunk:
     """A non-streaming chat completion as the single chunk a stream would have carried."""
     if "error" in completion and not completion.get("choices"):
-        return completion
-    chunk: dict[str, Any] = {"usage": completion.get("usage")}
+        return {"error": completion["error"]}
+    chunk: ChatCompletionChunk = {"usage": completion.get("usage")}
     choices = completion.get("choices") or []
     if choices:
         choice = choices[0]
-        message = dict(choice.get("message") or {})
+        message = (choice.get("message") or ChunkDelta()).copy()
         calls = message.get("tool_calls")
         if calls:
             message["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
@@ -40,8 +41,11 @@ def completion_to_chunk(completion: dict[str, Any]) -> dict[str, Any]:
     return chunk
 
 
-def accumulate(events: list[Event]) -> dict[str, Any]:
-    """Fold Anthropic stream events into the Message they describe; raise on any order violation."""
+def accumulate(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Fold Anthropic stream events into the Message they describe; raise on any order violation.
+
+    Takes any (name, data) pairs, not only `types.StreamEvent`s: it checks streams it did not build (tests, doctor).
+    """
     message: dict[str, Any] | None = None
     open_index: int | None = None
     partial: dict[int, list[str]] = {}

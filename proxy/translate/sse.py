@@ -13,6 +13,7 @@ made of (`content_block_delta`) from a template, byte for byte what the general 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
@@ -161,7 +162,7 @@ _DELTA_FIELDS = {
 _DELTA_KEYS = ("type", "index", "delta")
 
 
-def encode(event: str, data: dict[str, Any]) -> bytes:
+def encode(event: str, data: Mapping[str, Any]) -> bytes:
     """One Anthropic SSE event on the wire."""
     if event == "content_block_delta":
         fast = _delta_event(data)
@@ -170,7 +171,7 @@ def encode(event: str, data: dict[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + _dumps(data) + b"\n\n"
 
 
-def _delta_event(data: dict[str, Any]) -> bytes | None:
+def _delta_event(data: Mapping[str, Any]) -> bytes | None:
     """A text, thinking, signature or tool-argument delta from a template; None for any other shape."""
     if tuple(data) != _DELTA_KEYS or data["type"] != "content_block_delta":
         return None
@@ -187,7 +188,7 @@ def _delta_event(data: dict[str, Any]) -> bytes | None:
     ).encode()
 
 
-def _dumps(data: dict[str, Any]) -> bytes:
+def _dumps(data: Mapping[str, Any]) -> bytes:
     return _ENCODER.encode(data).encode()
 
 

@@ -12,7 +12,20 @@ import re
 import secrets
 from typing import Any
 
-Event = tuple[str, dict[str, Any]]
+from ccb.proxy.translate.types import (
+    ChatCompletionChunk,
+    ChunkToolCall,
+    CompletionUsage,
+    Event,
+    Message,
+    TextBlock,
+    TextDelta,
+    ThinkingBlock,
+    ThinkingDelta,
+    Usage,
+)
+
+__all__ = ["Event", "StreamTranslator", "UpstreamError"]
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -182,7 +195,7 @@ class StreamTranslator:
         self._think = _ThinkSplitter()
         self.finish_reason: str | None = None
         self._matched_stop: str | None = None
-        self.usage: dict[str, Any] | None = None
+        self.usage: CompletionUsage | None = None
         self._out_chars = 0
         self.tool_calls = 0
         self.finished = False
@@ -190,7 +203,7 @@ class StreamTranslator:
     # -- public -----------------------------------------------------------------------------
 
     def start(self) -> list[Event]:
-        message: dict[str, Any] = {
+        message: Message = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -207,7 +220,7 @@ class StreamTranslator:
         }
         return [("message_start", {"type": "message_start", "message": message}), ("ping", {"type": "ping"})]
 
-    def feed(self, chunk: dict[str, Any]) -> list[Event]:
+    def feed(self, chunk: ChatCompletionChunk) -> list[Event]:
         if "error" in chunk and not chunk.get("choices"):
             raise UpstreamError(chunk["error"])
         usage = chunk.get("usage")
@@ -263,7 +276,7 @@ class StreamTranslator:
         events.append(("message_stop", {"type": "message_stop"}))
         return events
 
-    def final_usage(self) -> dict[str, int]:
+    def final_usage(self) -> Usage:
         usage = self.usage or {}
         prompt = usage.get("prompt_tokens")
         details = usage.get("prompt_tokens_details") or {}
@@ -285,7 +298,7 @@ class StreamTranslator:
     def _emit(self, kind: str, text: str, events: list[Event]) -> None:
         if self._open != kind:
             self._close(events)
-            block: dict[str, Any] = (
+            block: TextBlock | ThinkingBlock = (
                 {"type": "text", "text": ""}
                 if kind == "text"
                 else {"type": "thinking", "thinking": "", "signature": ""}
@@ -296,7 +309,9 @@ class StreamTranslator:
             self._open = kind
             self._next += 1
         self._out_chars += len(text)
-        delta = {"type": "text_delta", "text": text} if kind == "text" else {"type": "thinking_delta", "thinking": text}
+        delta: TextDelta | ThinkingDelta = (
+            {"type": "text_delta", "text": text} if kind == "text" else {"type": "thinking_delta", "thinking": text}
+        )
         events.append(("content_block_delta", {"type": "content_block_delta", "index": self._next - 1, "delta": delta}))
 
     def _close(self, events: list[Event]) -> None:
@@ -322,7 +337,7 @@ class StreamTranslator:
 
     # -- tool calls --------------------------------------------------------------------------
 
-    def _tool_delta(self, delta: dict[str, Any], position: int, events: list[Event]) -> None:
+    def _tool_delta(self, delta: ChunkToolCall, position: int, events: list[Event]) -> None:
         index = delta.get("index")
         call_id = delta.get("id")
         fn = delta.get("function") or {}
@@ -376,7 +391,7 @@ class StreamTranslator:
             return
         piece = "".join(call.args[-call.pending :])
         call.pending = 0
-        if piece:
+        if piece and call.block is not None:  # (the block is always open here)
             self._out_chars += len(piece)
             events.append(
                 (
