@@ -17,8 +17,8 @@ Engines are not trusted to follow their shape: the OpenAI-side types say what a 
 and the code reading them still checks types where engines are known to differ (see reference/engines.md).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Python 3.11 reads NotRequired[...] only from evaluated annotations,
+# and tests check real messages against these types at run time (their __required_keys__).
 from typing import Any, Literal, NotRequired, TypedDict
 
 # -- Anthropic Messages request ---------------------------------------------------------------
@@ -361,7 +361,7 @@ class ChunkToolCall(TypedDict, total=False):
 
 
 class ChunkDelta(TypedDict, total=False):
-    role: str
+    role: str | None  # null on later chunks (SGLang)
     content: str | None  # may hold inline <think>…</think>
     reasoning: str | None  # vLLM, Ollama, gpt-oss
     reasoning_content: str | None  # llama.cpp, SGLang, DeepSeek
