@@ -1,7 +1,9 @@
 """Anthropic Messages request → OpenAI chat completions request. Pure functions, no I/O.
 
 Parsing is lenient: unknown fields and block types never cause an error; only the fields a
-Messages request cannot do without are validated (see `validate`).
+Messages request cannot do without are validated (see `validate`). The request read is a
+`types.MessagesRequest` and the body built a `types.ChatCompletionRequest` plus the dialect's own keys;
+both are walked as `dict[str, Any]` (why: the `types` docstring).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ccb.proxy.translate.estimate import IMAGE_TOKENS, Estimate
 from ccb.proxy.translate.shape import continue_final, merge_turns, prefill_of
 from ccb.proxy.translate.thinking import apply as apply_thinking
 from ccb.proxy.translate.tools import function_tool, is_function_tool, sanitize, tool_choice
+from ccb.proxy.translate.types import ToolUseBlock
 from ccb.proxy.translate.validate import RequestError, validate
 
 __all__ = ["RequestError", "Translated", "estimate_tokens", "translate", "validate"]
@@ -30,7 +33,7 @@ _ARGUMENTS = json.JSONEncoder(ensure_ascii=False)
 
 @dataclass(slots=True)
 class Translated:
-    body: dict[str, Any]
+    body: dict[str, Any]  # a types.ChatCompletionRequest, with the dialect's own keys
     # Upstream tool name → the client's tool name, for names that had to be shortened.
     tool_names: dict[str, str] = field(default_factory=dict)
     prompt_estimate: int = 0
@@ -246,7 +249,7 @@ def _assistant(content: Any, dialect: Dialect, forward: dict[str, str], est: Est
     return msg
 
 
-def _tool_call(block: dict[str, Any], forward: dict[str, str], est: Estimate) -> dict[str, Any]:
+def _tool_call(block: ToolUseBlock, forward: dict[str, str], est: Estimate) -> dict[str, Any]:
     name = str(block.get("name") or "")
     raw = block.get("input")
     if isinstance(raw, dict) and set(raw) == {"__unparsedToolInput"}:
