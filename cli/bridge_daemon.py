@@ -116,7 +116,12 @@ def _pick_port(host: str, wanted: int | None, previous: DaemonState | None) -> i
 
 
 def start(
-    profile: str, *, port: int | None = None, token: str | None = None, follow_settings: bool = True
+    profile: str,
+    *,
+    port: int | None = None,
+    token: str | None = None,
+    follow_settings: bool = True,
+    replace: bool = True,
 ) -> DaemonState:
     """Start (or keep) the detached bridge for `profile`; returns once it answers /health.
 
@@ -124,9 +129,31 @@ def start(
     settings point at a bridge port, the bridge starts on that port or not at all: starting it elsewhere
     would leave plain `claude` sending prompts and the token to whatever holds the old port.
     `follow_settings=False` is for `ccb profile switch`, which rewrites the settings right after.
+    `replace=False` refuses (CcbError, nothing stopped) when the running bridge serves another profile.
     """
     with _start_lock():
-        return _start(profile, port, token, follow_settings)
+        return _start(profile, port, token, follow_settings, replace)
+
+
+def other_profile_running(profile: str) -> DaemonState | None:
+    """The running background bridge when it serves a profile other than `profile`."""
+    state = read_state()
+    return state if state is not None and state.profile != profile and is_alive(state) else None
+
+
+def _refuse_replacing(previous: DaemonState, profile: str) -> CcbError:
+    old = previous.profile
+    if settings_port() == previous.port:
+        return CcbError(
+            f"the background bridge for '{old}' runs on {previous.url}, and plain `claude` is switched to it: "
+            f"serving '{profile}' there would move plain `claude` to '{profile}' unseen. To switch plain "
+            f"`claude` to '{profile}': `ccb profile switch {profile}`; to serve '{profile}' in its place anyway: "
+            "add --replace; to stop it: `ccb serve --stop`"
+        )
+    return CcbError(
+        f"a background bridge for '{old}' already runs on {previous.url} (pid {previous.pid}), and ccb runs one "
+        f"at a time: add --replace to serve '{profile}' in its place, or stop it first with `ccb serve --stop`"
+    )
 
 
 @contextmanager
@@ -161,7 +188,7 @@ def settings_port() -> int | None:
     return None
 
 
-def _start(profile: str, port: int | None, token: str | None, follow_settings: bool) -> DaemonState:
+def _start(profile: str, port: int | None, token: str | None, follow_settings: bool, replace: bool) -> DaemonState:
     previous = read_state()
     if previous is not None and is_alive(previous):
         if (
@@ -170,6 +197,8 @@ def _start(profile: str, port: int | None, token: str | None, follow_settings: b
             and healthy(previous.url, token=previous.token)
         ):
             return previous
+        if previous.profile != profile and not replace:
+            raise _refuse_replacing(previous, profile)
         stop()
     host = "127.0.0.1"
     pinned = settings_port() if follow_settings else None

@@ -255,6 +255,13 @@ def owned_top_keys(*, settings_path: Path | None = None) -> OwnedTopRecord:
     return _owned_top(_entry(_read_state(), settings_path or claude_settings_file()))
 
 
+def switched_profile(*, settings_path: Path | None = None) -> str | None:
+    """The ccb profile whose keys ccb wrote into a settings file (`ccb profile switch`), when recorded."""
+    entry = _entry(_read_state(), settings_path or claude_settings_file())
+    name = entry.get("profile") if entry else None
+    return name if isinstance(name, str) else None
+
+
 def _owned_top(entry: dict[str, Any] | None) -> OwnedTopRecord:
     top = entry.get("owned_top") if entry else None
     return dict(top) if isinstance(top, dict) else {}
@@ -351,10 +358,14 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def apply_env(
-    ours: Mapping[str, str], *, top: Mapping[str, JsonValue] | None = None, settings_path: Path | None = None
+    ours: Mapping[str, str],
+    *,
+    top: Mapping[str, JsonValue] | None = None,
+    settings_path: Path | None = None,
+    profile: str | None = None,
 ) -> ApplyResult:
     """Make `ours` the env keys (and `top` the top-level keys, see `TOP_KEYS`) ccb owns in Claude Code's
-    user settings; everything else is kept.
+    user settings; everything else is kept. `profile`: the ccb profile they are for (`switched_profile`).
 
     Refuses (CcbError, nothing written) when the file is not a JSON object. Keys a previous `apply_env`
     set but this call no longer sets go back to their pre-ccb values.
@@ -392,6 +403,8 @@ def apply_env(
             }
             if owned_top:
                 found["owned_top"] = owned_top
+            if profile is not None:
+                found["profile"] = profile
             return found
 
         # Until the settings file is replaced, either version of it may be on disk: first record every key

@@ -68,7 +68,7 @@ def switch(name: str) -> Switched:
         profile, base_url=base_url, token=token, route=route.kind, context=context_length(profile, status)
     )
     picker = model_picker(profile)
-    applied = apply_env(block, top={"modelPicker": picker} if picker is not None else None)
+    applied = apply_env(block, top={"modelPicker": picker} if picker is not None else None, profile=name)
     _make_private(applied.path)
     onboarding = ensure_onboarding()
     remember_active_before_switch()

@@ -73,6 +73,10 @@ def serve(
         ),
     ] = None,
     detach: Annotated[bool, typer.Option("--detach", help="With --profile: run in the background and return.")] = False,
+    replace_other: Annotated[
+        bool,
+        typer.Option("--replace", help="With --detach: take the place of a background bridge serving another profile."),
+    ] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the background bridge.")] = False,
     status: Annotated[bool, typer.Option("--status", help="Show the background bridge's state.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="With --status/--stop/--detach: print JSON.")] = False,
@@ -149,16 +153,7 @@ def serve(
     if detach:
         if not profile:
             raise CcbError("--detach needs --profile NAME (the background bridge serves a saved profile)")
-        from ccb.cli import bridge_daemon
-
-        state = bridge_daemon.start(profile, port=port, token=auth_token)
-        if json_output:
-            render.print_json({"pid": state.pid, "url": state.url, "profile": state.profile, "log": state.log})
-        else:
-            render.info(
-                f"background bridge for '{profile}' on {state.url} (pid {state.pid}, log {state.log}); "
-                "stop it with `ccb serve --stop`"
-            )
+        _detach(profile, port, auth_token, replace=replace_other, json_output=json_output)
         return
     if port is None:
         port = 8765
@@ -222,6 +217,33 @@ def serve(
         exports=serve_exports({"ANTHROPIC_MODEL": model}, context_length),
         workers=processes,
     )
+
+
+def _detach(profile: str, port: int | None, token: str | None, *, replace: bool, json_output: bool) -> None:
+    """`--detach`: start the background bridge; another profile's bridge is replaced only with --replace."""
+    from ccb.cli import bridge_daemon
+
+    other = bridge_daemon.other_profile_running(profile)
+    pointed = other is not None and bridge_daemon.settings_port() == other.port
+    state = bridge_daemon.start(profile, port=port, token=token, replace=replace)
+    replaced = other.profile if other is not None else None
+    if json_output:
+        render.print_json(
+            {"pid": state.pid, "url": state.url, "profile": state.profile, "log": state.log, "replaced": replaced}
+        )
+        return
+    if other is not None:
+        render.info(f"Replaced the background bridge for '{other.profile}' (pid {other.pid}).")
+    render.info(
+        f"background bridge for '{profile}' on {state.url} (pid {state.pid}, log {state.log}); "
+        "stop it with `ccb serve --stop`"
+    )
+    if other is not None and pointed:
+        render.warn(
+            f"plain `claude` is switched to '{other.profile}' and its settings point at this port: it now talks to "
+            f"'{profile}' with '{other.profile}''s model names. `ccb profile switch {profile}` makes them match; "
+            f"`ccb profile switch {other.profile}` goes back"
+        )
 
 
 def serve_exports(models: dict[str, str], window: int | None) -> dict[str, str]:

@@ -14,7 +14,8 @@ owns each (docs/doctor.md is this catalogue's user-facing twin, with the JSON sc
 - `engine` (`engine.py`): `engine.found`, `engine.context`, `engine.tools`, `engine.reasoning`,
   `engine.native_messages`.
 - `smoke` (`smoke.py`): `smoke.stream`, `smoke.tools`: two tiny requests along the path `ccb launch` would use.
-- `bridge` (`bridge.py`): `bridge.daemon`, `bridge.settings_port`: the detached bridge and who listens on its port.
+- `bridge` (`bridge.py`): `bridge.daemon`, `bridge.profile`, `bridge.settings_port`: the detached bridge, whether it
+  serves the profile plain `claude` is switched to, and who listens on its port.
 - `websearch` (`websearch.py`): `websearch.backend`, `websearch.key`.
 
 `run.py` gathers the context once (settings layers, effective environment, the profile, the engine probe), runs the

@@ -1,6 +1,7 @@
 """Doctor checks on the detached bridge (`ccb serve --profile NAME --detach`) and on loopback base URLs.
 
-Does I/O, all of it on this machine: reads `state_dir()/bridge.json` (absence and garbage are tolerated),
+Does I/O, all of it on this machine: reads `state_dir()/bridge.json` (absence and garbage are tolerated), ccb's
+record of what `ccb profile switch` wrote and its profiles,
 asks psutil whether the recorded pid lives, sends `GET {url}/health`, and opens a TCP connection to the
 loopback port `ANTHROPIC_BASE_URL` names. The state file holds the bridge token: it is never printed.
 """
@@ -186,7 +187,44 @@ async def settings_port_check(ctx: Context, record: DaemonState | None) -> Check
     )
 
 
+def profile_check(record: DaemonState | None) -> Check | None:
+    """When plain `claude`'s settings (written by `ccb profile switch`) point at the background bridge: does
+    it serve the profile they were switched to? `ccb serve --profile OTHER --detach --replace` can change it."""
+    from ccb.cli.bridge_daemon import settings_port
+    from ccb.cli.claude_settings import switched_profile
+    from ccb.cli.errors import CcbError
+    from ccb.cli.profile_store import load_profiles
+
+    if record is None or not record.profile or settings_port() != record.port:
+        return None
+    try:
+        switched, what = switched_profile(), "plain `claude` is switched to"
+        if switched is None:  # switched by a ccb that did not record it: the switch made it the active one
+            switched, what = load_profiles().active, "ccb's active profile is"
+    except CcbError:
+        return None
+    if switched is None:
+        return None
+    if switched == record.profile:
+        return Check(
+            "bridge.profile",
+            "bridge",
+            "ok",
+            f"plain `claude`'s settings point at the background bridge, which serves '{switched}', as switched",
+        )
+    return Check(
+        "bridge.profile",
+        "bridge",
+        "fail",
+        f"{what} '{switched}', but the background bridge its settings point at ({record.url}) serves "
+        f"'{record.profile}': plain `claude` gets '{record.profile}''s engine under '{switched}''s model names",
+        f"`ccb profile switch {switched}` to put its bridge back, or `ccb profile switch {record.profile}` to "
+        f"use '{record.profile}' with matching settings",
+    )
+
+
 async def bridge_checks(ctx: Context) -> list[Check]:
     record, problem = read_record()
     daemon, dead_port = await asyncio.gather(daemon_check(record, problem), settings_port_check(ctx, record))
-    return [daemon] + ([dead_port] if dead_port is not None else [])
+    matching = profile_check(record)
+    return [daemon] + [check for check in (matching, dead_port) if check is not None]

@@ -288,8 +288,8 @@ def test_each_way_the_bridge_runs_says_how_to_stop_and_reach_it(isolated_home: P
             try:
                 assert proc.stdout is not None and proc.stderr is not None
                 said = ""
-                while "Point Claude Code at it" not in said and len(said) < 5000:
-                    said += proc.stderr.readline()
+                while "Point Claude Code at it" not in said and (line := proc.stderr.readline()):
+                    said += line
                 pasted = proc.stdout.readline()
             finally:
                 proc.terminate()
@@ -317,3 +317,82 @@ def test_each_way_the_bridge_runs_says_how_to_stop_and_reach_it(isolated_home: P
             assert "Ctrl-C" not in text and "export " not in text
         finally:
             bridge_daemon.stop()
+
+
+def test_a_detached_bridge_for_another_profile_never_silently_takes_the_switched_ones_place(
+    isolated_home: Path,
+) -> None:  # issue 12, m18
+    from ccb.cli.claude_settings import switched_profile
+
+    engine, other_engine = FakeEngine("vllm", context=131072), FakeEngine("vllm", context=131072)
+    with serving_in_thread(engine.app) as url, serving_in_thread(other_engine.app) as other_url:
+        ccb("profile", "add", "smol", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        ccb("profile", "add", "big", "--preset", "vllm", "--base-url", other_url + "/v1", "--model", "glm")
+        try:
+            switched = json.loads(invoke("profile", "switch", "smol", "--json").stdout)
+            assert switched_profile() == "smol"
+            report = by_id(json.loads(invoke("doctor", "--offline", "--json").stdout))
+            assert report["bridge.profile"]["status"] == "ok", report["bridge.profile"]
+
+            refused = invoke("serve", "--profile", "big", "--detach")
+            assert refused.exit_code == 1
+            message = str(refused.exception)
+            assert "the background bridge for 'smol' runs on" in message and "switched to it" in message
+            assert "`ccb profile switch big`" in message and "--replace" in message and "`ccb serve --stop`" in message
+            state = bridge_daemon.read_state()
+            assert state is not None and state.profile == "smol" and state.pid == switched["bridge"]["pid"]
+            assert _alive(state.pid)
+
+            replaced = invoke("serve", "--profile", "big", "--detach", "--replace")
+            assert replaced.exit_code == 0, replaced.output
+            assert "Replaced the background bridge for 'smol'" in replaced.stderr
+            assert "plain `claude` is switched to 'smol'" in replaced.stderr
+            assert "`ccb profile switch big` makes them match" in replaced.stderr
+            now = bridge_daemon.read_state()
+            assert now is not None and now.profile == "big" and now.url == switched["base_url"]  # same port
+            assert not _alive(switched["bridge"]["pid"])
+
+            doctor = invoke("doctor", "--offline", "--json")
+            assert doctor.exit_code == 1
+            check = by_id(json.loads(doctor.stdout))["bridge.profile"]
+            assert check["status"] == "fail"
+            assert "plain `claude` is switched to 'smol'" in check["finding"] and "serves 'big'" in check["finding"]
+            assert "`ccb profile switch smol`" in check["fix"] and "`ccb profile switch big`" in check["fix"]
+
+            # The way out it names: the switch moves plain `claude` and the bridge together.
+            assert invoke("profile", "switch", "big").exit_code == 0
+            assert switched_profile() == "big"
+            assert by_id(json.loads(invoke("doctor", "--offline", "--json").stdout))["bridge.profile"]["status"] == "ok"
+        finally:
+            bridge_daemon.stop()
+            invoke("restore")
+
+
+def test_a_detached_bridge_nobody_is_switched_to_is_replaced_only_when_asked(isolated_home: Path) -> None:  # m18
+    engine = FakeEngine("vllm", context=131072)
+    with serving_in_thread(engine.app) as url:
+        ccb("profile", "add", "one", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        ccb("profile", "add", "two", "--preset", "vllm", "--base-url", url + "/v1", "--model", "qwen3")
+        try:
+            first = json.loads(
+                invoke("serve", "--profile", "one", "--detach", "--port", str(_free_port()), "--json").stdout
+            )
+            assert first["replaced"] is None
+            same = json.loads(invoke("serve", "--profile", "one", "--detach", "--json").stdout)
+            assert same["pid"] == first["pid"]  # the same profile: kept as it runs
+            refused = invoke("serve", "--profile", "two", "--detach")
+            assert refused.exit_code == 1
+            assert f"a background bridge for 'one' already runs on {first['url']}" in str(refused.exception)
+            assert "--replace" in str(refused.exception) and "`ccb serve --stop`" in str(refused.exception)
+            assert _alive(first["pid"])
+            done = invoke("serve", "--profile", "two", "--detach", "--replace", "--json")
+            assert done.exit_code == 0, done.output
+            assert json.loads(done.stdout)["replaced"] == "one" and not _alive(first["pid"])
+            report = by_id(json.loads(invoke("doctor", "--offline", "--json").stdout))
+            assert "bridge.profile" not in report  # nothing points at it: nothing to match
+        finally:
+            bridge_daemon.stop()
+
+
+def by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {check["id"]: check for check in report["checks"]}
