@@ -199,6 +199,7 @@ class Usage(TypedDict):
     output_tokens: int
     cache_creation_input_tokens: int
     cache_read_input_tokens: int
+    server_tool_use: NotRequired[dict[str, int]]  # {"web_search_requests": n, ...} after bridge-run searches
 
 
 class Message(TypedDict):
