@@ -200,7 +200,8 @@ def _save_traceback() -> str:
     from ccb.cli import paths
 
     try:
-        from ccb.cli.fileio import ensure_dir, open_private
+        from ccb.cli.fileio import ensure_dir
+        from ccb.proxy.privatefiles import open_private
 
         path = paths.error_log_file()
         ensure_dir(path.parent)

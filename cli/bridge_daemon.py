@@ -27,7 +27,8 @@ from ccb.cli import paths
 from ccb.cli.bridge_identity import answers_as_ours, describe_uid, listener_uid, process_is_ours
 from ccb.cli.childproc import python_module_argv, safe_cwd
 from ccb.cli.errors import CcbError
-from ccb.cli.fileio import ensure_dir, open_private, write_json_atomic
+from ccb.cli.fileio import ensure_dir, write_json_atomic
+from ccb.proxy.privatefiles import open_private
 
 PREFERRED_PORT = 8765
 DETACHED_VAR = "CCB_BRIDGE_DETACHED"

@@ -343,7 +343,7 @@ async def start(model: str, *, minimum: int, window: int | None = None, quiet: b
 
 
 def _open_log(log: Path) -> IO[bytes]:
-    from ccb.cli.fileio import open_private
+    from ccb.proxy.privatefiles import open_private
 
     return open(open_private(log, os.O_WRONLY | os.O_TRUNC), "wb")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -170,25 +169,3 @@ def ensure_dir(folder: Path) -> Path:
     from ccb.cli.paths import private_dir
 
     return private_dir(folder)
-
-
-def open_private(path: Path, flags: int) -> int:
-    """os.open for a file only its owner can read, never through a symlink: a link in its place (someone
-    else's trap, or a stale one) is removed and a fresh file created. A file already open to others is
-    closed down to 0600."""
-    flags |= os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        os.unlink(path)
-        fd = os.open(path, flags | os.O_EXCL, 0o600)
-    try:
-        info = os.fstat(fd)
-        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
-            os.fchmod(fd, 0o600)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd

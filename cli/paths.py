@@ -14,6 +14,8 @@ from pathlib import Path
 
 import platformdirs
 
+from ccb.proxy.privatefiles import make_dirs
+
 APP = "ccb"
 
 
@@ -155,16 +157,7 @@ def own_dirs() -> tuple[Path, ...]:
 def private_dir(path: Path) -> Path:
     """Create `path` and any missing parent as 0700 whatever the umask; one of ccb's own folders that is
     open to others (an older ccb, a loose umask) is closed again. Returns `path`."""
-    missing: list[Path] = []
-    current = path
-    while not os.path.lexists(current) and current.parent != current:
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
+    make_dirs(path)
     for folder in own_dirs():
         if folder == path or folder in path.parents:
             try:

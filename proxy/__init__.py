@@ -22,7 +22,8 @@
 
 Around them: `config.py` (what a bridge knows about its upstream, no I/O), `runner.py` (start and stop a
 bridge in the current event loop: `ccb launch`'s in-process bridge), `__main__.py` (the lean `ccb serve`
-process), `keeper.py` (holds a background bridge's port while it restarts), `workers.py` (N processes on
+process), `keeper.py` (holds a background bridge's port while it restarts), `entry.py` (the private spec
+both are handed, their lines on stderr), `privatefiles.py` (0600 files, 0700 folders), `workers.py` (N processes on
 one port), `connguard.py`, `wire_errors.py` (Anthropic JSON for requests aiohttp's parser refuses), `memory.py`, `metrics.py`, `affinity.py`, `requestid.py`, `logsetup.py`,
 `jsonio.py`, `net.py`.
 

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from ccb.proxy.__main__ import SPEC_VAR, _read_spec, _say, spec_fd
+from ccb.proxy.entry import SPEC_VAR, read_spec, say, spec_fd
 
 RESTARTS = 5  # crashes within RESTART_WINDOW before the keeper gives up (a bridge that cannot start)
 RESTART_WINDOW = 60.0
@@ -61,15 +61,15 @@ def _die_with_keeper() -> None:
 
 
 def main(argv: list[str]) -> int:
-    raw = _read_spec()
+    raw = read_spec()
     if argv[:1] != ["serve"] or raw is None:
-        _say("error: this entry is started by `ccb serve --detach`; run that instead")
+        say("error: this entry is started by `ccb serve --detach`; run that instead")
         return 2
     data = json.loads(raw)
     try:
         sock = _listen(data["host"], int(data["port"]))
     except OSError as exc:
-        _say(f"error: cannot listen on {data['host']}:{data['port']}: {exc.strerror or exc}")
+        say(f"error: cannot listen on {data['host']}:{data['port']}: {exc.strerror or exc}")
         return 1
     stopping = False
     proc: subprocess.Popen[bytes] | None = None
@@ -90,9 +90,9 @@ def main(argv: list[str]) -> int:
             break
         now = time.monotonic()
         crashes = [t for t in crashes if now - t < RESTART_WINDOW] + [now]
-        _say(f"the bridge exited (code {code}); keeping its port and starting it again")
+        say(f"the bridge exited (code {code}); keeping its port and starting it again")
         if len(crashes) > RESTARTS:
-            _say(f"error: the bridge exited {len(crashes)} times within {RESTART_WINDOW:.0f} s; giving up")
+            say(f"error: the bridge exited {len(crashes)} times within {RESTART_WINDOW:.0f} s; giving up")
             return 1
         time.sleep(RESTART_DELAY)
     if proc is not None and proc.poll() is None:

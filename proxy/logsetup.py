@@ -11,31 +11,16 @@ of "out of file descriptors" when the bridge is flooded with connections) are ra
 
 from __future__ import annotations
 
-import errno
 import logging
 import logging.handlers
 import os
 import time
 from pathlib import Path
 
+from ccb.proxy.privatefiles import make_dirs, open_private
+
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
-
-
-def open_private(path: str | os.PathLike[str], flags: int) -> int:
-    """os.open for a file only its owner can read, never through a symlink (a link there is replaced)."""
-    flags |= os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        os.unlink(path)
-        fd = os.open(path, flags | os.O_EXCL, 0o600)
-    info = os.fstat(fd)
-    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
-        os.fchmod(fd, 0o600)
-    return fd
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -74,16 +59,7 @@ class RateLimit(logging.Filter):
 
 def make_private_tree(path: Path) -> None:
     """The log's folder (and missing parents) 0700 whatever the umask; older rotated files closed to 0600."""
-    missing = []
-    folder = path.parent
-    while not os.path.lexists(folder) and folder.parent != folder:
-        missing.append(folder)
-        folder = folder.parent
-    for item in reversed(missing):
-        try:
-            item.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
+    make_dirs(path.parent)
     for index in range(1, BACKUPS + 1):
         old = Path(f"{path}.{index}")
         try:

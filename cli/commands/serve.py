@@ -442,7 +442,7 @@ def _launch_bridge(
 
     from ccb.cli.childproc import python_module_argv, safe_cwd
     from ccb.cli.paths import bridge_log_file
-    from ccb.proxy.__main__ import SPEC_VAR, spec, spec_fd
+    from ccb.proxy.entry import SPEC_VAR, spec, spec_fd
 
     check_secret("the engine key", config.upstream_key)
     env = dict(os.environ)

@@ -13,7 +13,7 @@ import httpx
 
 from ccb.cli.doctor.context import Check, error_message
 from ccb.cli.engines.families import facts_for
-from ccb.cli.engines.http import client_for
+from ccb.cli.engines.http import client_for, json_body
 from ccb.cli.plan import choose_route
 from ccb.cli.profile_store import Profile
 from ccb.cli.window import RECOMMENDED_WINDOW, engine_verdict, target_window
@@ -196,11 +196,7 @@ async def vllm_tool_probe(
             response = await client.post(root.rstrip("/") + "/v1/chat/completions", json=payload, headers=headers)
     except httpx.HTTPError as exc:
         return None, f"the tool-choice test request failed ({type(exc).__name__})"
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
-    message = error_message(body, response.text)
+    message = error_message(json_body(response), response.text)
     if response.status_code == 200:
         return True, "vLLM accepted a request with tool_choice auto"
     if response.status_code == 400 and _AUTO_TOOL_MARKER in (message + response.text):

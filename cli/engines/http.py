@@ -154,6 +154,14 @@ def auth_headers(api_key: str | None, auth: str, *, anthropic: bool) -> dict[str
     return headers
 
 
+def json_body(response: httpx.Response) -> Any:
+    """The answer's body as JSON, or None when it is none (HTML, plain text, empty)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class ModelList:
     """What one model-list URL answered: its models (None when it holds no list), else the last body."""
@@ -170,10 +178,7 @@ async def fetch_model_list(client: httpx.AsyncClient, url: str, headers: dict[st
     params: dict[str, str] = {}
     for _ in range(_MAX_PAGES):
         response = await client.get(url, headers=headers, params=params)
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = None
+        body = json_body(response)
         # Status and shape both: LM Studio answers unknown routes 200 with {"error": "..."}.
         parsed = parse_model_list(body) if response.status_code == 200 else None
         if parsed is None or (isinstance(body, dict) and "error" in body):
