@@ -382,7 +382,7 @@ async def _wait_ready(engine: RunningEngine, label: str, quiet: bool) -> None:
                 await asyncio.sleep(0.25)
 
 
-async def start_for_profile(profile: Any, *, minimum: int) -> tuple[Any, Any, RunningEngine]:
+async def start_for_profile(profile: Any, *, minimum: int, quiet: bool = False) -> tuple[Any, Any, RunningEngine]:
     """Start the engine for an embedded profile: (the profile pointed at it, a probe of it, the engine)."""
     from ccb.cli.engines.probe import probe_url
 
@@ -392,7 +392,7 @@ async def start_for_profile(profile: Any, *, minimum: int) -> tuple[Any, Any, Ru
             f"profile '{profile.name}' names no model file: re-add it with "
             f"`ccb profile add {profile.name} --preset embedded --model-file PATH`"
         )
-    engine = await start(model, minimum=minimum, window=profile.context_length)
+    engine = await start(model, minimum=minimum, window=profile.context_length, quiet=quiet)
     try:
         status = await probe_url(engine.url, api_key=engine.key, timeout=10.0)
     except BaseException:

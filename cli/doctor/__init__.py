@@ -12,7 +12,8 @@ owns each (docs/doctor.md is this catalogue's user-facing twin, with the JSON sc
 - `profile`, `backend` (`backend.py`): `profile.selected`, `profile.key`, `profile.model`, `launch.route`,
   `backend.reachable`, `backend.auth`, `backend.model`.
 - `engine` (`engine.py`): `engine.found`, `engine.context`, `engine.tools`, `engine.reasoning`,
-  `engine.native_messages`.
+  `engine.native_messages`; for ccb's built-in engine also (`embedded.py`) `engine.extra`, `engine.model`,
+  `engine.memory`, `engine.window`, after which doctor starts that engine and checks it like any other.
 - `smoke` (`smoke.py`): `smoke.stream`, `smoke.tools`: two tiny requests along the path `ccb launch` would use.
 - `bridge` (`bridge.py`): `bridge.daemon`, `bridge.profile`, `bridge.settings_port`: the detached bridge, whether it
   serves the profile plain `claude` is switched to, and who listens on its port.

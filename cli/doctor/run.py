@@ -32,9 +32,10 @@ from ccb.cli.doctor.engine import engine_checks, skipped_engine, vllm_tool_probe
 from ccb.cli.doctor.smoke import run_smoke, skipped_smoke
 from ccb.cli.doctor.url import url_checks
 from ccb.cli.doctor.websearch import web_search_checks
+from ccb.cli.embedded import is_embedded
 from ccb.cli.errors import CcbError
 from ccb.cli.fileio import read_json
-from ccb.cli.paths import claude_global_config_file
+from ccb.cli.paths import claude_global_config_file, embedded_log_file
 from ccb.cli.plan import is_local, with_engine_model
 from ccb.cli.profile_store import Profile, active_profile, get_profile
 
@@ -136,12 +137,13 @@ async def run_checks(ctx: Context) -> list[Check]:
     """Every check, grouped by area in report order, with secrets scrubbed from the text."""
     profile = ctx.profile
     online = profile is not None and not ctx.offline
+    builtin = profile is not None and is_embedded(profile)  # no server until ccb starts one: see _builtin_checks
     # Like `ccb launch`: only an OpenAI-protocol local engine is probed; its answers decide the route.
-    probe_engine = online and profile is not None and profile.protocol == "openai" and is_local(profile)
+    probe_engine = online and profile is not None and profile.protocol == "openai" and is_local(profile) and not builtin
     installed, status, listing, bridge = await asyncio.gather(
         asyncio.to_thread(claude_checks.find_installed),
         _probe(profile) if probe_engine and profile is not None else _none(),
-        fetch_listing(profile) if online and profile is not None else _none(),
+        fetch_listing(profile) if online and profile is not None and not builtin else _none(),
         bridge_checks(ctx),
     )
     checks: list[Check] = [*claude_checks.binary_checks(ctx, installed), claude_checks.onboarding_check(ctx)]
@@ -154,9 +156,12 @@ async def run_checks(ctx: Context) -> list[Check]:
         checks += [
             key_check(profile),
             model_check(profile),
-            route_check(profile, status, probed=probe_engine),
+            route_check(profile, status, probed=probe_engine or builtin),
         ]
-        checks += await _online_checks(ctx, profile, status, listing, probe_engine, installed.version)
+        if builtin:
+            checks += await _builtin_checks(ctx, profile, installed.version)
+        else:
+            checks += await _online_checks(ctx, profile, status, listing, probe_engine, installed.version)
     checks += bridge
     checks += await web_search_checks(ctx)
     order = list(AREAS)
@@ -191,6 +196,57 @@ async def _online_checks(
     if blocker is not None:
         return found + skipped_smoke(blocker)
     return found + await run_smoke(profile, status)
+
+
+async def _builtin_checks(ctx: Context, profile: Profile, claude_version: str | None) -> list[Check]:
+    """ccb's built-in engine: what starting it needs; then, online, the engine started as `ccb launch` would
+    start it, checked like any local engine, and stopped."""
+    from ccb.cli.doctor.embedded import static_checks
+    from ccb.cli.embedded import start_for_profile
+    from ccb.cli.window import prompt_size
+
+    found, startable = static_checks(profile, claude_version)
+    if ctx.offline or not startable:
+        why = OFFLINE if ctx.offline else "not checked: the built-in engine cannot start (see above)"
+        return found + skipped_backend(why) + skipped_engine(why) + skipped_smoke(why)
+    try:
+        live, status, engine = await start_for_profile(
+            profile, minimum=prompt_size(claude_version).minimum_window(), quiet=True
+        )
+    except CcbError as exc:
+        why = "not checked: the built-in engine did not start"
+        failed = Check("engine.found", "engine", "fail", exc.message, f"see {embedded_log_file()}")
+        return [*found, failed, *skipped_backend(why), *skipped_engine(why)[1:], *skipped_smoke(why)]
+    found = [c for c in found if c.id != "engine.window"]  # the running engine's own window says it better
+    try:
+        listing = await fetch_listing(live)
+        found += backend_checks(live, listing, status)
+        found += [_builtin_fix(c) for c in engine_checks(live, status, None, claude_version)]
+        blocker = _smoke_blocker(listing, status, True)
+        return found + (skipped_smoke(blocker) if blocker is not None else await run_smoke(live, status))
+    finally:
+        await engine.stop()
+
+
+def _builtin_fix(check: Check) -> Check:
+    """ccb starts the built-in engine itself: fixes that say to restart llama-server with a flag do not apply."""
+    from dataclasses import replace
+
+    if check.status == "ok":
+        return check
+    if check.id == "engine.tools":
+        return replace(
+            check,
+            fix="ccb already starts it with jinja chat templates: this model's template has no tool support; "
+            "pick a GGUF model trained for tool calls (e.g. Qwen2.5-Coder-Instruct, Qwen3-Coder)",
+        )
+    if check.id == "engine.reasoning":
+        return replace(
+            check,
+            fix="ccb's built-in engine leaves thinking inline; for a thinking model, run llama-server yourself "
+            "with `--reasoning-format auto` and use a profile of preset llamacpp",
+        )
+    return check
 
 
 def run_doctor(profile_name: str | None, *, offline: bool = False) -> list[Check]:

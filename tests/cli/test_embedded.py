@@ -145,3 +145,73 @@ def test_plain_claude_cannot_be_switched_to_the_builtin_engine() -> None:
     ccb("profile", "add", "mine", "--preset", "embedded", "--model-file", str(model_path()))
     done = CliRunner().invoke(app, ["profile", "switch", "mine"])
     assert done.exit_code == 1 and "runs only during `ccb launch mine`" in str(done.exception or done.output)
+
+
+def _doctor(*args: str) -> dict[str, dict[str, object]]:
+    from typer.testing import CliRunner
+
+    from ccb.cli.app import app
+
+    done = CliRunner().invoke(app, ["doctor", "--json", *args])
+    assert done.exit_code in (0, 1), done.output
+    import json
+
+    return {check["id"]: check for check in json.loads(done.stdout)["checks"]}
+
+
+def test_doctor_offline_reads_what_starting_the_builtin_engine_needs() -> None:
+    ccb("profile", "add", "mine", "--preset", "embedded", "--model-file", str(model_path()))
+    found = _doctor("--profile", "mine", "--offline")
+    assert found["engine.extra"]["status"] == "ok" and "xllamacpp" in str(found["engine.extra"]["finding"])
+    assert found["engine.model"]["status"] == "ok" and "trained for 8,192 tokens" in str(
+        found["engine.model"]["finding"]
+    )
+    assert found["engine.memory"]["status"] == "ok" and "GiB free" in str(found["engine.memory"]["finding"])
+    window = found["engine.window"]
+    assert window["status"] == "warn" and "8,192-token window" in str(window["finding"])
+    assert "a bigger window will not help" in str(window["fix"])
+    assert found["engine.found"]["status"] == "skip" and found["smoke.stream"]["status"] == "skip"
+    assert "connection refused" not in str(found)  # nothing probes the profile's nominal address
+
+
+def test_doctor_names_a_missing_model_file_and_a_missing_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from ccb.cli import paths
+
+    ccb("profile", "add", "mine", "--preset", "embedded", "--model-file", str(model_path()))
+    data = json.loads(paths.profiles_file().read_text())
+    data["profiles"]["mine"]["model"] = str(tmp_path / "gone.gguf")
+    paths.profiles_file().write_text(json.dumps(data))
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(name: str) -> str:
+        if name == "xllamacpp":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    monkeypatch.setattr("ccb.cli.doctor.embedded.version", version)
+    found = _doctor("--profile", "mine")
+    assert found["engine.extra"]["status"] == "fail" and "pip install 'xllamacpp==" in str(found["engine.extra"]["fix"])
+    assert found["engine.model"]["status"] == "fail" and "model file not found" in str(found["engine.model"]["finding"])
+    assert "cannot start" in str(found["engine.found"]["finding"]) and found["smoke.stream"]["status"] == "skip"
+
+
+@pytest.mark.engine
+def test_doctor_starts_the_builtin_engine_checks_it_like_any_engine_and_stops_it() -> None:
+    ccb("profile", "add", "mine", "--preset", "embedded", "--model-file", str(model_path()))
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    found = _doctor("--profile", "mine")
+    assert found["engine.extra"]["status"] == "ok" and found["engine.memory"]["status"] == "ok"
+    assert "engine.window" not in found  # the running engine's engine.context says it with what it found
+    assert found["engine.found"]["status"] == "ok" and "llama.cpp" in str(found["engine.found"]["finding"])
+    assert found["engine.context"]["status"] == "warn" and "8,192 tokens" in str(found["engine.context"]["finding"])
+    assert found["backend.reachable"]["status"] == "ok" and found["backend.auth"]["status"] == "ok"
+    assert found["smoke.stream"]["status"] == "ok"
+    assert "--jinja" not in str(found["engine.tools"]["fix"])  # ccb starts it: no llama-server flags to add
+    assert "8080" not in str(found["backend.reachable"]["finding"])  # the real port, not the profile's nominal one
+    leftover = {p.pid for p in psutil.Process().children(recursive=True)} - before
+    assert not [p for p in leftover if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
