@@ -42,10 +42,12 @@ def switch(name: str) -> Switched:
     from ccb.cli.commands.launch import resolve_profile
 
     profile, status = asyncio.run(resolve_profile(name))
-    if profile.preset == "embedded":  # its engine lives only as long as one `ccb launch`
+    if profile.preset == "embedded":  # its engine lives only as long as the command that started it
         raise CcbError(
-            f"'{name}' runs on ccb's built-in engine, which runs only during `ccb launch {name}`; "
-            "plain `claude` cannot be switched to it"
+            f"'{name}' runs on ccb's built-in engine, which lives only as long as the ccb command that started "
+            f"it, and plain `claude` needs a bridge that stays up: use `ccb launch {name}` (the engine starts and "
+            f"stops with the session), or keep `ccb serve --profile {name}` running in a terminal of its own and "
+            "start `claude` with the lines it prints"
         )
     profile = with_engine_model(profile, status)
     route = choose_route(profile, status)

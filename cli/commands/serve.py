@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 import typer
 
 from ccb.cli import render
 from ccb.cli.complete import profile_names
+from ccb.cli.embedded import is_embedded
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.proxy.config import DIALECTS, BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.net import is_loopback_host
 
 if TYPE_CHECKING:
+    from ccb.cli.engines.status import EngineStatus
+    from ccb.cli.profile_store import Profile
     from ccb.proxy.websearch.spec import BridgeFields
 
 
@@ -223,6 +226,7 @@ def _detach(profile: str, port: int | None, token: str | None, *, replace: bool,
     """`--detach`: start the background bridge; another profile's bridge is replaced only with --replace."""
     from ccb.cli import bridge_daemon
 
+    _refuse_builtin_detached(profile)
     other = bridge_daemon.other_profile_running(profile)
     pointed = other is not None and bridge_daemon.settings_port() == other.port
     state = bridge_daemon.start(profile, port=port, token=token, replace=replace)
@@ -372,11 +376,47 @@ def _profile_config(
             f"profile '{name}' speaks the Anthropic API natively: it needs no bridge. Use "
             f"`ccb launch {name}` or `ccb profile switch {name}`"
         )
+    if is_embedded(chosen):
+        chosen, found = _start_builtin_engine(chosen)
     chosen = with_engine_model(chosen, found)
     config = bridge_config(chosen, token=auth_token or new_token(), status=found)
     if context_length:
         config = replace(config, context_length=context_length)
-    return replace(config, log_bodies=log_bodies), serve_exports(model_env(chosen), config.context_length)
+    window = config.context_length
+    if found is not None and not context_length:
+        from ccb.cli.window import engine_verdict
+
+        # The rule `ccb launch` applies: the window Claude Code is told may differ from the engine's.
+        verdict = engine_verdict(found, kind=chosen.engine, claude_version=None, user_window=chosen.context_length)
+        if verdict is not None:
+            render.warn(verdict.line())
+            window = verdict.claude_window or window
+    return replace(config, log_bodies=log_bodies), serve_exports(model_env(chosen), window)
+
+
+# The built-in engine's handle, held until this process becomes the bridge: the engine, a child of this
+# process, then stays the bridge's child, and stops when the bridge stops (it watches its parent).
+_BUILTIN: list[Any] = []
+
+
+def _start_builtin_engine(profile: Profile) -> tuple[Profile, EngineStatus | None]:
+    from ccb.cli.embedded import start_for_profile
+    from ccb.cli.window import prompt_size
+
+    live, status, engine = asyncio.run(start_for_profile(profile, minimum=prompt_size(None).minimum_window()))
+    _BUILTIN.append(engine)
+    return live, status
+
+
+def _refuse_builtin_detached(name: str) -> None:
+    from ccb.cli.profile_store import get_profile
+
+    if is_embedded(get_profile(name)):
+        raise CcbError(
+            f"'{name}' runs on ccb's built-in engine, which ccb runs only in the foreground, stopped with the "
+            f"command that started it: run `ccb serve --profile {name}` in a terminal of its own (Ctrl-C stops "
+            f"the engine and the bridge together), or `ccb launch {name}` for one Claude Code session"
+        )
 
 
 def _daemon_control(*, stop: bool, json_output: bool) -> None:

@@ -137,14 +137,68 @@ async def test_a_damaged_model_file_is_one_clear_line(tmp_path: Path) -> None:
     assert "\n" not in caught.value.message
 
 
-def test_plain_claude_cannot_be_switched_to_the_builtin_engine() -> None:
+def test_plain_claude_cannot_be_switched_to_the_builtin_engine_and_is_told_what_works() -> None:
     from typer.testing import CliRunner
 
     from ccb.cli.app import app
 
     ccb("profile", "add", "mine", "--preset", "embedded", "--model-file", str(model_path()))
     done = CliRunner().invoke(app, ["profile", "switch", "mine"])
-    assert done.exit_code == 1 and "runs only during `ccb launch mine`" in str(done.exception or done.output)
+    message = str(done.exception or done.output)
+    assert done.exit_code == 1 and "plain `claude` needs a bridge that stays up" in message
+    assert "`ccb launch mine`" in message and "`ccb serve --profile mine`" in message
+    detached = CliRunner().invoke(app, ["serve", "--profile", "mine", "--detach"])
+    message = str(detached.exception or detached.output)
+    assert detached.exit_code == 1 and "runs only in the foreground" in message
+    assert "`ccb serve --profile mine` in a terminal of its own" in message and "`ccb launch mine`" in message
+    from ccb.cli import bridge_daemon
+
+    assert bridge_daemon.read_state() is None
+
+
+@pytest.mark.engine
+def test_serve_runs_the_builtin_engine_behind_the_bridge_and_stops_both(isolated_home: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import anthropic
+
+    from ccb.cli.window import prompt_size
+
+    ccb("profile", "add", "mine", "--preset", "embedded", "--model-file", str(model_path()))
+    argv = [sys.executable, "-m", "ccb.cli", "serve", "--profile", "mine", "--port", "0"]
+    env = dict(os.environ, HOME=str(isolated_home))
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            assert proc.stdout is not None
+            exports: dict[str, str] = {}
+            while "ANTHROPIC_MODEL" not in exports or "CLAUDE_CODE_MAX_OUTPUT_TOKENS" not in exports:
+                line = proc.stdout.readline()
+                assert line, proc.stderr.read() if proc.stderr else ""
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[name] = value.strip("'")
+            # SmolLM2's template drops tools: like `ccb launch`, Claude Code is told the window it sends with.
+            assert exports["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == str(prompt_size(None).minimum_window())
+            (engine,) = [p for p in psutil.Process(proc.pid).children() if "ccb.cli.embedded" in p.cmdline()]
+            client = anthropic.Anthropic(
+                base_url=exports["ANTHROPIC_BASE_URL"], auth_token=exports["ANTHROPIC_AUTH_TOKEN"], api_key=None
+            )
+            answer = client.messages.create(
+                model=exports["ANTHROPIC_MODEL"], max_tokens=16, messages=[{"role": "user", "content": "Say hi."}]
+            )
+            assert answer.content and answer.usage.output_tokens > 0
+            proc.send_signal(signal.SIGINT)  # Ctrl-C: the bridge stops, and the engine with it
+            assert proc.wait(60) == 0
+            deadline = time.monotonic() + 60  # hang guard only: the engine checks its parent every second
+            while engine.is_running() and engine.status() != psutil.STATUS_ZOMBIE:
+                assert time.monotonic() < deadline, "the built-in engine outlived ccb serve"
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def _doctor(*args: str) -> dict[str, dict[str, object]]:
