@@ -18,7 +18,7 @@ import psutil
 
 from ccb.proxy.net import health_proof
 
-_OUR_MODULES = ("ccb.cli", "ccb.proxy", "ccb.proxy.keeper")
+_OUR_MODULES = ("ccb.cli", "ccb.proxy", "ccb.proxy.keeper", "ccb.cli.bridge_boot")
 
 
 def process_is_ours(pid: int, create_time: float | None) -> bool:

@@ -145,6 +145,26 @@ def claude_global_config_file() -> Path:
     return Path(value).expanduser() / ".claude.json" if value else Path.home() / ".claude.json"
 
 
+# -- the login service --------------------------------------------------------------------------------------------
+
+
+def login_service_file(kind: str) -> Path | None:
+    """Where the per-user login service goes (`ccb.cli.login_service`): systemd's user unit folder (it
+    follows `XDG_CONFIG_HOME`, as systemd does), launchd's LaunchAgents; None for other systems."""
+    if kind == "systemd":
+        base = os.environ.get("XDG_CONFIG_HOME", "")
+        root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
+        return root / "systemd" / "user" / "ccb-bridge.service"
+    if kind == "launchd":
+        return Path.home() / "Library" / "LaunchAgents" / "dev.ccb.bridge.plist"
+    return None
+
+
+def login_service_notice_file() -> Path:
+    """Present once `ccb profile switch` has said that the login service cannot run here (it says so once)."""
+    return state_dir() / "login-service-notice"
+
+
 # -- folders ----------------------------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ccb.cli import bridge_daemon, paths
+from ccb.cli import bridge_daemon, login_service, paths
 from ccb.cli.claude_settings import ApplyResult, RestoreResult, apply_env, ensure_onboarding, owned_keys, restore
 from ccb.cli.errors import CcbError
 from ccb.cli.plan import (
@@ -36,6 +36,8 @@ class Switched:
     applied: ApplyResult
     daemon: bridge_daemon.DaemonState | None
     onboarding_set: bool
+    service: login_service.Service | None = None  # what keeps the bridge's port after a reboot or logout
+    service_note: str | None = None  # said once: the service could not be enabled here
 
 
 def switch(name: str) -> Switched:
@@ -75,7 +77,8 @@ def switch(name: str) -> Switched:
     onboarding = ensure_onboarding()
     remember_active_before_switch()
     set_active(name)
-    return Switched(profile, route, base_url, applied, daemon, onboarding)
+    service, note = login_service.after_switch(daemon.port if daemon else None, name)
+    return Switched(profile, route, base_url, applied, daemon, onboarding, service, note)
 
 
 def _make_private(path: Path) -> None:

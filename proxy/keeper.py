@@ -1,7 +1,8 @@
 """`python -m ccb.proxy.keeper serve`: the background bridge's keeper. Does process and network I/O.
 
 A background bridge's port must never be free while Claude Code's settings point at it: any local user
-could bind it and receive every prompt and the bridge token. The keeper binds the port once and holds
+could bind it and receive every prompt and the bridge token. The keeper binds the port once (at login,
+ccb's login service binds it first thing and hands it over: `ccb.cli.bridge_boot`) and holds
 the listening socket for the bridge's whole life; the bridge itself runs as its child (the lean
 `python -m ccb.proxy serve`, handed the socket), and when it dies of anything but a stop, the keeper
 starts it again on the same socket. Connections that arrive meanwhile wait in the socket's queue.
@@ -67,7 +68,9 @@ def main(argv: list[str]) -> int:
         return 2
     data = json.loads(raw)
     try:
-        sock = _listen(data["host"], int(data["port"]))
+        # At login the service's entry binds the port first thing and hands it over (`ccb.cli.bridge_boot`).
+        held = data.pop("listen_fd", None)
+        sock = socket.socket(fileno=int(held)) if held is not None else _listen(data["host"], int(data["port"]))
     except OSError as exc:
         say(f"error: cannot listen on {data['host']}:{data['port']}: {exc.strerror or exc}")
         return 1

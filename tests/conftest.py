@@ -16,6 +16,13 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     for var in ("CLAUDE_CONFIG_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    # `systemctl --user` (ccb's login service) must never reach the real user manager from a test: with the
+    # bus and runtime folder in the temporary home it finds none, as on a machine without systemd --user.
+    runtime = home / ".run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    for var in ("DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(var, raising=False)
     yield home
 
 

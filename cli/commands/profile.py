@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,6 +21,9 @@ from ccb.cli import render
 from ccb.cli.complete import preset_names, profile_names
 from ccb.cli.errors import CcbError
 from ccb.profiles import CATEGORIES, PresetError, load_presets
+
+if TYPE_CHECKING:
+    from ccb.cli.login_service import Service
 
 app = typer.Typer(help="Manage ccb profiles: where a model lives and how to reach it.", no_args_is_help=True)
 
@@ -368,7 +371,8 @@ def switch_cmd(
 
     Only the keys ccb owns are touched (hooks, plugins, permissions and your other env vars stay); the
     first change is backed up, and `ccb restore` puts everything back. An OpenAI-only profile gets a
-    background bridge (`ccb serve --status`, `ccb serve --stop`).
+    background bridge (`ccb serve --status`, `ccb serve --stop`) and a login service (systemd user unit,
+    launchd agent) that takes its port back at every login.
 
     Examples:
 
@@ -389,6 +393,7 @@ def switch_cmd(
         "backup": str(done.applied.backup) if done.applied.backup else None,
         "bridge": {"pid": done.daemon.pid, "url": done.daemon.url, "log": done.daemon.log} if done.daemon else None,
         "onboarding_set": done.onboarding_set,
+        "login_service": _service_dict(done.service),
     }
     if json_output:
         render.print_json(result)
@@ -406,8 +411,26 @@ def switch_cmd(
             f"The bridge runs in the background (pid {done.daemon.pid}, log {done.daemon.log}); "
             "`ccb serve --stop` stops it."
         )
+        if done.service is not None and done.service.enabled:
+            render.info(
+                f"A login service ({done.service.path}) starts the bridge's keeper at every login, so its port "
+                "stays yours after a reboot or logout."
+            )
+    if done.service_note:
+        render.warn(done.service_note)
     render.info(f"'{name}' is also ccb's active profile now (plain `ccb launch` uses it).")
     render.info("Undo with `ccb restore`. Claude Code sessions already running keep their old settings.")
+
+
+def _service_dict(service: Service | None) -> dict[str, Any] | None:
+    if service is None:
+        return None
+    return {
+        "kind": service.kind,
+        "file": str(service.path) if service.path else None,
+        "enabled": service.enabled,
+        "problem": service.problem,
+    }
 
 
 def _print_claude_target(claude: dict[str, Any]) -> None:

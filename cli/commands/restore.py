@@ -15,14 +15,17 @@ def restore_cmd(
 ) -> None:
     """Remove the keys ccb wrote into ~/.claude/settings.json and put back their previous values.
 
+    The login service a switch installed for the background bridge is removed too.
+
     Example:
 
         ccb restore
     """
-    from ccb.cli import bridge_daemon
+    from ccb.cli import bridge_daemon, login_service
     from ccb.cli.switch import restore_active
 
     result = restore()
+    service = login_service.remove()  # nothing points at the bridge's port any more: no one needs it held
     active = restore_active() if not result.nothing_to_restore else None
     running = bridge_daemon.read_state()
     stopped = None
@@ -39,6 +42,7 @@ def restore_cmd(
                 "bridge_stopped": stopped is not None,
                 "active_profile": active or None,
                 "bridge_running": running is not None and bridge_daemon.is_alive(running),
+                "login_service_removed": str(service.path) if service is not None else None,
             }
         )
         return
@@ -54,6 +58,8 @@ def restore_cmd(
         render.info("ccb has no active profile again, as before the switch.")
     if stopped is not None:
         render.info(f"Stopped the background bridge the switch had started ({stopped.url}).")
+    if service is not None:
+        render.info(f"Removed the login service that kept the bridge's port after a reboot ({service.path}).")
     if result.kept:
         render.info(f"Kept your own edits of {', '.join(result.kept)}: you changed them after ccb wrote them.")
     if running is not None and bridge_daemon.is_alive(running):

@@ -433,6 +433,9 @@ def _daemon_control(*, stop: bool, json_output: bool) -> None:
             from ccb.cli.claude_settings import restore
 
             restored = restore()
+            from ccb.cli import login_service
+
+            login_service.remove()  # the settings no longer point at the port: nothing may start there at login
         if json_output:
             render.print_json(
                 {

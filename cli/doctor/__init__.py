@@ -15,8 +15,9 @@ owns each (docs/doctor.md is this catalogue's user-facing twin, with the JSON sc
   `engine.native_messages`; for ccb's built-in engine also (`embedded.py`) `engine.extra`, `engine.model`,
   `engine.memory`, `engine.window`, after which doctor starts that engine and checks it like any other.
 - `smoke` (`smoke.py`): `smoke.stream`, `smoke.tools`: two tiny requests along the path `ccb launch` would use.
-- `bridge` (`bridge.py`): `bridge.daemon`, `bridge.profile`, `bridge.settings_port`: the detached bridge, whether it
-  serves the profile plain `claude` is switched to, and who listens on its port.
+- `bridge` (`bridge.py`): `bridge.daemon`, `bridge.profile`, `bridge.settings_port`, `bridge.login_service`: the
+  detached bridge, whether it serves the profile plain `claude` is switched to, who listens on its port, and
+  the login service that takes the port back at every login.
 - `websearch` (`websearch.py`): `websearch.backend`, `websearch.key`.
 
 `run.py` gathers the context once (settings layers, effective environment, the profile, the engine probe), runs the

@@ -223,8 +223,59 @@ def profile_check(record: DaemonState | None) -> Check | None:
     )
 
 
+def login_service_check(record: DaemonState | None) -> Check | None:
+    """While the settings point at ccb's bridge, the login service keeps its port after a reboot or logout."""
+    from ccb.cli import login_service
+    from ccb.cli.bridge_daemon import settings_port
+
+    port = settings_port()
+    service = login_service.status()
+    where = short_path(service.path) if service.path else "none"
+    if port is None:
+        if service.installed:
+            return Check(
+                "bridge.login_service",
+                "bridge",
+                "warn",
+                f"a login service from an earlier switch ({where}) is still installed, but Claude Code's "
+                "settings no longer point at ccb's bridge",
+                "`ccb restore` removes it",
+            )
+        return None
+    if service.enabled:
+        return Check(
+            "bridge.login_service",
+            "bridge",
+            "ok",
+            f"a login service ({service.kind}: {where}) takes 127.0.0.1:{port} back at every login",
+        )
+    name = record.profile if record is not None and record.profile else "NAME"
+    risk = (
+        f"after a reboot or logout nothing holds 127.0.0.1:{port}, where plain `claude` sends its prompts "
+        "and the token, until the bridge starts again"
+    )
+    if service.installed:
+        return Check(
+            "bridge.login_service",
+            "bridge",
+            "warn",
+            f"the login service ({where}) is written but will not run at login ({service.problem}): {risk}",
+            f"run `ccb serve --profile {name} --detach` after each login, or `ccb restore` before logging out"
+            + ("" if "init" in (service.problem or "") else f"; or `systemctl --user enable {login_service.UNIT}`"),
+        )
+    return Check(
+        "bridge.login_service",
+        "bridge",
+        "warn",
+        f"no login service is installed ({service.problem or where}): {risk}",
+        f"`ccb profile switch {name}` installs it",
+    )
+
+
 async def bridge_checks(ctx: Context) -> list[Check]:
     record, problem = read_record()
-    daemon, dead_port = await asyncio.gather(daemon_check(record, problem), settings_port_check(ctx, record))
+    daemon, dead_port, service = await asyncio.gather(
+        daemon_check(record, problem), settings_port_check(ctx, record), asyncio.to_thread(login_service_check, record)
+    )
     matching = profile_check(record)
-    return [daemon] + [check for check in (matching, dead_port) if check is not None]
+    return [daemon] + [check for check in (matching, dead_port, service) if check is not None]
