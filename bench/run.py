@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import psutil
-
 import report
 
 HERE = Path(__file__).resolve().parent

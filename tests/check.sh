@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Code checks over the product code (cli/, proxy/, profiles/): ruff's lint rules, ruff's formatting (also over
-# tests/), and mypy --strict. Runs every check and fails when any fails. Uses the virtualenv tests/run.sh uses (.venv,
-# or $CCB_VENV), making it and installing the test extra (which pins ruff and mypy) first when needed.
+# Code checks: ruff's lint rules over the product code (cli/, proxy/, profiles/) and over tests/, bench/ and
+# completions/, ruff's formatting (product code and tests/), and mypy --strict over the product code. Runs every
+# check and fails when any fails. Uses the virtualenv tests/run.sh uses (.venv, or $CCB_VENV), making it and
+# installing the test extra (which pins ruff and mypy) first when needed.
 #
 # mypy cannot follow pyproject's package-dir mapping (ccb.cli -> cli/, ccb.proxy -> proxy/, ccb.profiles ->
 # profiles/), so it checks a ccb/ tree of symbolic links to the three folders (the layout the wheel installs), kept
@@ -20,7 +21,7 @@ if ! out=$("$venv/bin/python" -m pip install --quiet --disable-pip-version-check
 fi
 
 failed=()
-"$venv/bin/ruff" check --no-cache "${product[@]}" || failed+=("ruff check")
+"$venv/bin/ruff" check --no-cache "${product[@]}" tests bench completions || failed+=("ruff check")
 "$venv/bin/ruff" format --no-cache --check "${product[@]}" tests || failed+=("ruff format --check")
 
 tree="$root/.mypy_cache/tree"

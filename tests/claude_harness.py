@@ -16,7 +16,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -108,7 +108,7 @@ class Serve:
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
 
-    async def __aenter__(self) -> Serve:
+    async def __aenter__(self) -> Self:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -34,7 +35,7 @@ class Terminal:
             [tmux(), "-L", self.socket, *args], capture_output=True, text=True, check=False, timeout=30
         )
 
-    def __enter__(self) -> Terminal:
+    def __enter__(self) -> Self:
         command = " ".join(
             [
                 "cd",

@@ -101,7 +101,9 @@ def _fake_claude(folder: Path, version: str, monkeypatch: pytest.MonkeyPatch) ->
     )
     claude.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
-    assert subprocess.run([str(claude), "--version"], capture_output=True, text=True).stdout.startswith(version)
+    assert subprocess.run([str(claude), "--version"], capture_output=True, text=True, check=True).stdout.startswith(
+        version
+    )
 
 
 def test_doctor_reports_the_version_and_its_problems(

@@ -21,6 +21,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=60,
         env=env or dict(os.environ),
+        check=False,
     )
 
 
@@ -110,7 +111,9 @@ def test_dynamic_completion(words: str, expected: set[str]) -> None:
     ccb("profile", "add", "beta", "--preset", "glm")
     parts = words.split(" ")
     env = {**os.environ, "_CCB_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(parts) - 1)}
-    done = subprocess.run([sys.executable, "-m", "ccb.cli"], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "ccb.cli"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
     assert set(done.stdout.split()) == expected
 
 

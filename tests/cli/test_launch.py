@@ -119,7 +119,7 @@ async def test_missing_key_env_is_a_clear_error(tmp_path: Path, bin_dir: Path) -
     ccb("profile", "add", "ds", "--preset", "deepseek")
     env = child_env(bin_dir)
     env.pop("DEEPSEEK_API_KEY", None)
-    code, out, err = await run_ccb("launch", "ds", env=env, cwd=tmp_path)
+    code, _out, err = await run_ccb("launch", "ds", env=env, cwd=tmp_path)
     assert code == 1 and "DEEPSEEK_API_KEY" in err and "Traceback" not in err
 
 

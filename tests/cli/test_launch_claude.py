@@ -162,7 +162,7 @@ async def test_a_profiles_subagent_model_runs_explore_agents(tmp_path: Path) -> 
             "--subagent-model",
             "agent-model",
         )
-        code, out, err = await run_ccb(
+        code, _out, err = await run_ccb(
             "launch",
             "sub",
             "--",

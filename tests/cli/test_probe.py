@@ -70,39 +70,39 @@ def _assert_read_only(app_: web.Application) -> None:
 OLD_OLLAMA = (OllamaModel("gemma2:2b", arch="gemma2", capabilities=()),)
 # name: (fake engine, expected EngineStatus fields; `*detail` fields match by substring)
 IDENTIFY = {
-    "ollama": (ollama_app, dict(kind="ollama", version="0.14.3", context_length=32768, native_messages=True,
-                                tools=True, reasoning=True, tools_detail="has the tools capability")),
-    "ollama-old-no-tools": (lambda: ollama_app(version="0.13.5", models=OLD_OLLAMA), dict(
-        kind="ollama", native_messages=False, tools=False, reasoning=False, context_length=None,
-        tools_detail="lacks the tools capability", detail="no model loaded")),
-    "vllm": (lambda: vllm_app(version="0.17.1"), dict(  # parsers are invisible over HTTP: unknown, said so
-        kind="vllm", version="0.17.1", context_length=131072, native_messages=True, tools=None,
-        reasoning=None, tools_detail="--tool-call-parser")),
+    "ollama": (ollama_app, {"kind": "ollama", "version": "0.14.3", "context_length": 32768, "native_messages": True,
+                                "tools": True, "reasoning": True, "tools_detail": "has the tools capability"}),
+    "ollama-old-no-tools": (lambda: ollama_app(version="0.13.5", models=OLD_OLLAMA), {
+        "kind": "ollama", "native_messages": False, "tools": False, "reasoning": False, "context_length": None,
+        "tools_detail": "lacks the tools capability", "detail": "no model loaded"}),
+    "vllm": (lambda: vllm_app(version="0.17.1"), {  # parsers are invisible over HTTP: unknown, said so
+        "kind": "vllm", "version": "0.17.1", "context_length": 131072, "native_messages": True, "tools": None,
+        "reasoning": None, "tools_detail": "--tool-call-parser"}),
     "vllm-messages-before-count-tokens": (lambda: vllm_app(version="0.12.0", count_tokens=False),
-                                          dict(kind="vllm", native_messages=True)),
+                                          {"kind": "vllm", "native_messages": True}),
     "vllm-too-old-for-messages": (lambda: vllm_app(version="0.9.2", count_tokens=False),
-                                  dict(kind="vllm", native_messages=False)),
-    "sglang": (lambda: sglang_app(version="0.5.9", reasoning_parser="qwen3"), dict(
-        kind="sglang", version="0.5.9", context_length=262144, native_messages=True, tools=True,
-        tools_detail="tool_call_parser=qwen3_coder", reasoning=True,
-        reasoning_detail="reasoning_parser=qwen3")),
+                                  {"kind": "vllm", "native_messages": False}),
+    "sglang": (lambda: sglang_app(version="0.5.9", reasoning_parser="qwen3"), {
+        "kind": "sglang", "version": "0.5.9", "context_length": 262144, "native_messages": True, "tools": True,
+        "tools_detail": "tool_call_parser=qwen3_coder", "reasoning": True,
+        "reasoning_detail": "reasoning_parser=qwen3"}),
     "sglang-legacy-route": (lambda: sglang_app(version="0.4.6", legacy_route=True),
-                            dict(kind="sglang", version="0.4.6", tools=True)),
+                            {"kind": "sglang", "version": "0.4.6", "tools": True}),
     "sglang-no-parsers": (lambda: sglang_app(tool_call_parser=None),
-                          dict(kind="sglang", tools=False, tools_detail="plain text", reasoning=False)),
-    "llamacpp": (llamacpp_app, dict(kind="llamacpp", version="b8840-1a2b3c4d", context_length=65536,
-                                    native_messages=True, tools=True, reasoning=True)),
+                          {"kind": "sglang", "tools": False, "tools_detail": "plain text", "reasoning": False}),
+    "llamacpp": (llamacpp_app, {"kind": "llamacpp", "version": "b8840-1a2b3c4d", "context_length": 65536,
+                                    "native_messages": True, "tools": True, "reasoning": True}),
     "llamacpp-no-tool-template": (
         lambda: llamacpp_app(supports_tools=False, reasoning_format="none"),
-        dict(kind="llamacpp", tools=False, reasoning=False, reasoning_detail="inline")),
+        {"kind": "llamacpp", "tools": False, "reasoning": False, "reasoning_detail": "inline"}),
     "llamacpp-loading": (lambda: llamacpp_app(loading=True),
-                         dict(status="loading", kind="llamacpp", detail="Loading model")),
-    "lmstudio": (lmstudio_app, dict(kind="lmstudio", version=None, context_length=32768, native_messages=True,
-                                    tools=True, reasoning=True, reasoning_detail="off, on")),
+                         {"status": "loading", "kind": "llamacpp", "detail": "Loading model"}),
+    "lmstudio": (lmstudio_app, {"kind": "lmstudio", "version": None, "context_length": 32768, "native_messages": True,
+                                    "tools": True, "reasoning": True, "reasoning_detail": "off, on"}),
     # Old LM Studio has no /api/v1, which then answers 200 with an error string like every unknown route.
     "lmstudio-old": (lambda: lmstudio_app(api_v1=False),
-                     dict(kind="lmstudio", native_messages=False, reasoning=None)),
-    "not-an-engine": (not_engine_app, dict(status="not_engine", kind=None, detail="not an inference engine")),
+                     {"kind": "lmstudio", "native_messages": False, "reasoning": None}),
+    "not-an-engine": (not_engine_app, {"status": "not_engine", "kind": None, "detail": "not an inference engine"}),
 }  # fmt: skip
 
 
@@ -383,7 +383,9 @@ def test_cli_models_errors() -> None:
 async def test_probe_real_llama_cpp_server() -> None:
     pytest.importorskip("xllamacpp")
     port, script = _closed_port(), Path(__file__).resolve().parents[2] / "tests" / "llama_server.py"
-    proc = subprocess.Popen([sys.executable, str(script), str(port), "4096"], stdout=subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), str(port), "4096", stdout=subprocess.DEVNULL
+    )
     try:
         for _ in range(300):  # up to ~60 s on a busy 2-core machine
             engine = await probe_url(f"http://127.0.0.1:{port}", timeout=2)
@@ -397,7 +399,7 @@ async def test_probe_real_llama_cpp_server() -> None:
         assert engine.tools is False  # SmolLM2's own template has no tool support
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        await asyncio.wait_for(proc.wait(), timeout=20)
 
 
 def test_ccb_probe_ports_replaces_the_usual_ports(monkeypatch: pytest.MonkeyPatch) -> None:

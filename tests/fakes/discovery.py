@@ -15,7 +15,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
@@ -356,7 +356,7 @@ class ServerThread:
         self._runners: list[web.AppRunner] = []
         self._holes: list[BlackHole] = []
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -114,8 +114,10 @@ CASES = [
     ),
     (
         400,
-        '{"error":{"message":"\\"auto\\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to '
-        'be set","type":"BadRequestError"}}',
+        (
+            '{"error":{"message":"\\"auto\\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to '
+            'be set","type":"BadRequestError"}}'
+        ),
         400,
         "invalid_request_error",
         "--enable-auto-tool-choice",

@@ -16,9 +16,8 @@ from tests.proxy.conftest import TOKEN, Rig, RigFactory
 
 async def scrape(rig: Rig, token: str | None = TOKEN) -> tuple[int, str, str]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.get(rig.bridge.url + "/metrics", headers=headers) as resp:
-            return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
+    async with aiohttp.ClientSession() as session, session.get(rig.bridge.url + "/metrics", headers=headers) as resp:
+        return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
 
 
 def sample(text: str, name: str, labels: str = "") -> float:

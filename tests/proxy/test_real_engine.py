@@ -104,15 +104,17 @@ async def test_prefill_is_continued_and_never_repeated(llama: str) -> None:
         {"role": "user", "content": "Count from one to ten in words."},
         {"role": "assistant", "content": prefill},
     ]
-    async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve:
-        async with anthropic.AsyncAnthropic(base_url=serve.url, api_key="tok", max_retries=0) as client:
-            whole = await client.messages.create(
-                model="smollm2", max_tokens=8, messages=history, extra_body={"temperature": 0}
-            )
-            async with client.messages.stream(
-                model="smollm2", max_tokens=8, extra_body={"temperature": 0}, messages=history
-            ) as stream:
-                streamed = await stream.get_final_message()
+    async with (
+        Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve,
+        anthropic.AsyncAnthropic(base_url=serve.url, api_key="tok", max_retries=0) as client,
+    ):
+        whole = await client.messages.create(
+            model="smollm2", max_tokens=8, messages=history, extra_body={"temperature": 0}
+        )
+        async with client.messages.stream(
+            model="smollm2", max_tokens=8, extra_body={"temperature": 0}, messages=history
+        ) as stream:
+            streamed = await stream.get_final_message()
     texts = ["".join(b.text for b in m.content if b.type == "text") for m in (whole, streamed)]
     assert texts[0] == texts[1], texts
     assert texts[0].strip() and not texts[0].lstrip().startswith(prefill), texts

@@ -99,11 +99,18 @@ def test_a_read_only_claude_folder_is_one_line_with_the_fix(tmp_path: Path) -> N
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         assert added.returncode == 0, added.stderr
         (home / ".claude").chmod(0o555)
         switched = subprocess.run(
-            [*setpriv, "profile", "switch", "kimi"], cwd=home, env=env, capture_output=True, text=True, timeout=60
+            [*setpriv, "profile", "switch", "kimi"],
+            cwd=home,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert switched.returncode == 1
         err = switched.stderr.strip()

@@ -138,14 +138,16 @@ async def test_bridge_turns_an_engine_redirect_into_an_error_and_sends_nothing_e
 
 def test_probe_and_models_do_not_follow_redirects(isolated_home: object) -> None:
     recorder = Recorder()
-    with in_thread(serving_elsewhere(recorder.app())) as other_url:
-        with in_thread(serving(redirector(other_url, 307))) as engine:
-            runner = CliRunner()
-            probed = runner.invoke(app, ["probe", engine + "/v1", "--json"])
-            assert probed.exit_code in (0, 1), probed.output
-            json.loads(probed.stdout)
-            listed = runner.invoke(app, ["models", "--url", engine + "/v1", "--json"], env={"OPENAI_API_KEY": KEY})
-            assert listed.exit_code in (0, 1), listed.output
+    with (
+        in_thread(serving_elsewhere(recorder.app())) as other_url,
+        in_thread(serving(redirector(other_url, 307))) as engine,
+    ):
+        runner = CliRunner()
+        probed = runner.invoke(app, ["probe", engine + "/v1", "--json"])
+        assert probed.exit_code in (0, 1), probed.output
+        json.loads(probed.stdout)
+        listed = runner.invoke(app, ["models", "--url", engine + "/v1", "--json"], env={"OPENAI_API_KEY": KEY})
+        assert listed.exit_code in (0, 1), listed.output
     assert recorder.seen == []
 
 
