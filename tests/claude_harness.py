@@ -1,4 +1,4 @@
-"""Running the real Claude Code CLI (npm, pinned) and `ccb serve` as child processes in tests.
+"""Running the real Claude Code CLI (npm, pinned) as a child process in tests (`ccb serve`: tests.support.processes).
 
 Every test marked `claude` runs once per Claude Code version in `CLAUDE_VERSIONS` (the oldest ccb supports and
 the newest it is tested with), or the versions named in `CCB_TEST_CLAUDE_VERSIONS` (space-separated).
@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import pytest
 
@@ -97,44 +94,3 @@ async def run_claude(args: list[str], env: dict[str, str], cwd: Path, timeout: f
     except ValueError:
         result = {"raw": text}
     return ClaudeResult(proc.returncode or 0, result, err.decode())
-
-
-class Serve:
-    """`ccb serve` as a child process, exactly as a user starts it."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.args = args
-        self.env = env
-        self.proc: asyncio.subprocess.Process | None = None
-        self.url = ""
-
-    async def __aenter__(self) -> Self:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ccb.cli",
-            "serve",
-            "--port",
-            "0",
-            *self.args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self.env,
-        )
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
-        match = re.search(r"ANTHROPIC_BASE_URL=(\S+)", line.decode())
-        if not match:
-            err = await self.proc.stderr.read() if self.proc.stderr else b""
-            raise AssertionError(f"ccb serve did not start: {line!r} {err.decode()}")
-        self.url = match.group(1)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), 30)

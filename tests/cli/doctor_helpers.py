@@ -12,12 +12,9 @@ from typer.testing import CliRunner, Result
 
 from ccb.cli.app import app
 from ccb.cli.profile_store import Profile, add_profile, profile_from_preset, set_active
+from tests.fakes import fake_claude
 
 SECRET = "sk-test-PLANTED-SECRET-9f8e"
-CLAUDE_SCRIPT = """#!/bin/sh
-if [ "$1" = "--version" ]; then echo "2.1.197 (Claude Code)"; exit 0; fi
-exit 1
-"""
 
 
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,10 +29,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def install_fake_claude(bin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    claude = bin_dir / "claude"
-    claude.write_text(CLAUDE_SCRIPT)
-    claude.chmod(0o755)
+    claude = fake_claude.install(bin_dir)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
     return claude
 

@@ -9,13 +9,11 @@ import pytest
 
 from ccb.cli import claude_bin
 from ccb.cli.errors import CcbError
+from tests.fakes import fake_claude
 
 
 def _fake_claude(path: Path, version_line: str = "2.1.197 (Claude Code)", code: int = 0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"#!{sys.executable}\nimport sys\nprint({version_line!r})\nsys.exit({code})\n", encoding="utf-8")
-    path.chmod(0o755)
-    return path
+    return fake_claude.install(path.parent, name=path.name, version=version_line, version_exit=code)
 
 
 @pytest.fixture

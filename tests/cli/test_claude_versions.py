@@ -11,6 +11,7 @@ from ccb.cli.claude_bin import NEWEST_TESTED, OLDEST_TESTED
 from ccb.cli.claude_versions import ISSUES, issues_for, parse_version, range_position
 from ccb.cli.doctor.claude import issue_checks, version_check
 from tests.cli.doctor_helpers import by_id, clean_env, doctor_json, onboard, user_settings
+from tests.fakes import fake_claude
 
 
 @pytest.mark.parametrize(
@@ -94,12 +95,7 @@ def test_issues_warn_only_for_a_set_up_they_hurt() -> None:
 
 
 def _fake_claude(folder: Path, version: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    claude = folder / "claude"
-    claude.write_text(
-        f'#!/bin/sh\nif [ "$1" = "--version" ]; then echo "{version} (Claude Code)"; exit 0; fi\nexit 1\n'
-    )
-    claude.chmod(0o755)
+    claude = fake_claude.install(folder, version=f"{version} (Claude Code)")
     monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
     assert subprocess.run([str(claude), "--version"], capture_output=True, text=True, check=True).stdout.startswith(
         version

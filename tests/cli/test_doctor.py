@@ -26,7 +26,8 @@ from tests.cli.doctor_helpers import (
     statuses,
     user_settings,
 )
-from tests.fakes.doctor_engines import ServerThread, plain_http_app
+from tests.fakes.doctor_engines import plain_http_app
+from tests.support.servers import ServerThread
 
 CHECK_KEYS = {"id", "area", "status", "finding", "fix"}
 

@@ -1,6 +1,7 @@
 """`ccb doctor` against fake backends and engines on loopback: reachability, key, model, engine, smoke.
 
-The fakes run in a background thread (`ServerThread`) because the CLI runs its own event loop.
+The fakes run in a background thread (`ServerThread`) because the CLI runs its own event loop. The native
+Anthropic provider answers a tool call whenever the request offers tools, as the smoke test wants.
 """
 
 from __future__ import annotations
@@ -27,15 +28,10 @@ from tests.cli.doctor_helpers import (
     onboard,
     statuses,
 )
-from tests.fakes.doctor_engines import (
-    FakeAnthropic,
-    FakeOllama,
-    FakeSglang,
-    FakeVllm,
-    ServerThread,
-    ToolReadyLlama,
-)
+from tests.fakes.anthropic_upstream import FakeAnthropic, offered_tool_or_ready
+from tests.fakes.doctor_engines import FakeOllama, FakeSglang, FakeVllm, ToolReadyLlama
 from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.support.servers import ServerThread
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +92,7 @@ def test_healthy_llamacpp_through_the_bridge(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_direct_route_to_a_native_anthropic_provider() -> None:
-    fake = FakeAnthropic(key=SECRET)
+    fake = FakeAnthropic(key=SECRET, reply=offered_tool_or_ready)
     with ServerThread(fake.app) as server:
         add("glm", "custom", protocol="anthropic", base_url=server.url, api_key=SECRET, model="glm-test")
         report = doctor_json(code=0)
@@ -109,7 +105,7 @@ def test_direct_route_to_a_native_anthropic_provider() -> None:
 
 
 def test_rejected_key_is_told_apart_from_a_missing_model_list() -> None:
-    refused = FakeAnthropic(key=SECRET, mode="unauthorized", echo_key=True)
+    refused = FakeAnthropic(key=SECRET, mode="unauthorized", echo_key=True, reply=offered_tool_or_ready)
     with ServerThread(refused.app) as server:
         add("bad", "custom", protocol="anthropic", base_url=server.url, api_key=SECRET, model="glm-test")
         raw = doctor("--json")
@@ -120,7 +116,7 @@ def test_rejected_key_is_told_apart_from_a_missing_model_list() -> None:
     assert "rejected" in found["backend.auth"]["finding"]
     assert found["smoke.stream"]["status"] == "skip"
 
-    no_list = FakeAnthropic(key=SECRET, mode="no_models")
+    no_list = FakeAnthropic(key=SECRET, mode="no_models", reply=offered_tool_or_ready)
     with ServerThread(no_list.app) as server:
         add("nolist", "custom", protocol="anthropic", base_url=server.url, api_key=SECRET, model="glm-test")
         found = by_id(doctor_json(code=0))
@@ -131,7 +127,7 @@ def test_rejected_key_is_told_apart_from_a_missing_model_list() -> None:
 
 
 def test_model_missing_from_the_listing_warns() -> None:
-    fake = FakeAnthropic(key=SECRET, model="glm-5.1")
+    fake = FakeAnthropic(key=SECRET, models=("glm-5.1",), reply=offered_tool_or_ready)
     with ServerThread(fake.app) as server:
         add("typo", "custom", protocol="anthropic", base_url=server.url, api_key=SECRET, model="glm-5.l")
         check = by_id(doctor_json())["backend.model"]
@@ -139,7 +135,7 @@ def test_model_missing_from_the_listing_warns() -> None:
 
 
 def test_unreachable_backend_fails() -> None:
-    with ServerThread(FakeAnthropic(key=SECRET).app) as server:
+    with ServerThread(FakeAnthropic(key=SECRET, reply=offered_tool_or_ready).app) as server:
         url = server.url
     add("gone", "custom", protocol="anthropic", base_url=url, api_key=SECRET, model="m")
     found = by_id(doctor_json(code=1))

@@ -13,8 +13,8 @@ import pytest
 
 from ccb.cli import embedded
 from ccb.cli.errors import CcbError
-from tests.cli.launch_helpers import ccb
 from tests.llama_server import model_path
+from tests.support.cli import ccb
 
 GIB = 1 << 30
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.claude_harness import ROOT
-from tests.cli.launch_helpers import ccb
+from tests.support.cli import ccb
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

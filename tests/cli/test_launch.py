@@ -11,10 +11,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.cli.launch_helpers import ccb, child_env, read_record, run_ccb, serving
 from tests.fakes import fake_claude
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.fake_claude import read_record
 from tests.fakes.openai_engine import FakeEngine
+from tests.support.cli import add_anthropic_profile, ccb
+from tests.support.processes import child_env, run_ccb
+from tests.support.servers import serving
 
 
 @pytest.fixture
@@ -90,21 +93,7 @@ async def test_direct_route_for_native_anthropic(
 ) -> None:
     upstream = FakeAnthropic(key="sk-native-123456789")
     async with serving(upstream.app) as url:
-        ccb(
-            "profile",
-            "add",
-            "nat",
-            "--preset",
-            "custom",
-            "--protocol",
-            "anthropic",
-            "--base-url",
-            url,
-            "--api-key-env",
-            "NATIVE_KEY",
-            "--model",
-            "glm-5.1",
-        )
+        add_anthropic_profile("nat", url, api_key_env="NATIVE_KEY", model="glm-5.1")
         env = child_env(bin_dir, FAKE_CLAUDE_RECORD=str(record), NATIVE_KEY="sk-native-123456789")
         code, _, err = await run_ccb("launch", "nat", "--", "-p", "hi", env=env, cwd=tmp_path)
     assert code == 0, err

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from tests.claude_harness import claude_path
-from tests.cli.launch_helpers import ccb, child_env, run_ccb, serving
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.support.cli import add_anthropic_profile, ccb
+from tests.support.processes import child_env, run_ccb
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.claude
 
@@ -59,21 +61,7 @@ async def test_launch_direct_to_a_native_anthropic_upstream(tmp_path: Path) -> N
         Answer(text="Done directly."),
     )
     async with serving(upstream.app) as url:
-        ccb(
-            "profile",
-            "add",
-            "nat",
-            "--preset",
-            "custom",
-            "--protocol",
-            "anthropic",
-            "--base-url",
-            url,
-            "--api-key-env",
-            "NATIVE_KEY",
-            "--model",
-            "kimi-k2.7-code",
-        )
+        add_anthropic_profile("nat", url, api_key_env="NATIVE_KEY", model="kimi-k2.7-code")
         code, out, err = await run_ccb(
             "launch", "nat", *ARGS, env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"), cwd=tmp_path, timeout=180
         )
@@ -93,23 +81,7 @@ async def test_launch_gives_claude_the_engines_window_and_an_output_limit_that_f
     upstream = FakeAnthropic(key="sk-native-abcdef123456")
     upstream.default = Answer(text="cut off", finish="length")
     async with serving(upstream.app) as url:
-        ccb(
-            "profile",
-            "add",
-            "small",
-            "--preset",
-            "custom",
-            "--protocol",
-            "anthropic",
-            "--base-url",
-            url,
-            "--api-key-env",
-            "NATIVE_KEY",
-            "--model",
-            "small-model",
-            "--context-length",
-            "65536",
-        )
+        add_anthropic_profile("small", url, api_key_env="NATIVE_KEY", model="small-model", context_length=65536)
         code, out, err = await run_ccb(
             "launch",
             "small",

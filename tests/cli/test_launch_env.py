@@ -22,8 +22,9 @@ from ccb.cli.plan import (
     window_env,
 )
 from ccb.cli.profile_store import Profile
-from tests.cli.launch_helpers import ccb, serving_in_thread
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.support.cli import add_anthropic_profile, ccb
+from tests.support.servers import serving_in_thread
 
 
 def profile(**fields: Any) -> Profile:
@@ -169,24 +170,8 @@ def test_switch_writes_the_model_picker_and_restore_puts_the_users_back(isolated
     path.write_text(json.dumps(original))
     upstream = FakeAnthropic()
     with serving_in_thread(upstream.app) as url:
-        ccb(
-            "profile",
-            "add",
-            "nat",
-            "--preset",
-            "custom",
-            "--protocol",
-            "anthropic",
-            "--base-url",
-            url,
-            "--api-key",
-            "sk-native-abcdef123456",
-            "--model",
-            "kimi-k3",
-            "--haiku-model",
-            "kimi-mini",
-            "--context-length",
-            "65536",
+        add_anthropic_profile(
+            "nat", url, api_key="sk-native-abcdef123456", model="kimi-k3", haiku_model="kimi-mini", context_length=65536
         )
         result = CliRunner().invoke(app, ["profile", "switch", "nat"])
         assert result.exit_code == 0, result.output

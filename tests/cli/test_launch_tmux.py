@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from tests.claude_harness import claude_path
-from tests.cli.launch_helpers import ccb, run_ccb, serving
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.support.cli import add_anthropic_profile, ccb
+from tests.support.processes import run_ccb
+from tests.support.servers import serving
 from tests.tmux_harness import Terminal
 
 pytestmark = pytest.mark.claude
@@ -48,24 +50,8 @@ async def test_model_lists_the_profiles_models(tmp_path: Path, isolated_home: Pa
     project.mkdir()
     upstream = FakeAnthropic(key=KEY)
     async with serving(upstream.app) as url:
-        ccb(
-            "profile",
-            "add",
-            "nat",
-            "--preset",
-            "custom",
-            "--protocol",
-            "anthropic",
-            "--base-url",
-            url,
-            "--api-key-env",
-            "NATIVE_KEY",
-            "--model",
-            "kimi-k3",
-            "--haiku-model",
-            "kimi-mini",
-            "--context-length",
-            "65536",
+        add_anthropic_profile(
+            "nat", url, api_key_env="NATIVE_KEY", model="kimi-k3", haiku_model="kimi-mini", context_length=65536
         )
         with Terminal(launch_argv("nat"), env=terminal_env(isolated_home, NATIVE_KEY=KEY), cwd=project) as term:
             await term.trust_folder()
@@ -160,23 +146,7 @@ async def test_after_a_switch_plain_claude_lists_the_profiles_models(
     original = settings.read_bytes()
     upstream = FakeAnthropic(key=KEY)
     async with serving(upstream.app) as url:
-        ccb(
-            "profile",
-            "add",
-            "nat",
-            "--preset",
-            "custom",
-            "--protocol",
-            "anthropic",
-            "--base-url",
-            url,
-            "--api-key",
-            KEY,
-            "--model",
-            "kimi-k3",
-            "--haiku-model",
-            "kimi-mini",
-        )
+        add_anthropic_profile("nat", url, api_key=KEY, model="kimi-k3", haiku_model="kimi-mini")
         code, _, err = await run_ccb("profile", "switch", "nat", env=dict(os.environ), cwd=tmp_path)
         assert code == 0, err
         with Terminal([str(claude_path())], env=terminal_env(isolated_home), cwd=project) as term:

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from aiohttp import web
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import create_pipe_input
@@ -33,10 +32,10 @@ from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.errors import CcbError, ExitCode
 from ccb.cli.profile_store import profile_from_preset
 from ccb.profiles import get_preset
-from tests.cli.launch_helpers import serving_in_thread
 from tests.fakes import fake_claude
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import FakeEngine
+from tests.support.servers import serving_in_thread
 
 UP, DOWN, ENTER, CTRL_C, CLEAR_LINE = "\x1b[A", "\x1b[B", "\r", "\x03", "\x15"
 KEY = "sk-onboard-test-7f3c9e2a41d8wxyz"
@@ -78,18 +77,7 @@ def stored() -> dict[str, Any]:
 
 def hosted_fake(key: str = KEY) -> FakeAnthropic:
     """A custom Anthropic-compatible provider that wants `key`, with a model list behind the same key."""
-    fake = FakeAnthropic(key=key)
-
-    async def models(request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {key}":
-            return web.json_response(
-                {"type": "error", "error": {"type": "authentication_error", "message": "bad key"}}, status=401
-            )
-        listed = [{"id": "glm-x", "type": "model"}, {"id": "kimi-y", "type": "model"}]
-        return web.json_response({"data": listed, "has_more": False})
-
-    fake.app.router.add_get("/v1/models", models)
-    return fake
+    return FakeAnthropic(key=key, models=("glm-x", "kimi-y"))
 
 
 def custom_anthropic_keys(url: str, key: str) -> list[str]:

@@ -29,9 +29,7 @@ from tests.fakes.discovery import (
     REQUESTS,
     SGLANG_ADMIN_SECRET,
     SGLANG_SECRET,
-    BlackHole,
     OllamaModel,
-    ServerThread,
     llamacpp_app,
     lmstudio_app,
     not_engine_app,
@@ -39,6 +37,7 @@ from tests.fakes.discovery import (
     sglang_app,
     vllm_app,
 )  # fmt: skip
+from tests.support.servers import BlackHole, ServerThread
 
 Serve = Callable[[web.Application], Awaitable[str]]
 HANG_GUARD_S = 10.0  # proves "no hang", not speed

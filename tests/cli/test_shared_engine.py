@@ -8,9 +8,12 @@ import pytest
 
 from ccb.cli.plan import EXCLUDE_DYNAMIC, claude_args
 from ccb.cli.profile_store import Profile, get_profile
-from tests.cli.launch_helpers import ccb, child_env, read_record, run_ccb, serving
 from tests.fakes import fake_claude
+from tests.fakes.fake_claude import read_record
 from tests.fakes.openai_engine import FakeEngine
+from tests.support.cli import ccb
+from tests.support.processes import child_env, run_ccb
+from tests.support.servers import serving
 
 
 def _profile(shared: bool) -> Profile:

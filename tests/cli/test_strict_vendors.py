@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.launch_helpers import ccb, run_ccb, serving
 from tests.cli.test_launch_claude import quiet_env
 from tests.fakes.openai_engine import Answer
 from tests.fakes.strict_vendor import StrictVendor
+from tests.support.cli import add_anthropic_profile
+from tests.support.processes import run_ccb
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.claude
 
@@ -21,21 +23,7 @@ async def launch(tmp_path: Path, preset: str) -> tuple[StrictVendor, int, str, s
     vendor = StrictVendor(key=KEY)
     vendor.default = Answer(text="Hello from the vendor.")
     async with serving(vendor.app) as url:
-        ccb(
-            "profile",
-            "add",
-            "v",
-            "--preset",
-            preset,
-            "--protocol",
-            "anthropic",
-            "--base-url",
-            url,
-            "--api-key-env",
-            "VENDOR_KEY",
-            "--model",
-            "vendor-model",
-        )
+        add_anthropic_profile("v", url, api_key_env="VENDOR_KEY", model="vendor-model", preset=preset)
         code, out, err = await run_ccb(
             "launch",
             "v",

@@ -21,45 +21,7 @@ import pytest
 
 from ccb.cli.errors import CcbError
 from ccb.cli.supervisor import build_child_env, exit_code_of, launch_settings_dir, run_claude
-
-# The fake records every event as one JSON line; SIGTERM/SIGHUP make it exit with FAKE_SIGNAL_EXIT.
-FAKE_SOURCE = """#!{python}
-import json, os, signal, sys, time
-
-RECORD = os.environ["FAKE_RECORD"]
-
-
-def log(event):
-    with open(RECORD, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(event) + "\\n")
-
-
-def on_signal(num, frame):
-    log({{"event": "signal", "signal": signal.Signals(num).name}})
-    if num != signal.SIGINT:
-        os._exit(int(os.environ.get("FAKE_SIGNAL_EXIT", "42")))
-
-
-for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-    signal.signal(sig, on_signal)
-
-argv = sys.argv[1:]
-settings = None
-if "--settings" in argv:
-    with open(argv[argv.index("--settings") + 1], encoding="utf-8") as fh:
-        settings = json.load(fh)
-log({{"event": "start", "argv": argv, "env": dict(os.environ), "settings": settings, "pid": os.getpid()}})
-
-mode = os.environ.get("FAKE_MODE", "exit")
-if mode == "selfkill":
-    os.kill(os.getpid(), signal.SIGKILL)
-if mode == "wait":
-    deadline = time.monotonic() + 30
-    while not os.path.exists(os.environ["FAKE_RELEASE"]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-log({{"event": "exit"}})
-sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
-"""
+from tests.fakes import fake_claude
 
 DRIVER = """
 import asyncio, json, os, sys
@@ -73,6 +35,8 @@ sys.exit(asyncio.run(run_claude(fake, args, build_child_env(os.environ, {}))))
 
 @dataclass(frozen=True)
 class Fake:
+    """tests/fakes/fake_claude.py under a name of its own (`marker`), so a leftover process is found by name."""
+
     path: Path
     record: Path
     release: Path
@@ -81,30 +45,27 @@ class Fake:
     def env(self, **extra: str) -> dict[str, str]:
         return {
             **os.environ,
-            "FAKE_RECORD": str(self.record),
-            "FAKE_RELEASE": str(self.release),
+            "FAKE_CLAUDE_RECORD": str(self.record),
+            "FAKE_CLAUDE_RELEASE": str(self.release),
             **extra,
         }
 
-    def events(self) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        return [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line]
-
     def start_event(self) -> dict[str, Any]:
-        return next(e for e in self.events() if e["event"] == "start")
+        return fake_claude.read_record(self.record)
 
     def signals(self) -> list[str]:
-        return [e["signal"] for e in self.events() if e["event"] == "signal"]
+        if not self.record.exists():
+            return []
+        return [signal.Signals(number).name for number in fake_claude.read_record(self.record)["signals"]]
 
-    def wait_for(self, predicate: str, timeout: float = 15.0) -> None:
+    def wait_for(self, what: str, timeout: float = 15.0) -> None:
+        """Until the fake has started (`start`) or recorded the signal named `what`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            events = self.events()
-            if any(e["event"] == predicate or e.get("signal") == predicate for e in events):
+            if self.record.exists() and (what == "start" or what in self.signals()):
                 return
             time.sleep(0.02)
-        raise AssertionError(f"fake never recorded {predicate!r}; events: {self.events()}")
+        raise AssertionError(f"fake never recorded {what!r}; signals: {self.signals()}")
 
 
 def _live_processes(marker: str) -> list[psutil.Process]:
@@ -123,10 +84,8 @@ def _live_processes(marker: str) -> list[psutil.Process]:
 @pytest.fixture
 def fake(tmp_path: Path) -> Iterator[Fake]:
     marker = f"fake-claude-{uuid.uuid4().hex}"
-    path = tmp_path / marker
-    path.write_text(FAKE_SOURCE.format(python=sys.executable), encoding="utf-8")
-    path.chmod(0o755)
-    made = Fake(path=path, record=tmp_path / "record.jsonl", release=tmp_path / "release", marker=marker)
+    path = fake_claude.install(tmp_path, name=marker)
+    made = Fake(path=path, record=tmp_path / "record.json", release=tmp_path / "release", marker=marker)
     yield made
     # Every case must leave no fake claude (and no driver naming it) behind.
     deadline = time.monotonic() + 10
@@ -235,7 +194,7 @@ async def test_argv_env_and_settings_reach_claude_verbatim(fake: Fake, tmp_path:
 
 
 async def test_settings_file_is_private_while_claude_runs(fake: Fake, private_tmp: Path) -> None:
-    task = asyncio.ensure_future(run_claude(fake.path, [], fake.env(FAKE_MODE="wait"), settings={"env": {}}))
+    task = asyncio.ensure_future(run_claude(fake.path, [], fake.env(FAKE_CLAUDE_MODE="wait"), settings={"env": {}}))
     await asyncio.to_thread(fake.wait_for, "start")
     (settings_file,) = private_tmp.iterdir()
     assert settings_file.stat().st_mode & 0o777 == 0o600
@@ -251,11 +210,11 @@ async def test_no_settings_means_no_settings_flag(fake: Fake) -> None:
 
 @pytest.mark.parametrize("code", [0, 3])
 async def test_exit_code_passes_through(fake: Fake, code: int) -> None:
-    assert await run_claude(fake.path, [], fake.env(FAKE_EXIT=str(code))) == code
+    assert await run_claude(fake.path, [], fake.env(FAKE_CLAUDE_MODE=f"exit:{code}")) == code
 
 
 async def test_killed_child_reports_128_plus_signal(fake: Fake, private_tmp: Path) -> None:
-    code = await run_claude(fake.path, [], fake.env(FAKE_MODE="selfkill"), settings={"env": {}})
+    code = await run_claude(fake.path, [], fake.env(FAKE_CLAUDE_MODE="kill"), settings={"env": {}})
     assert code == 128 + signal.SIGKILL
     assert list(private_tmp.iterdir()) == []
 
@@ -267,7 +226,7 @@ async def test_missing_binary_is_a_ccb_error_and_cleans_up(tmp_path: Path, priva
 
 
 async def test_cancelling_stops_the_child(fake: Fake) -> None:
-    task = asyncio.ensure_future(run_claude(fake.path, [], fake.env(FAKE_MODE="wait")))
+    task = asyncio.ensure_future(run_claude(fake.path, [], fake.env(FAKE_CLAUDE_MODE="wait")))
     await asyncio.to_thread(fake.wait_for, "start")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -290,14 +249,14 @@ def _start_driver(fake: Fake, args: list[str], **extra: str) -> subprocess.Popen
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_sigterm_and_sighup_are_forwarded(fake: Fake, sig: signal.Signals) -> None:
-    driver = _start_driver(fake, ["-p", "x"], FAKE_MODE="wait", FAKE_SIGNAL_EXIT="42")
+    driver = _start_driver(fake, ["-p", "x"], FAKE_CLAUDE_MODE="wait", FAKE_CLAUDE_SIGNAL_EXIT="42")
     os.kill(driver.pid, sig)
     assert driver.wait(timeout=15) == 42
     assert fake.signals() == [sig.name]
 
 
 def test_sigint_does_not_kill_ccb_and_is_not_forwarded(fake: Fake) -> None:
-    driver = _start_driver(fake, [], FAKE_MODE="wait")
+    driver = _start_driver(fake, [], FAKE_CLAUDE_MODE="wait")
     os.kill(driver.pid, signal.SIGINT)
     time.sleep(0.5)
     assert driver.poll() is None, "ccb died on SIGINT"
@@ -310,7 +269,7 @@ def test_sigint_does_not_kill_ccb_and_is_not_forwarded(fake: Fake) -> None:
 def test_ccb_killed_outright_still_tells_claude(fake: Fake) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_PDEATHSIG is Linux-only")
-    driver = _start_driver(fake, [], FAKE_MODE="wait")
+    driver = _start_driver(fake, [], FAKE_CLAUDE_MODE="wait")
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait(timeout=15)
     fake.wait_for("SIGTERM")

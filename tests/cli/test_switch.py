@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from ccb.cli import bridge_daemon, paths
 from ccb.cli.app import app
 from ccb.cli.errors import CcbError
-from tests.cli.launch_helpers import ccb, serving_in_thread
 from tests.fakes.openai_engine import FakeEngine
+from tests.support.cli import ccb
+from tests.support.servers import serving_in_thread
 
 FOREIGN: dict[str, Any] = {
     "env": {"MY_VAR": "keep me", "ANTHROPIC_MODEL": "claude-opus-4-8"},

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.launch_helpers import ccb, run_ccb, serving
 from tests.cli.test_launch_claude import quiet_env
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer
+from tests.support.cli import add_anthropic_profile
+from tests.support.processes import run_ccb
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.claude
 
@@ -27,21 +29,7 @@ async def test_tool_search_reaches_a_native_upstream_untouched(tmp_path: Path, c
     # 2.1.197 defers tools only when asked to; 2.1.304 and later do it by default.
     extra = {"ENABLE_TOOL_SEARCH": "true"} if claude_version == "2.1.197" else {}
     async with serving(upstream.app) as url:
-        ccb(
-            "profile",
-            "add",
-            "nat",
-            "--preset",
-            "custom",
-            "--protocol",
-            "anthropic",
-            "--base-url",
-            url,
-            "--api-key-env",
-            "NATIVE_KEY",
-            "--model",
-            "native-model",
-        )
+        add_anthropic_profile("nat", url, api_key_env="NATIVE_KEY", model="native-model")
         code, out, err = await run_ccb(
             "launch",
             "nat",

@@ -1,7 +1,12 @@
-"""A scripted fake of a provider's native Anthropic endpoint (`POST /v1/messages`, streaming and not).
+"""The one fake of a provider's native Anthropic endpoint: `POST /v1/messages` (streaming and not) and the model
+list (`GET /v1/models`, `GET /models`).
 
 It writes Anthropic events by hand from an `Answer` (text, then tool calls), independently of ccb's own
-translator, and records every request with its headers.
+translator, and records every request with its headers. Answers come from the script (`push`), else from
+`reply(body)` (by default the same `default` answer each time; `offered_tool_or_ready` answers a tool call when
+the request offers tools, as doctor's smoke test wants). With a `key`, every route wants `Authorization: Bearer
+KEY` and answers 401 otherwise; `mode` reproduces two failures: "unauthorized" (401 everywhere) and "no_models"
+(the model list routes answer 404 while /v1/messages works).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -91,15 +97,37 @@ def _events(answer: Answer, model: str) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
+def offered_tool_or_ready(body: dict[str, Any]) -> Answer:
+    """A call of the first tool the request offers, else the text "ready"."""
+    if body.get("tools"):
+        return Answer(tool_calls=[(body["tools"][0]["name"], {"timezone": "Asia/Tokyo"})])
+    return Answer(text="ready")
+
+
 class FakeAnthropic:
-    def __init__(self, *, key: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        key: str | None = None,
+        mode: str = "ok",
+        models: tuple[str, ...] = ("glm-test",),
+        echo_key: bool = False,
+        reply: Callable[[dict[str, Any]], Answer] | None = None,
+    ) -> None:
         self.key = key
+        self.mode = mode
+        self.models = models
+        self.echo_key = echo_key  # some providers echo the key they were given in the 401: ccb must scrub it
+        self.reply = reply or (lambda _: self.default)
+        self.paths: list[str] = []  # every request's path, in arrival order
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.script: deque[Answer] = deque()
         self.default = Answer(text="Hello from the native endpoint.")
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
-        self.app.router.add_post("/v1/messages", self._messages)
+        self.app.router.add_get("/v1/models", self._models)
+        self.app.router.add_get("/models", self._models)
+        self.app.router.add_post("/v1/messages", self.messages)
         self.app.router.add_route("HEAD", "/", self._root)
 
     def push(self, *answers: Answer) -> None:
@@ -108,15 +136,34 @@ class FakeAnthropic:
     async def _root(self, request: web.Request) -> web.Response:
         return web.Response()
 
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
-        self.headers.append(dict(request.headers))
-        if self.key is not None and request.headers.get("Authorization") != f"Bearer {self.key}":
+    def _refused(self, request: web.Request) -> web.Response | None:
+        given = request.headers.get("Authorization", "")
+        if self.mode != "unauthorized" and (self.key is None or given == f"Bearer {self.key}"):
+            return None
+        message = f"invalid api key {given.removeprefix('Bearer ')}" if self.echo_key else "invalid api key"
+        return web.json_response(
+            {"type": "error", "error": {"type": "authentication_error", "message": message}}, status=401
+        )
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.paths.append(request.path)
+        if (refused := self._refused(request)) is not None:
+            return refused
+        if self.mode == "no_models":
             return web.json_response(
-                {"type": "error", "error": {"type": "authentication_error", "message": "bad key"}}, status=401
+                {"type": "error", "error": {"type": "not_found_error", "message": "no"}}, status=404
             )
+        listed = [{"type": "model", "id": model} for model in self.models]
+        return web.json_response({"data": listed, "has_more": False})
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        self.paths.append(request.path)
+        self.headers.append(dict(request.headers))
+        if (refused := self._refused(request)) is not None:
+            return refused
         body = await request.json()
         self.requests.append(body)
-        answer = self.script.popleft() if self.script else self.default
+        answer = self.script.popleft() if self.script else self.reply(body)
         events = _events(answer, body.get("model", "m"))
         if not body.get("stream"):
             message = dict(events[0][1]["message"])

@@ -5,17 +5,15 @@ shared/reference/engines.md, including the awkward parts: LM Studio's HTTP 200 o
 503 on every route while loading, SGLang's server info carrying its API key in clear text. Every app records
 the requests it received (`REQUESTS`) so a test can prove no side-effect route was called.
 
-Run them with pytest-aiohttp's `aiohttp_server`, or in a background thread with `ServerThread` when a test
-drives the synchronous CLI. `BlackHole` accepts TCP connections and never answers.
+Run them with pytest-aiohttp's `aiohttp_server`, or in a background thread with
+`tests.support.servers.ServerThread` when a test drives the synchronous CLI.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -307,87 +305,3 @@ def not_engine_app() -> web.Application:
     app = _new_app()
     app.router.add_route("*", "/{tail:.*}", page)
     return app
-
-
-@dataclass
-class BlackHole:
-    """A TCP server on 127.0.0.1 that accepts connections and never sends a byte."""
-
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._swallow, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self.port
-
-    async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while await reader.read(65536):  # read until the client gives up and closes
-                pass
-        except ConnectionError:
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.close()
-            await self._server.wait_closed()
-            for _ in range(3):  # let the per-connection handlers observe EOF and finish
-                await asyncio.sleep(0)
-
-
-class ServerThread:
-    """Serves fakes on 127.0.0.1 from a background thread with its own event loop.
-
-    For tests that call the synchronous CLI (which runs `asyncio.run` itself) while the fakes must keep
-    answering. Use as a context manager; `serve(app)` and `black_hole()` return base URLs.
-    """
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-engines", daemon=True)
-        self._runners: list[web.AppRunner] = []
-        self._holes: list[BlackHole] = []
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._call(self._shutdown())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
-
-    def serve(self, app: web.Application) -> str:
-        return self._call(self._start(app))
-
-    def black_hole(self) -> str:
-        hole = BlackHole()
-        self._holes.append(hole)
-        return f"http://127.0.0.1:{self._call(hole.start())}"
-
-    async def _start(self, app: web.Application) -> str:
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
-
-    async def _shutdown(self) -> None:
-        for runner in self._runners:
-            await runner.cleanup()
-        for hole in self._holes:
-            await hole.close()

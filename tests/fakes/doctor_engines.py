@@ -1,52 +1,17 @@
-"""Fakes for `ccb doctor` tests, each reproducing a documented failure (engines.md), plus a server thread.
+"""Fakes for `ccb doctor` tests, each reproducing a documented failure (engines.md).
 
-`ccb doctor` runs its own `asyncio.run` inside CliRunner, so these servers cannot share its loop:
-`ServerThread` runs an aiohttp app on 127.0.0.1 port 0 in a background thread with its own loop.
+`ccb doctor` runs its own `asyncio.run` inside CliRunner, so tests serve these from a thread of their own
+(`tests.support.servers.ServerThread`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
-from typing import Any, Self
-
 from aiohttp import web
 
+from tests.fakes.anthropic_upstream import FakeAnthropic, offered_tool_or_ready
 from tests.fakes.openai_engine import FakeEngine
 
 VLLM_TOOL_ERROR = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
-
-
-class ServerThread:
-    """An aiohttp app served on loopback from a thread of its own; use as a context manager."""
-
-    def __init__(self, app: web.Application, port: int = 0) -> None:
-        self.app = app
-        self.port = port
-        self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-
-    async def _start(self) -> int:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return int(self._runner.addresses[0][1])
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        self.port = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        self.url = f"http://127.0.0.1:{self.port}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
 
 class FakeVllm(FakeEngine):
@@ -101,92 +66,13 @@ class FakeOllama(FakeEngine):
         )
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
-
-
-class FakeAnthropic:
-    """A native Anthropic Messages provider. `mode`: "ok", "unauthorized" (401 everywhere) or "no_models"
-    (the model list routes answer 404 while /v1/messages works). Records every request path."""
-
-    def __init__(self, *, key: str, mode: str = "ok", model: str = "glm-test", echo_key: bool = False) -> None:
-        self.key = key
-        self.mode = mode
-        self.model = model
-        self.echo_key = echo_key
-        self.paths: list[str] = []
-        self.app = web.Application()
-        self.app.router.add_get("/v1/models", self._models)
-        self.app.router.add_get("/models", self._models)
-        self.app.router.add_post("/v1/messages", self._messages)
-
-    def _refused(self, request: web.Request) -> web.Response | None:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.mode != "unauthorized" and given == self.key:
-            return None
-        # Some providers echo the key they were given: doctor must scrub it.
-        message = f"invalid api key {given}" if self.echo_key else "invalid api key"
-        return web.json_response(
-            {"type": "error", "error": {"type": "authentication_error", "message": message}}, status=401
-        )
-
-    async def _models(self, request: web.Request) -> web.Response:
-        self.paths.append(request.path)
-        if (refused := self._refused(request)) is not None:
-            return refused
-        if self.mode == "no_models":
-            return web.json_response(
-                {"type": "error", "error": {"type": "not_found_error", "message": "no"}}, status=404
-            )
-        return web.json_response({"data": [{"type": "model", "id": self.model}], "has_more": False})
-
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
-        self.paths.append(request.path)
-        if (refused := self._refused(request)) is not None:
-            return refused
-        return await anthropic_stream(request)
-
-
-async def anthropic_stream(request: web.Request) -> web.StreamResponse:
-    """A complete Anthropic message stream: a tool_use block when the request offers tools, else text."""
-    body = await request.json()
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await resp.prepare(request)
-    message = {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"], "content": [],
-        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 0},
-    }  # fmt: skip
-    if body.get("tools"):
-        block = {"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"], "input": {}}
-        delta = {"type": "input_json_delta", "partial_json": '{"timezone": "Asia/Tokyo"}'}
-        stop = "tool_use"
-    else:
-        block = {"type": "text", "text": ""}
-        delta = {"type": "text_delta", "text": "ready"}
-        stop = "end_turn"
-    for event in (
-        {"type": "message_start", "message": message},
-        {"type": "content_block_start", "index": 0, "content_block": block},
-        {"type": "content_block_delta", "index": 0, "delta": delta},
-        {"type": "content_block_stop", "index": 0},
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop, "stop_sequence": None},
-            "usage": {"output_tokens": 5},
-        },
-        {"type": "message_stop"},
-    ):
-        await resp.write(_sse(event))
-    await resp.write_eof()
-    return resp
-
-
 class ToolReadyLlama(FakeEngine):
     """A recent llama-server: its template supports tools and it serves Anthropic /v1/messages natively."""
 
     def __init__(self, *, context: int = 131072, model: str = "qwen3-coder") -> None:
         super().__init__("llamacpp", context=context, model=model)
         self.messages_paths: list[str] = []
+        self.native = FakeAnthropic(reply=offered_tool_or_ready)
         self.app.router.add_post("/v1/messages", self._messages)
 
     async def _props(self, request: web.Request) -> web.Response:
@@ -198,7 +84,7 @@ class ToolReadyLlama(FakeEngine):
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         self.messages_paths.append(request.path_qs)
-        return await anthropic_stream(request)
+        return await self.native.messages(request)
 
 
 class FakeSglang(FakeEngine):

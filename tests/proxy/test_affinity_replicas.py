@@ -4,11 +4,10 @@ on the replica that served turn 1 and reuses its cached prefix; without it, the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import random
-import socket
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -20,45 +19,12 @@ from aiohttp import web
 
 from ccb.proxy.config import BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.runner import start_bridge
-from tests.claude_harness import ROOT
+from tests.support.processes import llama_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="module")]
 
 TOKEN = "affinity-token"
 ROUTER_HEADER = "x-session-id"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _start_llama(port: int) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "tests" / "llama_server.py"),
-        str(port),
-        "8192",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def _healthy(proc: asyncio.subprocess.Process, url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(1200):
-            if proc.returncode is not None:
-                err = await proc.stderr.read() if proc.stderr else b""
-                pytest.fail(f"llama.cpp server exited: {err.decode()[-2000:]}")
-            try:
-                async with session.get(url + "/health") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail("llama.cpp server did not become healthy in 120 s")
 
 
 @dataclass
@@ -97,22 +63,8 @@ class Router:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def replicas() -> AsyncIterator[list[str]]:
-    ports = [free_port(), free_port()]
-    procs = [await _start_llama(p) for p in ports]
-    urls = [f"http://127.0.0.1:{p}" for p in ports]
-    try:
-        for proc, url in zip(procs, urls):
-            await _healthy(proc, url)
-        yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    async with contextlib.AsyncExitStack() as stack:  # both start at once
+        yield list(await asyncio.gather(*(stack.enter_async_context(llama_server(8192)) for _ in range(2))))
 
 
 SYSTEM = "You are a terse assistant for a code base. Answer in a few words."

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.claude_harness import Serve, claude_env, run_claude
+from tests.claude_harness import claude_env, run_claude
 from tests.fakes.openai_engine import DIALECTS, Answer, FakeEngine
+from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.claude
 
@@ -36,7 +37,7 @@ async def test_tool_round_trip_writes_a_file(dialect: str, tmp_path: Path, isola
     )
     runner, url = await start_engine(engine)
     try:
-        async with Serve(
+        async with ServeProcess(
             "--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", dialect
         ) as serve:
             env = claude_env(isolated_home, serve.url, "t0k")
@@ -63,7 +64,7 @@ async def test_wrong_token_is_an_authentication_failure(tmp_path: Path, isolated
     engine = FakeEngine("vllm")
     runner, url = await start_engine(engine)
     try:
-        async with Serve("--upstream", url, "--model", "fake-model", "--auth-token", "right") as serve:
+        async with ServeProcess("--upstream", url, "--model", "fake-model", "--auth-token", "right") as serve:
             done = await run_claude(["-p", "hi"], claude_env(isolated_home, serve.url, "wrong"), tmp_path)
     finally:
         await runner.cleanup()
@@ -85,7 +86,7 @@ async def test_ollama_models_get_a_thinking_switch_only_when_they_think(
     engine.push(Answer(text="Hello there."))
     runner, url = await start_engine(engine)
     try:
-        async with Serve(
+        async with ServeProcess(
             "--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", "ollama"
         ) as serve:
             env = claude_env(isolated_home, serve.url, "t0k", MAX_THINKING_TOKENS="4096")

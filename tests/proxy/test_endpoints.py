@@ -14,6 +14,7 @@ import pytest
 from ccb.proxy.config import ModelMap
 from tests.fakes.openai_engine import Answer, Raw
 from tests.proxy.conftest import TOKEN, Rig, RigFactory
+from tests.support import sse
 
 HI: Any = [{"role": "user", "content": "hi"}]
 RID = re.compile(r"^req_[0-9a-f]{24}$")
@@ -118,11 +119,10 @@ async def test_a_failure_mid_stream_names_the_request(rig: Rig) -> None:
             json={"model": "m", "max_tokens": 10, "messages": HI, "stream": True},
         ) as resp,
     ):
-        raw = (await resp.read()).decode()
+        raw = await resp.read()
         rid = resp.headers["request-id"]
-    last = raw.strip().split("\n\n")[-1]
-    assert last.startswith("event: error")
-    assert json.loads(last.split("data: ", 1)[1])["request_id"] == rid
+    name, error = sse.events(raw)[-1]
+    assert name == "error" and error["request_id"] == rid
 
 
 async def test_the_log_line_of_a_request_names_its_id(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:

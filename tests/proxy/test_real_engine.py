@@ -2,69 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.claude_harness import ROOT, Serve, claude_env, run_claude
+from tests.claude_harness import claude_env, run_claude
+from tests.support.processes import ServeProcess, llama_server
 
 # One server for the module: its event loop must live as long as the fixture does.
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="module")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def llama() -> AsyncIterator[str]:
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "tests" / "llama_server.py"),
-        str(port),
-        "8192",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(600):
-                if proc.returncode is not None:
-                    err = await proc.stderr.read() if proc.stderr else b""
-                    pytest.fail(f"llama.cpp server exited: {err.decode()[-2000:]}")
-                try:
-                    async with session.get(url + "/health") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("llama.cpp server did not become healthy in 60 s")
+    async with llama_server(8192) as url:
         yield url + "/v1"
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def test_claude_gets_a_real_answer(llama: str, tmp_path: Path, isolated_home: Path) -> None:
-    async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve:
+    async with ServeProcess(
+        "--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp"
+    ) as serve:
         done = await run_claude(
             ["--bare", "-p", "Say hello in one short sentence."],
             claude_env(isolated_home, serve.url, "tok", model="smollm2"),
@@ -81,7 +43,7 @@ async def test_overflowing_prompt_is_prompt_too_long(llama: str, tmp_path: Path,
     words = ["alpha", "river", "stone", "cloud", "market", "window", "silver", "engine", "garden", "paper"]
     pasted = " ".join(rng.choice(words) for _ in range(9000))  # ≈58 KB, past the 8192-token window
     # No --engine: the bridge identifies llama.cpp and its window by probing it.
-    async with Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok") as serve:
+    async with ServeProcess("--upstream", llama, "--model", "smollm2", "--auth-token", "tok") as serve:
         done = await run_claude(
             ["--bare", "-p", f"Summarise this:\n{pasted}"],
             claude_env(isolated_home, serve.url, "tok", model="smollm2"),
@@ -105,7 +67,7 @@ async def test_prefill_is_continued_and_never_repeated(llama: str) -> None:
         {"role": "assistant", "content": prefill},
     ]
     async with (
-        Serve("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve,
+        ServeProcess("--upstream", llama, "--model", "smollm2", "--auth-token", "tok", "--engine", "llamacpp") as serve,
         anthropic.AsyncAnthropic(base_url=serve.url, api_key="tok", max_retries=0) as client,
     ):
         whole = await client.messages.create(

@@ -9,8 +9,9 @@ import pytest
 from aiohttp import web
 
 from ccb.cli.plan import EXCLUDE_DYNAMIC
-from tests.claude_harness import Serve, claude_env, run_claude
+from tests.claude_harness import claude_env, run_claude
 from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.claude
 
@@ -32,7 +33,7 @@ async def test_session_id_reaches_the_engine_through_workers(tmp_path: Path, iso
     )
     runner, url = await start_engine(engine)
     try:
-        async with Serve(
+        async with ServeProcess(
             "--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", "vllm", "--workers", "2"
         ) as serve:
             done = await run_claude(
@@ -55,7 +56,7 @@ async def _system_prompt(folder: Path, home: Path, *flags: str) -> str:
     engine.push(Answer(text="Hello."))
     runner, url = await start_engine(engine)
     try:
-        async with Serve(
+        async with ServeProcess(
             "--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", "vllm"
         ) as serve:
             done = await run_claude(["-p", "hello", *flags], claude_env(home, serve.url, "t0k"), folder)

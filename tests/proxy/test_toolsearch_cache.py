@@ -9,9 +9,7 @@ request after the search must cover at least 90% of that request. docs/tool-sear
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from ccb.proxy.runner import start_bridge
 from tests.claude_harness import ROOT, claude_env, run_claude
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer
-from tests.proxy.test_real_engine import free_port
+from tests.support.processes import llama_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.claude, pytest.mark.asyncio(loop_scope="module")]
 
@@ -37,40 +35,8 @@ SLOW = 3600  # seconds: a 12k-token prefill on two busy cores can take many minu
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def llama_tools() -> AsyncIterator[str]:
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "tests" / "llama_server.py"),
-        str(port),
-        str(N_CTX),
-        str(TEMPLATE),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(1200):
-                if proc.returncode is not None:
-                    err = await proc.stderr.read() if proc.stderr else b""
-                    pytest.fail(f"llama.cpp server exited: {err.decode()[-2000:]}")
-                try:
-                    async with session.get(url + "/health") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("llama.cpp server did not become healthy in 120 s")
+    async with llama_server(N_CTX, TEMPLATE) as url:
         yield url + "/v1"
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def record(home: Path, work: Path, version: str) -> list[dict[str, Any]]:

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.claude_harness import Serve, claude_env, run_claude
+from tests.claude_harness import claude_env, run_claude
 from tests.fakes.openai_engine import Answer, FakeEngine
 from tests.proxy.conftest import RigFactory
 from tests.proxy.test_claude_code import start_engine
 from tests.proxy.test_toolsearch import BASH, CRON, PLACEHOLDER, SEARCH
+from tests.support.processes import ServeProcess
 
 
 def definitions(text: str) -> dict[str, dict[str, Any]]:
@@ -86,7 +87,7 @@ async def test_claude_code_finds_a_deferred_tool_and_runs_it(
     # 2.1.197 defers tools only when asked to; 2.1.304 and later do it by default on any base URL.
     extra = {"ENABLE_TOOL_SEARCH": "true"} if claude_version == "2.1.197" else {}
     try:
-        async with Serve(
+        async with ServeProcess(
             "--upstream", url, "--model", "fake-model", "--auth-token", "t0k", "--engine", "vllm"
         ) as serve:
             env = claude_env(isolated_home, serve.url, "t0k", **extra)

@@ -13,10 +13,10 @@ import pytest
 
 from ccb.proxy.translate import websearch as ws
 from ccb.proxy.translate.response import accumulate
-from ccb.proxy.translate.sse import SSEDecoder
 from tests.fakes.openai_engine import Answer, Raw
 from tests.fakes.search_backends import BRAVE_KEY, TAVILY_KEY, SearchBackends
 from tests.proxy.conftest import TOKEN, Rig, RigFactory
+from tests.support import sse
 
 SERVER_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 8}
 PROMPT = "Perform a web search for the query: ccb web search"
@@ -60,12 +60,6 @@ async def raw_stream(rig: Rig, body: dict[str, Any]) -> tuple[int, bytes]:
         session.post(rig.bridge.url + "/v1/messages", json=body, headers={"Authorization": f"Bearer {TOKEN}"}) as resp,
     ):
         return resp.status, await resp.read()
-
-
-def events_of(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
-    decoder = SSEDecoder()
-    payloads = [json.loads(p) for p in decoder.feed(raw) + decoder.flush()]
-    return [(p["type"], p) for p in payloads]
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -118,7 +112,7 @@ async def test_streamed_events_are_in_anthropic_order(rig_factory: RigFactory, s
         },
     )
     assert status == 200
-    events = events_of(raw)
+    events = sse.events(raw)
     message = accumulate(events)  # the order-checking reducer accepts it
     assert [b["type"] for b in message["content"]] == ["text", "server_tool_use", "web_search_tool_result", "text"]
     starts = [e for name, e in events if name == "content_block_start"]
@@ -332,7 +326,7 @@ async def test_engine_error_before_and_after_the_stream_started(
             "messages": [{"role": "user", "content": PROMPT}],
         },
     )
-    events = events_of(raw)
+    events = sse.events(raw)
     assert status == 200 and events[-1][0] == "error"
     assert [e["content_block"]["type"] for n, e in events if n == "content_block_start"] == [
         "server_tool_use",
@@ -439,8 +433,8 @@ async def test_ccb_serve_takes_the_backend_from_ccb_web_search(search: SearchBac
 
     from aiohttp import web as aioweb
 
-    from tests.claude_harness import Serve
     from tests.fakes.openai_engine import FakeEngine
+    from tests.support.processes import ServeProcess
 
     engine = FakeEngine("vllm")
     engine.push(*searching())
@@ -450,7 +444,7 @@ async def test_ccb_serve_takes_the_backend_from_ccb_web_search(search: SearchBac
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
     env = {**os.environ, "CCB_WEB_SEARCH": search.url, "CCB_HOME": str(tmp_path)}
     try:
-        async with Serve(
+        async with ServeProcess(
             "--upstream", url, "--model", "m", "--auth-token", TOKEN, "--engine", "vllm", env=env
         ) as serve:
             client = anthropic.AsyncAnthropic(base_url=serve.url, api_key=TOKEN, max_retries=0)

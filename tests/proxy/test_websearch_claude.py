@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.claude_harness import Serve, claude_env, run_claude
+from tests.claude_harness import claude_env, run_claude
 from tests.fakes.openai_engine import Answer, FakeEngine, render_completion, render_stream
 from tests.fakes.search_backends import BRAVE_KEY, TAVILY_KEY, SearchBackends
+from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.claude
 
@@ -108,7 +109,7 @@ async def _search_through_serve(
         import os
 
         serve_env = {**os.environ, **(env_extra or {})}
-        async with Serve(
+        async with ServeProcess(
             "--upstream",
             url + "/v1",
             "--model",
@@ -185,7 +186,9 @@ async def test_claude_code_search_without_a_backend_is_told_how_to_configure(
 
 async def test_claude_code_searches_through_ccb_launch(tmp_path: Path) -> None:
     from tests.claude_harness import claude_path
-    from tests.cli.launch_helpers import ccb, child_env, run_ccb, serving
+    from tests.support.cli import ccb
+    from tests.support.processes import child_env, run_ccb
+    from tests.support.servers import serving
 
     backends = SearchBackends()
     base = await backends.start()

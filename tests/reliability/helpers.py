@@ -1,27 +1,22 @@
-"""Helpers for the reliability suite: request bodies, SSE re-parsing, raw HTTP, a bridge in a thread and
-`ccb serve` as a child process. Does network and process I/O (loopback only)."""
+"""Helpers for the reliability suite: request bodies, stream errors, raw HTTP and a bridge in a thread (servers,
+processes and SSE re-parsing come from tests.support). Does network I/O (loopback only)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 import socket
-import sys
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-import psutil
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 
 from ccb.proxy.config import BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.runner import RunningBridge, start_bridge
-from ccb.proxy.translate.response import accumulate
 from tests.fakes.faulty_engine import FaultyEngine
+from tests.support import sse
+from tests.support.servers import LoopThread
 
 TOKEN = "reliability-token-42"
 AUTH = {"x-api-key": TOKEN}
@@ -36,27 +31,9 @@ def ask(text: str = "hi", *, stream: bool = True, max_tokens: int = 50) -> dict[
     }
 
 
-def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
-    """Anthropic SSE bytes → (event name, data) pairs; asserts every event has both lines."""
-    events = []
-    for block in raw.decode("utf-8").split("\n\n"):
-        if not block.strip():
-            continue
-        fields = dict(line.split(": ", 1) for line in block.split("\n"))
-        assert set(fields) == {"event", "data"}, block
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
-
-
-def stream_text(raw: bytes) -> str:
-    """The text of a complete, well-formed stream (re-parsed with the event-order-checking reducer)."""
-    message = accumulate(parse_sse(raw))
-    return "".join(block["text"] for block in message["content"] if block["type"] == "text")
-
-
 def error_of(raw: bytes) -> dict[str, Any]:
     """The `event: error` that ends a stream which failed after its first byte."""
-    events = parse_sse(raw)
+    events = sse.events(raw)
     assert events[0][0] == "message_start", events[:1]
     assert [name for name, _ in events].count("error") == 1 and events[-1][0] == "error", events[-3:]
     assert "message_stop" not in [name for name, _ in events]
@@ -87,65 +64,23 @@ def unchunk(raw: bytes) -> bytes:
     return out
 
 
-class ServeProcess:
-    """`python -m ccb.cli [--debug] serve ...` on a free port; its output goes to files, never to a pipe
-    that could fill up and block it."""
-
-    def __init__(self, workdir: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.args = [*args, "--port", "0"]  # `args` holds "serve" and its options
-        self.env = env
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.out_path, self.err_path = workdir / "serve.out", workdir / "serve.err"
-        self.proc: asyncio.subprocess.Process | None = None
-        self.url = ""
-
-    async def __aenter__(self) -> Self:
-        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ccb.cli", *self.args, stdout=out, stderr=err, env=self.env
-            )
-        async with asyncio.timeout(30):
-            while not (match := re.search(r"ANTHROPIC_BASE_URL=(\S+)", self.out_path.read_text())):
-                assert self.proc.returncode is None, self.err_path.read_text()
-                await asyncio.sleep(0.05)
-        self.url = match.group(1)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.terminate()
-        async with asyncio.timeout(30):
-            await self.proc.wait()
-        # aiohttp logs a handler that crashed as "Error handling request", with a traceback.
-        errors = self.err_path.read_text()
-        assert "Traceback" not in errors and "Error handling request" not in errors, errors[-3000:]
-
-    def rss(self) -> int:
-        assert self.proc is not None
-        return int(psutil.Process(self.proc.pid).memory_info().rss)
-
-
-class ThreadBridge:
+class ThreadBridge(LoopThread):
     """A fake engine and a bridge on their own event loop in a thread, for synchronous property tests."""
 
     def __init__(self, **overrides: Any) -> None:
+        super().__init__(name="bridge", timeout=30)
         self.overrides = overrides
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="bridge", daemon=True)
         self.engine: FaultyEngine | None = None
         self.bridge: RunningBridge | None = None
 
-    def __enter__(self) -> Self:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
-        return self
+    def started(self) -> None:
+        self.call(self._start())
 
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-        self.loop.close()
+    async def stopping(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop()
+        if self.engine is not None:
+            await self.engine.stop()
 
     async def _start(self) -> None:
         self.engine = await FaultyEngine().start()
@@ -159,11 +94,6 @@ class ThreadBridge:
             **self.overrides,
         )
         self.bridge = await start_bridge(config)
-
-    async def _stop(self) -> None:
-        assert self.bridge is not None and self.engine is not None
-        await self.bridge.stop()
-        await self.engine.stop()
 
     @property
     def port(self) -> int:

@@ -21,7 +21,9 @@ from ccb.proxy.config import BridgeConfig
 from tests.fakes.faulty_engine import Echo, FaultyEngine, Reply, Silent, Stream, Trickle, sse, unaccepting_port
 from tests.fakes.openai_engine import Answer, render_stream
 from tests.reliability.conftest import RigFactory
-from tests.reliability.helpers import AUTH, TOKEN, Answered, ServeProcess, ask, error_of, stream_text
+from tests.reliability.helpers import AUTH, TOKEN, Answered, ask, error_of
+from tests.support.processes import ServeProcess
+from tests.support.sse import text as stream_text
 
 LONG = 30.0  # a limit that must not be the one firing; every request below also has a 20 s hang guard
 PARTIAL = sse(render_stream(Answer(text="a partial answer that never ends"), "vllm"))[:4]
@@ -313,8 +315,6 @@ async def test_ccb_serve_time_limits_end_to_end(tmp_path: Path) -> None:
         with unaccepting_port() as dead:
             async with (
                 ServeProcess(
-                    tmp_path / "live",
-                    "serve",
                     "--upstream",
                     engine.url,
                     *common,
@@ -322,15 +322,15 @@ async def test_ccb_serve_time_limits_end_to_end(tmp_path: Path) -> None:
                     "0.3",
                     "--idle-timeout",
                     "0.4",
+                    workdir=tmp_path / "live",
                 ) as live,
                 ServeProcess(
-                    tmp_path / "dead",
-                    "serve",
                     "--upstream",
                     f"http://127.0.0.1:{dead}/v1",
                     *common,
                     "--connect-timeout",
                     "0.3",
+                    workdir=tmp_path / "dead",
                 ) as unreachable,
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session,
             ):

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from ccb.proxy.translate.response import accumulate
 from tests.fakes.faulty_engine import Stream
-from tests.reliability.helpers import FUZZ, TOKEN, ThreadBridge, ask, exchange, json_values, maybe, parse_sse, unchunk
+from tests.reliability.helpers import FUZZ, TOKEN, ThreadBridge, ask, exchange, json_values, maybe, unchunk
+from tests.support.sse import events as parse_sse
 
 AUTH = [("x-api-key", TOKEN), ("Content-Type", "application/json")]
 

@@ -18,7 +18,9 @@ import pytest
 
 from tests.fakes.faulty_engine import Echo, FaultyEngine, Reply, Stream, sse
 from tests.fakes.openai_engine import Answer, render_stream
-from tests.reliability.helpers import AUTH, TOKEN, ServeProcess, ask, error_of, stream_text
+from tests.reliability.helpers import AUTH, TOKEN, ask, error_of
+from tests.support.processes import ServeProcess
+from tests.support.sse import text as stream_text
 
 MiB = 2**20
 
@@ -26,8 +28,6 @@ MiB = 2**20
 @contextlib.asynccontextmanager
 async def bridge_process(tmp_path: Path, engine: FaultyEngine) -> AsyncIterator[ServeProcess]:
     async with ServeProcess(
-        tmp_path,
-        "serve",
         "--upstream",
         engine.url,
         "--model",
@@ -38,6 +38,7 @@ async def bridge_process(tmp_path: Path, engine: FaultyEngine) -> AsyncIterator[
         "32768",
         "--auth-token",
         TOKEN,
+        workdir=tmp_path,
     ) as serve:
         yield serve
 

@@ -26,7 +26,8 @@ from ccb.cli.app import app
 from tests.fakes.faulty_engine import Behaviour, FaultyEngine, Reply, Stream, sse
 from tests.fakes.openai_engine import Answer, render_stream
 from tests.reliability.conftest import RigFactory
-from tests.reliability.helpers import ServeProcess, ask
+from tests.reliability.helpers import ask
+from tests.support.processes import ServeProcess
 
 KEY = "sk-PLANTED-0123456789abcdef"
 ENV_KEY = "sk-PLANTED-ENV-fedcba9876543210"
@@ -201,7 +202,7 @@ def _token(serve: ServeProcess) -> str:
 async def test_ccb_serve_with_debug_never_shows_the_key(tmp_path: Path, how: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("CCB_UPSTREAM_KEY", "CCB_AUTH_TOKEN")}
     async with FaultyEngine() as engine:
-        args = ["--debug", "serve", "--log-bodies"]
+        args = ["--log-bodies"]
         if how == "flag":
             args += ["--upstream", engine.url, "--model", "fake-model", "--upstream-key", KEY]
         elif how == "env":  # no --engine: the start-up probe sends the key too
@@ -228,7 +229,7 @@ async def test_ccb_serve_with_debug_never_shows_the_key(tmp_path: Path, how: str
             )
             assert added.exit_code == 0, added.output
             args += ["--profile", "planted"]
-        async with ServeProcess(tmp_path, *args, env=env) as serve:
+        async with ServeProcess(*args, env=env, workdir=tmp_path, debug=True) as serve:
             answers = await _drive(serve, engine, _token(serve))
         assert engine.headers and all(h.get("authorization") == f"Bearer {KEY}" for h in engine.headers)
     log = paths.log_dir() / "bridge.log"

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from ccb.cli import app as app_module
 from ccb.cli import claude_settings as cs
 from ccb.cli.app import app
-from tests.cli.launch_helpers import ccb, serving_in_thread
+from tests.support.cli import ccb
+from tests.support.servers import serving_in_thread
 
 KEY = "sk-hygiene-0123456789"
 

@@ -26,8 +26,9 @@ from typer.testing import CliRunner
 
 from ccb.cli import bridge_daemon, paths
 from ccb.cli.app import app
-from tests.cli.launch_helpers import ccb, serving_in_thread
 from tests.fakes.openai_engine import FakeEngine
+from tests.support.cli import ccb
+from tests.support.servers import serving_in_thread
 
 NOBODY = 65534
 pytestmark = pytest.mark.skipif(

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from ccb.cli.app import app
 from ccb.proxy.config import BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.runner import start_bridge
-from tests.cli.launch_helpers import serving
+from tests.support.servers import serving
 
 KEY = "sk-redirect-secret-ABCDEF987654"
 TOKEN = "redirect-test-token"

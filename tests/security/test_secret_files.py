@@ -20,7 +20,7 @@ from ccb.cli.errors import CcbError
 from ccb.cli.logfile import setup_bridge_log
 from ccb.cli.supervisor import _write_settings_file, launch_settings_dir
 from ccb.proxy import logsetup
-from tests.cli.launch_helpers import ccb
+from tests.support.cli import ccb
 
 KEY = "sk-secret-files-0123456789"
 
