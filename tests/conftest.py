@@ -27,10 +27,10 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests marked `claude` run once per Claude Code version under test (tests/claude_harness.py)."""
+    """Tests marked `claude` run once per Claude Code version under test (tests/support/claude.py)."""
     if metafunc.definition.get_closest_marker("claude") is None:
         return
-    from tests.claude_harness import claude_versions
+    from tests.support.claude import claude_versions
 
     if "claude_version" not in metafunc.fixturenames:
         metafunc.fixturenames.append("claude_version")

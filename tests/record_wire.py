@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.claude_harness import CLAUDE_VERSIONS, ROOT, claude_binary
+from tests.support.claude import CLAUDE_VERSIONS, ROOT, claude_binary
 
 FIXTURES = ROOT / "tests" / "fixtures" / "wire"
 TOKEN = "wire-recording-token"
@@ -229,7 +229,7 @@ def _env(home: Path, url: str, **extra: str) -> dict[str, str]:
 
 async def _interactive(binary: Path, env: dict[str, str], cwd: Path) -> None:
     """One prompt in a real terminal (tmux): interactive requests carry `safeguards` and more tools."""
-    from tests.tmux_harness import Terminal
+    from tests.support.tmux import Terminal
 
     home = Path(env["HOME"])
     # A folder already trusted and onboarding done, so no first-run dialog stands in the way.

@@ -10,8 +10,8 @@ import pytest
 from ccb.cli.claude_bin import NEWEST_TESTED, OLDEST_TESTED
 from ccb.cli.claude_versions import ISSUES, issues_for, parse_version, range_position
 from ccb.cli.doctor.claude import issue_checks, version_check
-from tests.cli.doctor_helpers import by_id, clean_env, doctor_json, onboard, user_settings
 from tests.fakes import fake_claude
+from tests.support.doctor import by_id, clean_env, doctor_json, onboard, user_settings
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import pytest
 
 from ccb.cli import embedded
 from ccb.cli.errors import CcbError
-from tests.llama_server import model_path
 from tests.support.cli import ccb
+from tests.support.llama_server import model_path
 
 GIB = 1 << 30
 

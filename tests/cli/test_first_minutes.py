@@ -37,7 +37,7 @@ def test_debug_is_accepted_after_the_command(tmp_path: Path) -> None:  # m13
 
 
 def test_plain_ccb_after_a_finished_wizard_exits_0_without_the_help(tmp_path: Path) -> None:  # m10
-    from tests.cli.pty_session import ENTER, KEY_DOWN, KEY_UP, Session, fresh_env
+    from tests.support.pty_session import ENTER, KEY_DOWN, KEY_UP, Session, fresh_env
 
     home = tmp_path / "home"
     home.mkdir()
@@ -216,7 +216,7 @@ def test_profile_list_shortens_long_model_ids_instead_of_splitting_them(tmp_path
 
 
 def test_no_color_means_no_escape_sequences_in_usage_errors(tmp_path: Path) -> None:  # p14
-    from tests.cli.pty_session import Session, fresh_env
+    from tests.support.pty_session import Session, fresh_env
 
     for extra, escaped in (({"NO_COLOR": "1"}, False), ({}, True)):
         session = Session(["lanuch"], fresh_env(tmp_path, [tmp_path], **extra), tmp_path)

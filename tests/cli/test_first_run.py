@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ccb.cli.claude_bin import NEWEST_TESTED
-from tests.cli.pty_session import ENTER, Session, fresh_env
+from tests.support.pty_session import ENTER, Session, fresh_env
 
 FAKE_NPM = r"""
 import json, os, sys
@@ -193,8 +193,8 @@ def test_ctrl_c_at_the_offer_installs_nothing_and_exits_130(newcomer: dict[str, 
 def test_a_new_user_with_nothing_gets_the_builtin_engine_and_claude_code_answers(tmp_path: Path) -> None:
     """Fresh HOME, no engine, no key, no claude: `ccb launch` → wizard → built-in engine on the SmolLM2 file →
     install offer (npm here links the real Claude Code) → Claude Code's answer from the model."""
-    from tests.claude_harness import claude_path
-    from tests.llama_server import model_path
+    from tests.support.claude import claude_path
+    from tests.support.llama_server import model_path
 
     home, bin_dir = tmp_path / "home", tmp_path / "bin"
     home.mkdir()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_launch_claude import quiet_env
 from tests.fakes.openai_engine import Answer
 from tests.fakes.strict_vendor import StrictVendor
+from tests.support.claude import launch_env
 from tests.support.cli import add_anthropic_profile
 from tests.support.processes import run_ccb
 from tests.support.servers import serving
@@ -32,7 +32,7 @@ async def launch(tmp_path: Path, preset: str) -> tuple[StrictVendor, int, str, s
             "say hello",
             "--max-turns",
             "2",
-            env=quiet_env(VENDOR_KEY=KEY),
+            env=launch_env(VENDOR_KEY=KEY),
             cwd=tmp_path,
             timeout=180,
         )

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_launch_claude import quiet_env
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer
+from tests.support.claude import launch_env
 from tests.support.cli import add_anthropic_profile
 from tests.support.processes import run_ccb
 from tests.support.servers import serving
@@ -39,7 +39,7 @@ async def test_tool_search_reaches_a_native_upstream_untouched(tmp_path: Path, c
             "--dangerously-skip-permissions",
             "--max-turns",
             "5",
-            env=quiet_env(NATIVE_KEY=KEY, **extra),
+            env=launch_env(NATIVE_KEY=KEY, **extra),
             cwd=tmp_path,
             timeout=180,
         )

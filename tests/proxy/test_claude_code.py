@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.claude_harness import claude_env, run_claude
 from tests.fakes.openai_engine import DIALECTS, Answer, FakeEngine
+from tests.support.claude import claude_env, run_claude
 from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.claude

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.claude_harness import claude_env, run_claude
+from tests.support.claude import claude_env, run_claude
 from tests.support.processes import ServeProcess, llama_server
 
 # One server for the module: its event loop must live as long as the fixture does.

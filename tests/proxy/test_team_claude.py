@@ -9,8 +9,8 @@ import pytest
 from aiohttp import web
 
 from ccb.cli.plan import EXCLUDE_DYNAMIC
-from tests.claude_harness import claude_env, run_claude
 from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.support.claude import claude_env, run_claude
 from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.claude

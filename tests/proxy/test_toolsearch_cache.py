@@ -21,9 +21,9 @@ from aiohttp import web
 
 from ccb.proxy.config import BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.runner import start_bridge
-from tests.claude_harness import ROOT, claude_env, run_claude
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer
+from tests.support.claude import ROOT, claude_env, run_claude
 from tests.support.processes import llama_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.claude, pytest.mark.asyncio(loop_scope="module")]

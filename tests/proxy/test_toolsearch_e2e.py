@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.claude_harness import claude_env, run_claude
 from tests.fakes.openai_engine import Answer, FakeEngine
 from tests.proxy.conftest import RigFactory
 from tests.proxy.test_claude_code import start_engine
-from tests.proxy.test_toolsearch import BASH, CRON, PLACEHOLDER, SEARCH
+from tests.proxy.translate.test_toolsearch import BASH, CRON, PLACEHOLDER, SEARCH
+from tests.support.claude import claude_env, run_claude
 from tests.support.processes import ServeProcess
 
 

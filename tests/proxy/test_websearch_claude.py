@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.claude_harness import claude_env, run_claude
 from tests.fakes.openai_engine import Answer, FakeEngine, render_completion, render_stream
 from tests.fakes.search_backends import BRAVE_KEY, TAVILY_KEY, SearchBackends
+from tests.support.claude import claude_env, run_claude
 from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.claude
@@ -185,24 +185,15 @@ async def test_claude_code_search_without_a_backend_is_told_how_to_configure(
 
 
 async def test_claude_code_searches_through_ccb_launch(tmp_path: Path) -> None:
-    from tests.claude_harness import claude_path
+    from tests.support.claude import launch_env
     from tests.support.cli import ccb
-    from tests.support.processes import child_env, run_ccb
+    from tests.support.processes import run_ccb
     from tests.support.servers import serving
 
     backends = SearchBackends()
     base = await backends.start()
     engine = SearchingEngine(use_tool_search=True)
-    env = child_env(
-        claude_path().parent,
-        IS_SANDBOX="1",
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-        DISABLE_AUTOUPDATER="1",
-        CLAUDE_CODE_MAX_RETRIES="0",
-        MY_TAVILY=TAVILY_KEY,
-    )
-    for key in [k for k in env if k.startswith("ANTHROPIC_") or k == "CCB_WEB_SEARCH"]:
-        env.pop(key)
+    env = launch_env(MY_TAVILY=TAVILY_KEY)
     try:
         async with serving(engine.app) as url:
             ccb(

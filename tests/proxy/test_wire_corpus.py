@@ -14,8 +14,8 @@ import pytest
 
 from ccb.proxy.config import DIALECTS
 from ccb.proxy.translate.request import estimate_tokens, translate, validate
-from tests.claude_harness import CLAUDE_VERSIONS
 from tests.record_wire import FIXTURES, SCENARIOS
+from tests.support.claude import CLAUDE_VERSIONS
 
 pytestmark = pytest.mark.wire
 

@@ -102,7 +102,9 @@ class ThreadBridge(LoopThread):
 
 
 @dataclass
-class Raw:
+class Exchanged:
+    """What `exchange` read back: the status, the head's bytes and the body's, exactly as sent."""
+
     status: int
     head: bytes
     body: bytes
@@ -115,7 +117,7 @@ class Raw:
 
 def exchange(
     port: int, method: str, target: str, headers: list[tuple[str, str]], body: bytes = b"", *, with_length: bool = True
-) -> Raw:
+) -> Exchanged:
     """One request on a fresh connection, exactly as given (plus Host, Connection: close, Content-Length)."""
     lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in headers]
@@ -129,7 +131,7 @@ def exchange(
             data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1."), data[:200]  # aiohttp answers requests it cannot parse as HTTP/1.0
-    return Raw(int(head.split(b" ", 2)[1]), head, rest)
+    return Exchanged(int(head.split(b" ", 2)[1]), head, rest)
 
 
 json_values = st.recursive(
@@ -150,7 +152,7 @@ FUZZ = settings(
 )
 
 
-def assert_not_a_server_error(answer: Raw) -> None:
+def assert_not_a_server_error(answer: Exchanged) -> None:
     event(f"status {answer.status}")  # shown by --hypothesis-show-statistics
     assert answer.status < 500, (answer.status, answer.body[:500])
     if answer.status >= 400 and b"application/json" in answer.head and answer.body:  # HEAD: no body

@@ -326,8 +326,9 @@ def test_ccb_serve_raises_its_open_files_limit_to_the_hard_limit(tmp_path: Path,
 @needs_headroom
 def test_the_background_bridge_raises_its_open_files_limit_to_the_hard_limit(isolated_home: Path) -> None:
     from ccb.cli import bridge_daemon
-    from tests.cli.launch_helpers import ccb, serving_in_thread
     from tests.fakes.openai_engine import FakeEngine
+    from tests.support.cli import ccb
+    from tests.support.servers import serving_in_thread
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     engine = FakeEngine("vllm", context=131072)

@@ -31,9 +31,10 @@ from typer.testing import CliRunner
 
 from ccb.cli import bridge_daemon, login_service, paths
 from ccb.cli.app import app
-from tests.cli.launch_helpers import ccb, serving_in_thread
 from tests.fakes.openai_engine import FakeEngine
 from tests.security.test_other_users import seen, squat
+from tests.support.cli import ccb
+from tests.support.servers import serving_in_thread
 
 __all__ = ["squat"]  # the fixture: another local user listening on a port
 

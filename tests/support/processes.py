@@ -5,7 +5,7 @@
 - `ServeProcess(*options)`: `ccb [--debug] serve --port 0 OPTIONS` for the block, its output in files (never a
   pipe that could fill up and block it); `.url` is the bridge's base URL. Leaving the block stops it with SIGTERM
   and fails the test if it logged a traceback.
-- `llama_server(n_ctx)`: a genuine llama.cpp server (tests/llama_server.py) for the block, once it is healthy;
+- `llama_server(n_ctx)`: a genuine llama.cpp server (tests/support/llama_server.py) for the block, once it is healthy;
   yields its root URL.
 """
 
@@ -28,7 +28,7 @@ import aiohttp
 import psutil
 import pytest
 
-LLAMA_SERVER = Path(__file__).resolve().parent.parent / "llama_server.py"
+LLAMA_SERVER = Path(__file__).resolve().parent / "llama_server.py"
 
 
 def child_env(bin_dir: Path | None, **extra: str) -> dict[str, str]:
@@ -122,7 +122,7 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def llama_server(n_ctx: int = 8192, template: Path | None = None, timeout: float = 120) -> AsyncIterator[str]:
-    """tests/llama_server.py on a free port with an `n_ctx` window (and a chat template file), for the block;
+    """tests/support/llama_server.py on a free port with an `n_ctx` window (and a chat template file), for the block;
     yields its root URL once /health answers 200. A server that exits or stays unhealthy fails the test."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(

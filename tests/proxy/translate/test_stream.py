@@ -19,7 +19,7 @@ from ccb.proxy.translate.response import EventOrderError, accumulate
 from ccb.proxy.translate.sse import DONE, SSEDecoder
 from ccb.proxy.translate.stream import Event, StreamTranslator, UpstreamError
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "sse"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "sse"
 CASES = sorted(FIXTURES.glob("*/*.txt"))
 SYNTH = re.compile(r"toolu_[0-9a-f]{24}")
 # Per-case translator options (what the request would have carried).

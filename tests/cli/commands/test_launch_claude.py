@@ -9,28 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.claude_harness import claude_path
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.support.claude import launch_env
 from tests.support.cli import add_anthropic_profile, ccb
-from tests.support.processes import child_env, run_ccb
+from tests.support.processes import run_ccb
 from tests.support.servers import serving
 
 pytestmark = pytest.mark.claude
-
-
-def quiet_env(**extra: str) -> dict[str, str]:
-    env = child_env(
-        claude_path().parent,
-        IS_SANDBOX="1",
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-        DISABLE_AUTOUPDATER="1",
-        CLAUDE_CODE_MAX_RETRIES="0",
-        **extra,
-    )
-    for key in [k for k in env if k.startswith("ANTHROPIC_")]:
-        env.pop(key)
-    return env
 
 
 ARGS = ["--", "-p", "create the file", "--dangerously-skip-permissions", "--max-turns", "4"]
@@ -45,7 +31,7 @@ async def test_launch_through_the_bridge(tmp_path: Path) -> None:
     )
     async with serving(engine.app) as url:
         ccb("profile", "add", "sg", "--preset", "sglang", "--base-url", url + "/v1", "--model", "qwen3")
-        code, out, err = await run_ccb("launch", "sg", *ARGS, env=quiet_env(), cwd=tmp_path, timeout=180)
+        code, out, err = await run_ccb("launch", "sg", *ARGS, env=launch_env(), cwd=tmp_path, timeout=180)
     assert code == 0, err
     assert out.strip() == "Done."
     assert target.read_text() == "bridge\n"
@@ -63,7 +49,7 @@ async def test_launch_direct_to_a_native_anthropic_upstream(tmp_path: Path) -> N
     async with serving(upstream.app) as url:
         add_anthropic_profile("nat", url, api_key_env="NATIVE_KEY", model="kimi-k2.7-code")
         code, out, err = await run_ccb(
-            "launch", "nat", *ARGS, env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"), cwd=tmp_path, timeout=180
+            "launch", "nat", *ARGS, env=launch_env(NATIVE_KEY="sk-native-abcdef123456"), cwd=tmp_path, timeout=180
         )
     assert code == 0, err
     assert out.strip() == "Done directly."
@@ -92,7 +78,7 @@ async def test_launch_gives_claude_the_engines_window_and_an_output_limit_that_f
             "json",
             "--max-turns",
             "6",
-            env=quiet_env(NATIVE_KEY="sk-native-abcdef123456"),
+            env=launch_env(NATIVE_KEY="sk-native-abcdef123456"),
             cwd=tmp_path,
             timeout=180,
         )
@@ -143,7 +129,7 @@ async def test_a_profiles_subagent_model_runs_explore_agents(tmp_path: Path) -> 
             "--dangerously-skip-permissions",
             "--max-turns",
             "6",
-            env=quiet_env(),
+            env=launch_env(),
             cwd=tmp_path,
             timeout=240,
         )

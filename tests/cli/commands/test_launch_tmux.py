@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.claude_harness import claude_path
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.support.claude import claude_path
 from tests.support.cli import add_anthropic_profile, ccb
 from tests.support.processes import run_ccb
 from tests.support.servers import serving
-from tests.tmux_harness import Terminal
+from tests.support.tmux import Terminal
 
 pytestmark = pytest.mark.claude
 KEY = "sk-native-abcdef123456"

@@ -1,7 +1,7 @@
 """`ccb doctor` end to end through the Typer app: Claude Code install, settings, env, auth, base URLs, bridge.
 
 Each test reproduces one documented failure in a temporary HOME (see tests/conftest.py) with a fake `claude`
-first on PATH. Checks that need a backend live in test_doctor_backends.py.
+first on PATH. Checks that need a backend live in tests/cli/doctor/test_backend.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from ccb.cli import paths
-from tests.cli.doctor_helpers import (
+from tests.fakes.doctor_engines import plain_http_app
+from tests.support.doctor import (
     SECRET,
     add,
     by_id,
@@ -26,7 +27,6 @@ from tests.cli.doctor_helpers import (
     statuses,
     user_settings,
 )
-from tests.fakes.doctor_engines import plain_http_app
 from tests.support.servers import ServerThread
 
 CHECK_KEYS = {"id", "area", "status", "finding", "fix"}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.doctor_helpers import add, by_id, clean_env, doctor_json, install_fake_claude, onboard
 from tests.fakes.search_backends import BRAVE_KEY, SearchBackends
+from tests.support.doctor import add, by_id, clean_env, doctor_json, install_fake_claude, onboard
 from tests.support.servers import ServerThread
 
 

@@ -17,7 +17,10 @@ from ccb.cli.doctor.engine import context_check, tools_check
 from ccb.cli.engines.status import EngineStatus, ModelInfo
 from ccb.cli.profile_store import profile_from_preset
 from ccb.cli.window import prompt_size
-from tests.cli.doctor_helpers import (
+from tests.fakes.anthropic_upstream import FakeAnthropic, offered_tool_or_ready
+from tests.fakes.doctor_engines import FakeOllama, FakeSglang, FakeVllm, ToolReadyLlama
+from tests.fakes.openai_engine import Answer, FakeEngine
+from tests.support.doctor import (
     SECRET,
     add,
     by_id,
@@ -28,9 +31,6 @@ from tests.cli.doctor_helpers import (
     onboard,
     statuses,
 )
-from tests.fakes.anthropic_upstream import FakeAnthropic, offered_tool_or_ready
-from tests.fakes.doctor_engines import FakeOllama, FakeSglang, FakeVllm, ToolReadyLlama
-from tests.fakes.openai_engine import Answer, FakeEngine
 from tests.support.servers import ServerThread
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.claude_harness import ROOT
+from tests.support.claude import ROOT
 from tests.support.cli import ccb
 
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.processes import child_env
+
+ROOT = Path(__file__).resolve().parents[2]
 CLAUDE_VERSIONS = ("2.1.197", "2.1.332")
 
 
@@ -64,6 +66,23 @@ def claude_env(home: Path, base_url: str, token: str, model: str = "fake-model",
     )
     env.pop("CLAUDE_CONFIG_DIR", None)
     env.update(extra)
+    return env
+
+
+def launch_env(**extra: str) -> dict[str, str]:
+    """The environment for `ccb launch` (a child process) to run the real Claude Code quietly: the tested
+    release first on PATH, no telemetry, updater or retries, and none of the machine's ANTHROPIC_* settings or
+    CCB_WEB_SEARCH."""
+    env = child_env(
+        claude_path().parent,
+        IS_SANDBOX="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_AUTOUPDATER="1",
+        CLAUDE_CODE_MAX_RETRIES="0",
+        **extra,
+    )
+    for key in [k for k in env if k.startswith("ANTHROPIC_") or k == "CCB_WEB_SEARCH"]:
+        env.pop(key)
     return env
 
 
