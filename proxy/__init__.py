@@ -12,10 +12,11 @@
         ├──▶ translate/   sans-I/O: Messages request → chat completions request (request.py, tools.py,
         │                 thinking.py, toolsearch.py, shape.py, content.py), chunks → Anthropic events
         │                 (stream.py; response.py runs a whole completion through the same machine),
-        │                 engine errors → Anthropic errors (errors.py), SSE bytes in and out (sse.py),
-        │                 strict request checks (validate.py). Pure functions and state machines over
-        │                 dicts and bytes: no sockets, files, clocks or processes, so every rule is
-        │                 tested with plain data (tests/test_import_rules.py enforces it).
+        │                 engine errors → Anthropic errors (errors.py), SSE bytes in and out (sse.py;
+        │                 doctor's smoke test reads streams with its EventDecoder too), strict request
+        │                 checks (validate.py), the wire shapes as TypedDicts (types.py). Pure functions
+        │                 and state machines over dicts and bytes: no sockets, files, clocks or processes,
+        │                 so every rule is tested with plain data (tests/test_import_rules.py enforces it).
         └──▶ upstream.py  the one HTTP client to the engine (redirects refused, answers size-capped),
                           with what it learns of the engine (window, token counting; capabilities.py
                           per model).
