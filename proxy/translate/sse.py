@@ -77,9 +77,25 @@ class SSEDecoder(_Lines):
         self._data: list[str] = []
 
     def feed(self, chunk: bytes) -> list[str]:
+        # `_lines` inlined: this runs once per read of every stream the bridge relays.
+        end = chunk.rfind(b"\n") + 1
+        if not end:
+            self._buf += chunk
+            if len(self._buf) > self.max_line:
+                size, self._buf = len(self._buf), bytearray()
+                raise LineTooLong(f"one line of the stream is over {self.max_line} bytes ({size} so far)")
+            return []
+        if self._buf:
+            self._buf += chunk[:end]
+            block = bytes(self._buf)
+        else:
+            block = chunk[:end]
+        self._buf = bytearray(chunk[end:])
+        lines = block.decode("utf-8", "replace").split("\n")
+        lines.pop()
         out: list[str] = []
         data = self._data
-        for line in self._lines(chunk):
+        for line in lines:
             if line[-1:] == "\r":
                 line = line[:-1]
             if not line:
