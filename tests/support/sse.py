@@ -1,8 +1,8 @@
 """Re-reading the bridge's Anthropic event streams in tests, through the product's own decoder. No I/O.
 
-`events(raw)` decodes with `ccb.proxy.translate.sse.SSEDecoder` (the one that reads engines' streams) and also
-checks the framing the decoder does not keep: every event is exactly an `event:` line naming the data's `type`
-and one `data:` line. `message(raw)` folds the events with the order-checking reducer
+`events(raw)` decodes with `ccb.proxy.translate.sse.EventDecoder` (the one doctor's smoke test reads with) and
+also checks the framing the decoder does not keep: every event is exactly an `event:` line naming the data's
+`type` and one `data:` line. `message(raw)` folds the events with the order-checking reducer
 (`ccb.proxy.translate.response.accumulate`), so a stream out of order fails the test.
 """
 
@@ -12,21 +12,21 @@ import json
 from typing import Any
 
 from ccb.proxy.translate.response import accumulate
-from ccb.proxy.translate.sse import SSEDecoder
+from ccb.proxy.translate.sse import EventDecoder
 
 
 def events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
     """Anthropic SSE bytes -> (event name, data) pairs; asserts each event is `event: <type>` then one `data:`."""
-    decoder = SSEDecoder()
-    payloads = [json.loads(data) for data in decoder.feed(raw) + decoder.flush()]
+    decoder = EventDecoder()
+    decoded = [(event.event, json.loads(event.data)) for event in decoder.feed(raw) + decoder.flush()]
     # Keep-alive comments (`: ping`) carry no event; the decoder drops them too.
     blocks = [block for block in raw.decode("utf-8").split("\n\n") if block.strip() and block[0] != ":"]
-    assert len(blocks) == len(payloads), raw[-500:]
-    for block, payload in zip(blocks, payloads, strict=True):
+    assert len(blocks) == len(decoded), raw[-500:]
+    for block, (name, data) in zip(blocks, decoded, strict=True):
         lines = block.split("\n")
-        assert len(lines) == 2 and lines[0] == f"event: {payload['type']}", block
-        assert lines[1].startswith("data: "), block
-    return [(payload["type"], payload) for payload in payloads]
+        assert len(lines) == 2 and lines[0].startswith("event: ") and lines[1].startswith("data: "), block
+        assert name == data["type"], block
+    return decoded
 
 
 def message(raw: bytes) -> dict[str, Any]:
