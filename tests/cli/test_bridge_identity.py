@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 from aiohttp import web
 
 from ccb.cli.bridge_identity import answers_as_ours, describe_uid, listener_uid, process_is_ours
@@ -43,6 +44,10 @@ def test_a_process_is_ours_only_with_ccb_serve_on_its_command_line() -> None:
     assert process_is_ours(os.getpid(), None) is False  # pytest: not `ccb ... serve`
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "serve", "ccb.cli"])
     try:
+        for _ in range(200):  # until the child has exec'd (a fork still shows pytest's command line)
+            if "ccb.cli" in psutil.Process(stranger.pid).cmdline():
+                break
+            time.sleep(0.05)
         assert process_is_ours(stranger.pid, None) is True  # same uid, ccb's module and "serve" on the line
         assert process_is_ours(stranger.pid, time.time() - 3600) is False  # a recycled pid: other start time
     finally:
