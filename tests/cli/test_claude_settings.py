@@ -86,6 +86,7 @@ original_settings = st.builds(
 ours_blocks = st.lists(st.dictionaries(env_keys, st.text(max_size=8), max_size=4), min_size=1, max_size=3)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(original=original_settings, blocks=ours_blocks)
 def test_apply_then_restore_is_exact_for_any_settings(original: dict[str, Any], blocks: list[dict[str, str]]) -> None:

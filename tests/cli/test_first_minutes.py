@@ -138,6 +138,7 @@ def test_models_for_an_unresolvable_host_says_so(tmp_path: Path) -> None:  # m7
     assert "nonexistent.invalid could not be resolved" in done.stderr, done.stderr
 
 
+@pytest.mark.slow
 def test_launch_after_a_switch_gives_one_line_not_a_warning_per_key(tmp_path: Path) -> None:  # m3, m1
     import os
 
@@ -171,6 +172,7 @@ def test_launch_after_a_switch_gives_one_line_not_a_warning_per_key(tmp_path: Pa
     assert done.stderr.count("Plain `claude` is switched to another profile") == 1
 
 
+@pytest.mark.slow
 def test_restore_puts_back_the_active_profile_of_before_the_switch(tmp_path: Path) -> None:  # m1
     import json
     import os

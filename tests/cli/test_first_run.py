@@ -190,6 +190,7 @@ def test_ctrl_c_at_the_offer_installs_nothing_and_exits_130(newcomer: dict[str, 
 
 @pytest.mark.claude
 @pytest.mark.engine
+@pytest.mark.slow
 def test_a_new_user_with_nothing_gets_the_builtin_engine_and_claude_code_answers(tmp_path: Path) -> None:
     """Fresh HOME, no engine, no key, no claude: `ccb launch` → wizard → built-in engine on the SmolLM2 file →
     install offer (npm here links the real Claude Code) → Claude Code's answer from the model."""

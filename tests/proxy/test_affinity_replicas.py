@@ -21,7 +21,7 @@ from ccb.proxy.config import BridgeConfig, ModelMap, dialect_for
 from ccb.proxy.runner import start_bridge
 from tests.support.processes import llama_server
 
-pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 TOKEN = "affinity-token"
 ROUTER_HEADER = "x-session-id"

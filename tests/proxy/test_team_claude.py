@@ -68,6 +68,7 @@ async def _system_prompt(folder: Path, home: Path, *flags: str) -> str:
     return str(main["messages"][0]["content"])
 
 
+@pytest.mark.slow
 async def test_shared_engine_flag_makes_the_system_prompt_the_same_in_every_folder(
     tmp_path: Path, isolated_home: Path, claude_version: str
 ) -> None:

@@ -26,7 +26,7 @@ from tests.fakes.openai_engine import Answer
 from tests.support.claude import ROOT, claude_env, run_claude
 from tests.support.processes import llama_server
 
-pytestmark = [pytest.mark.engine, pytest.mark.claude, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.engine, pytest.mark.claude, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 TEMPLATE = ROOT / "tests" / "fixtures" / "templates" / "chatml-tools.jinja"
 N_CTX = 16384  # Claude Code's prompt with its tools rendered is ≈12k SmolLM2 tokens

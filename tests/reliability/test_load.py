@@ -125,6 +125,7 @@ def check_soak_answer(kind: str, body: dict[str, Any], status: int, raw: bytes) 
         assert status == 500 and b"engine on fire" in raw
 
 
+@pytest.mark.slow
 async def test_soak_rss_stays_flat(tmp_path: Path, record_property: Any) -> None:
     async with FaultyEngine() as engine, bridge_process(tmp_path, engine) as serve:
         engine.keep_requests = False

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ccb.cli import claude_settings as cs
 
 # ~2 MiB of settings the user owns: big enough that a kill often lands inside a write.
@@ -69,6 +71,7 @@ def switcher(path: Path, blocks: list[dict[str, str]], rounds: int = -1) -> subp
     )
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_leaves_the_old_or_the_new_file(tmp_path: Path) -> None:
     path = tmp_path / ".claude" / "settings.json"
     write_original(path)

@@ -19,7 +19,7 @@ from tests.support.processes import run_ccb
 from tests.support.servers import serving
 from tests.support.tmux import Terminal
 
-pytestmark = pytest.mark.claude
+pytestmark = [pytest.mark.claude, pytest.mark.slow]
 KEY = "sk-native-abcdef123456"
 
 
