@@ -2,8 +2,8 @@
 
 `ccb doctor`, `ccb launch` and the setup wizard give the same advice because they read it here: how to start
 the engine, how to give it a bigger window, how to turn tool calling on, how to separate thinking, and whether
-its native Anthropic endpoint takes Claude Code's requests as they are. `ccb.cli.engines.families` finds the
-facts by kind.
+its native Anthropic endpoint takes Claude Code's requests as they are, and where it listens by default.
+`ccb.cli.engines.families` finds the facts by kind.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class EngineFacts:
     # The native /v1/messages endpoint takes Claude Code's requests as they are (role:system messages,
     # count_tokens, tool_choice), so a big enough window with tool calling may go there directly.
     direct_ok: bool = False
+    port: int | None = None  # where the engine listens by default (`ccb probe` looks there)
 
 
 # An OpenAI-compatible server ccb does not recognise.

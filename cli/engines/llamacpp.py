@@ -22,6 +22,7 @@ FACTS = EngineFacts(
     "template has no tool support, pass one with `--chat-template-file`",
     reasoning_flag="`--reasoning-format auto`",
     direct_ok=True,
+    port=8080,
 )
 
 LOADING_DETAIL = 'llama.cpp is still loading its model (every route answers 503 "Loading model"); try again shortly'

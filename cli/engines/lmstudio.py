@@ -22,6 +22,7 @@ FACTS = EngineFacts(
     window_fix="reload the model with a larger window: `lms load MODEL --context-length {n}`",
     tools_fix="load a model LM Studio marks as trained for tool use",
     direct_ok=True,
+    port=1234,
 )
 
 # Embedding models cannot hold a conversation; listing them next to chat models would only mislead.

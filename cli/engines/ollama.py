@@ -24,6 +24,7 @@ FACTS = EngineFacts(
     tools_fix="pick a model with the `tools` capability (`ollama show MODEL` lists them), e.g. qwen3-coder",
     # Its native endpoint drops tool_choice and has no count_tokens: Claude Code goes through the bridge.
     direct_ok=False,
+    port=11434,
 )
 
 _NATIVE_SINCE = (

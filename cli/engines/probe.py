@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from ccb.cli.engines import llamacpp, lmstudio, ollama, others, sglang, vllm
+from ccb.cli.engines.families import FAMILIES
 from ccb.cli.engines.http import Fetcher, client_for, list_models, probe_headers
 from ccb.cli.engines.reply import NEEDS_KEY_DETAIL, Listing, Reply
 from ccb.cli.engines.status import EngineStatus, ModelInfo
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 # Ollama, LM Studio, vLLM, SGLang, llama.cpp (also TGI-in-docker, MLX-LM, LocalAI) default ports.
-DEFAULT_PORTS: tuple[int, ...] = (11434, 1234, 8000, 30000, 8080)
+DEFAULT_PORTS: tuple[int, ...] = tuple(f.port for f in FAMILIES.values() if f.port is not None)
 # CCB_PROBE_PORTS="8080,9000" replaces that list (engines on other ports, or none probed with "").
 PORTS_ENV = "CCB_PROBE_PORTS"
 

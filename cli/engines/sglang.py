@@ -24,6 +24,7 @@ FACTS = EngineFacts(
     "without it tool calls come back as plain text",
     reasoning_flag="`--reasoning-parser NAME`",
     direct_ok=True,
+    port=30000,
 )
 
 # Keys whose presence marks a server-info body; any one suffices next to `version`.

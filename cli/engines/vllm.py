@@ -22,6 +22,7 @@ FACTS = EngineFacts(
     reasoning_flag="`--reasoning-parser NAME`",
     # Its native endpoint folds role:system messages only in recent builds: Claude Code goes through the bridge.
     direct_ok=False,
+    port=8000,
 )
 
 # `vllm serve` gained /v1/messages around 0.11.1 but count_tokens only around 0.17: in between, a 404 from
