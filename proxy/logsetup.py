@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -25,11 +26,34 @@ BACKUPS = 3
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A RotatingFileHandler whose every file (the first, and each one after a rollover) is 0600 from its
-    first byte and is never a symlink's target."""
+    first byte and is never a symlink's target.
+
+    It also costs less per line: the standard one formats every record twice (once to size it) and looks the
+    file up by name twice, then seeks and tells; this one formats once and asks the open file its size."""
+
+    _formatted: tuple[logging.LogRecord, str] | None = None
 
     def _open(self):  # type: ignore[no-untyped-def]
         fd = open_private(self.baseFilename, os.O_WRONLY | os.O_APPEND)
         return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+
+    def format(self, record: logging.LogRecord) -> str:
+        last = self._formatted
+        if last is not None and last[0] is record:
+            return last[1]
+        text = super().format(record)
+        self._formatted = (record, text)
+        return text
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        if self.stream is None:
+            self.stream = self._open()
+        if self.maxBytes <= 0:
+            return False
+        info = os.fstat(self.stream.fileno())
+        # Only a regular file is rotated (as the standard handler does since Python 3.11: never /dev/null).
+        # Its size counts every process's lines: each line is flushed as it is written.
+        return stat.S_ISREG(info.st_mode) and info.st_size + len(self.format(record)) + 1 >= self.maxBytes
 
 
 class RateLimit(logging.Filter):

@@ -103,6 +103,7 @@ def _unreachable(config: BridgeConfig, reason: str) -> Mapped:
 # What a request leaves for the metrics.
 _FIRST_TOKEN = web.RequestKey("first_token", float)  # perf_counter() when the first content event went out
 _USAGE = web.RequestKey("usage", Usage)
+_ANSWER = web.RequestKey("answer", tuple)  # (engine model, its finish reason)
 _ERROR = web.RequestKey("error", str)  # the type of an error event that ended a stream
 
 
@@ -286,18 +287,23 @@ def safe_url(url: str) -> str:
 
 
 def _log_answer(request: web.Request, machine: StreamTranslator, translated: Translated) -> None:
+    """Keep what the answer used, for the metrics and for the request's log line (`answer_summary`)."""
     if not machine.finished:
         return
-    usage = request[_USAGE] = machine.final_usage()
-    if log.isEnabledFor(logging.INFO):
-        log.info(
-            "answer from %s: stop=%s tokens in=%d cached=%d out=%d",
-            translated.body.get("model"),
-            machine.finish_reason,
-            usage["input_tokens"],
-            usage["cache_read_input_tokens"],
-            usage["output_tokens"],
-        )
+    request[_USAGE] = machine.final_usage()
+    request[_ANSWER] = (str(translated.body.get("model")), str(machine.finish_reason))
+
+
+def answer_summary(request: web.Request) -> str:
+    """`model=… stop=… tokens in=… cached=… out=… ` for a request the engine answered, else ""."""
+    if _ANSWER not in request or _USAGE not in request:
+        return ""
+    model, stop = request[_ANSWER]
+    usage = request[_USAGE]
+    return (
+        f"model={model} stop={stop} tokens in={usage['input_tokens']} cached={usage['cache_read_input_tokens']} "
+        f"out={usage['output_tokens']} "
+    )
 
 
 async def _read(

@@ -121,12 +121,14 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         trimmer.finished(request.content_length)
+    # One line per request, the engine's answer included (model, stop reason, tokens), ending in the request id.
     log.info(
-        "%s %s %d %.1fms %s",
+        "%s %s %d %.1fms %s%s",
         request.method,
         printable(request.path),
         response.status,
         (time.perf_counter() - started) * 1000,
+        relay.answer_summary(request),
         rid,
     )
     return _finish(request, guard, response, started)

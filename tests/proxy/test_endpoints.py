@@ -133,3 +133,8 @@ async def test_the_log_line_of_a_request_names_its_id(rig: Rig, caplog: pytest.L
     assert any(
         line.startswith("POST /v1/messages 200 ") and line.endswith(message._request_id or "-") for line in lines
     ), lines
+    # One line per request, with what the engine's answer used.
+    requests = [line for line in lines if "/v1/messages" in line or "stop=" in line]
+    assert len(requests) == 1, lines
+    usage = message.usage
+    assert f" stop=stop tokens in={usage.input_tokens} cached=0 out={usage.output_tokens} req_" in requests[0]
