@@ -152,6 +152,14 @@ CPU_SOURCE = "schedstat" if _has_schedstat() else "ticks"
 _cpu = _schedstat if CPU_SOURCE == "schedstat" else _ticks
 
 
+def _machine_busy() -> float:
+    """Seconds of CPU the whole machine has spent busy (every core, every process: /proc/stat, all but idle)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _reset_peak(pid: int) -> None:
     try:
         with open(f"/proc/{pid}/clear_refs", "w") as f:
@@ -219,6 +227,7 @@ async def run(cmd: dict[str, Any]) -> dict[str, Any]:
 
         sampler = asyncio.create_task(sample())
         cpu0, ticks0 = _cpu(pids), _ticks(pids)
+        own0, busy0 = time.process_time(), _machine_busy()
         t0 = time.perf_counter()
         deadline = t0 + cmd["duration"]
         cap = t0 + cmd["duration"] * 3
@@ -235,6 +244,7 @@ async def run(cmd: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*(worker() for _ in range(c)))
         wall = time.perf_counter() - t0
         cpu1, ticks1 = _cpu(pids), _ticks(pids)
+        own1, busy1 = time.process_time(), _machine_busy()
         stop.set()
         await sampler
     n = len(tally.latencies)
@@ -256,6 +266,9 @@ async def run(cmd: dict[str, Any]) -> dict[str, Any]:
         "cpu": {name: cpu1[name] - cpu0[name] for name in pids},
         "cpu_per_req": {name: (cpu1[name] - cpu0[name]) / max(n + tally.errors, 1) for name in pids},
         "cpu_source": CPU_SOURCE,
+        # Where the machine's cores went while the cell ran: this load client, and every process together.
+        "client_cores": (own1 - own0) / wall if wall else 0.0,
+        "busy_cores": (busy1 - busy0) / wall if wall else 0.0,
         "ticks_per_req": {name: (ticks1[name] - ticks0[name]) / max(n + tally.errors, 1) for name in pids},
         # Several processes: their sampled sum (each one's own peak comes at a different moment).
         "peak_rss": {name: max(peaks[name], _hwm(group)) if isinstance(group, int) else peaks[name]

@@ -271,8 +271,27 @@ def _targets(f: Figures, keys: list[str], concurrency: list[int], fresh: dict[st
         one, two = f.value("76k", 32, "bridge", "rps"), f.value("76k", 32, "bridge-2w", "rps")
         if one and two:
             row("`--workers 2` ≥ 1.5× the req/s of one process (76k, c=32)", -(two / one), -WORKERS_GAIN,
-                f"{two / one:.2f}× ({two:.0f} / {one:.0f} req/s)")
+                f"{two / one:.2f}× ({two:.0f} / {one:.0f} req/s); cores busy: {_cores(f, 'bridge')} with one, "
+                f"{_cores(f, 'bridge-2w')} with two")
     return rows
+
+
+def _cores(f: Figures, target: str) -> str:
+    """Where the machine's cores went in the 76 KB c=32 cell: the bridge, the engine, the load client, and
+    everything else on the machine (other work), as medians over the rounds."""
+    rounds = f.rounds("76k", 32, target)
+    if not rounds or "busy_cores" not in rounds[0]:
+        return "?"
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    bridge = med([r["cpu"][target] / r["wall"] for r in rounds])
+    engine = med([r["cpu"]["engine"] / r["wall"] for r in rounds])
+    client = med([r["client_cores"] for r in rounds])
+    busy = med([r["busy_cores"] for r in rounds])
+    other = max(busy - bridge - engine - client, 0.0)
+    return f"{busy:.2f} (bridge {bridge:.2f}, engine {engine:.2f}, client {client:.2f}, other work {other:.2f})"
 
 
 def _limit(measured: tuple[float | None, str], limit: float) -> tuple[float | None, float, str]:
