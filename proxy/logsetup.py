@@ -11,6 +11,7 @@ of "out of file descriptors" when the bridge is flooded with connections) are ra
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
@@ -33,7 +34,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     _formatted: tuple[logging.LogRecord, str] | None = None
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         fd = open_private(self.baseFilename, os.O_WRONLY | os.O_APPEND)
         return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
 
